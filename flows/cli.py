@@ -1,0 +1,55 @@
+"""The `raie` command line: `raie data|setup|update|backfill|recommend|lineage|bench|ui|demo`.
+
+Exit codes: 0 ok, 1 failed (one sentence on stderr, no traceback unless --debug), 2 bad usage.
+Each command group lives in flows/commands/<group>.py and registers itself with `register`.
+"""
+
+import argparse
+import importlib
+import logging
+import sys
+
+from flows import env
+from raie_core.errors import RaieError
+
+COMMAND_MODULES = ("data", "pipeline", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", default=None, help="RAIE home (default $RAIE_HOME or ./.raie)")
+    common.add_argument("--json", action="store_true", help="print one JSON object")
+    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser = argparse.ArgumentParser(
+        prog="raie", description="Region-aware incremental editing for recommenders.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"flows.commands.{name}")
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    env.configure(args.home)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except RaieError as error:
+        if args.debug:
+            raise
+        print(f"raie: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("raie: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
