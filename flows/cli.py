@@ -12,7 +12,7 @@ import sys
 from flows import env
 from raie_core.errors import RaieError
 
-COMMAND_MODULES = ("data", "pipeline", "bench")
+COMMAND_MODULES = ("data", "pipeline", "admin", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
