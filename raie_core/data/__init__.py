@@ -1,0 +1,57 @@
+"""raie_core.data: load, validate, describe and cut interaction data into periods (issue 2).
+
+Public API (docs/interfaces.md): ``load_dataset``, ``Dataset``, ``describe``, ``assign_periods``,
+``ml100k_root``, ``ValidationMode``, the schemas and the RaieDataError hierarchy.
+"""
+
+from raie_core.data.errors import (
+    DelimiterError,
+    DuplicateRowError,
+    EmptyInputError,
+    EncodingError,
+    InvalidValueError,
+    MalformedLineError,
+    MappingError,
+    MissingColumnError,
+    MissingFileError,
+    MissingValueError,
+)
+from raie_core.data.periods import Every, assign_periods, describe, period_start
+from raie_core.data.schema import (
+    CATALOG_COLUMNS,
+    INTERACTION_COLUMNS,
+    QUARANTINE_SCHEMA,
+    Dataset,
+    ValidationMode,
+    check_interactions,
+)
+from raie_core.data.sources import Source, load_dataset, ml100k_root
+from raie_core.data.yelp import YelpRules, k_core
+
+__all__ = [
+    "CATALOG_COLUMNS",
+    "INTERACTION_COLUMNS",
+    "QUARANTINE_SCHEMA",
+    "Dataset",
+    "DelimiterError",
+    "DuplicateRowError",
+    "EmptyInputError",
+    "EncodingError",
+    "Every",
+    "InvalidValueError",
+    "MalformedLineError",
+    "MappingError",
+    "MissingColumnError",
+    "MissingFileError",
+    "MissingValueError",
+    "Source",
+    "ValidationMode",
+    "YelpRules",
+    "assign_periods",
+    "check_interactions",
+    "describe",
+    "k_core",
+    "load_dataset",
+    "ml100k_root",
+    "period_start",
+]

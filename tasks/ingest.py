@@ -1,0 +1,164 @@
+"""Ingest tasks: cut a dataset into period snapshots, read them back, describe and validate.
+
+Layout written by ``write_snapshots`` (DESIGN §1 "Snapshots")::
+
+    DIR/period=YYYY-MM-DD/interactions.parquet   one per period (period start date)
+    DIR/catalog.parquet                          the item catalog
+    DIR/quarantine.parquet                       bad rows set aside (quarantine mode only)
+
+Every file is written atomically (temp file, fsync, rename), so a re-run over DIR is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from raie_core.data import (
+    Dataset,
+    assign_periods,
+    check_interactions,
+    describe,
+    load_dataset,
+)
+from raie_core.data.errors import MissingFileError
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_FILE = "interactions.parquet"
+CATALOG_FILE = "catalog.parquet"
+QUARANTINE_FILE = "quarantine.parquet"
+PERIOD_DIR = re.compile(r"^period=(\d{4}-\d{2}-\d{2})$")
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
+    """Write ``frame`` to ``path`` via a temp file in the same folder, fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.write_parquet(tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def write_snapshots(
+    dataset: str,
+    out: str | Path,
+    every: str = "1w",
+    *,
+    path: str | Path | None = None,
+    mode: str = "strict",
+    mapping: dict[str, str] | None = None,
+) -> list[Path]:
+    """Load ``dataset`` and write one snapshot per period under ``out``; return the paths (sorted).
+
+    Stale ``period=*`` snapshots from an earlier run (e.g. another ``every``) are removed.
+    """
+    loaded = load_dataset(dataset, path, mode=mode, mapping=mapping)
+    return save_snapshots(loaded, Path(out), every)
+
+
+def save_snapshots(dataset: Dataset, out: Path, every: str) -> list[Path]:
+    """Write the snapshots, catalog and quarantine of a loaded dataset under ``out``."""
+    frame = assign_periods(dataset.interactions, every)
+    written = []
+    for (period,), part in frame.partition_by("period", as_dict=True, maintain_order=True).items():
+        target = out / f"period={period.isoformat()}" / SNAPSHOT_FILE
+        written.append(write_parquet_atomic(part.drop("period"), target))
+    written.sort()
+    _remove_stale(out, set(written))
+    write_parquet_atomic(dataset.items, out / CATALOG_FILE)
+    quarantine = out / QUARANTINE_FILE
+    if dataset.quarantined.height:
+        write_parquet_atomic(dataset.quarantined, quarantine)
+        log.warning("%d bad rows quarantined in %s", dataset.quarantined.height, quarantine)
+    elif quarantine.exists():
+        quarantine.unlink()
+    log.info("wrote %d snapshots of %s to %s", len(written), dataset.name, out)
+    return written
+
+
+def _remove_stale(out: Path, keep: set[Path]) -> None:
+    for _, snapshot in list_snapshots(out):
+        if snapshot not in keep:
+            snapshot.unlink()
+            if not any(snapshot.parent.iterdir()):
+                snapshot.parent.rmdir()
+
+
+def list_snapshots(directory: str | Path) -> list[tuple[date, Path]]:
+    """(period start, snapshot path) for every ``period=YYYY-MM-DD/interactions.parquet``, sorted."""
+    root = Path(directory)
+    if not root.is_dir():
+        return []
+    found = []
+    for child in root.iterdir():
+        match = PERIOD_DIR.match(child.name)
+        if match and (child / SNAPSHOT_FILE).is_file():
+            found.append((date.fromisoformat(match.group(1)), child / SNAPSHOT_FILE))
+    return sorted(found)
+
+
+def read_snapshot(path: str | Path) -> pl.DataFrame:
+    """One snapshot's interactions, checked against the interactions schema."""
+    snapshot = Path(path)
+    if snapshot.is_dir():
+        snapshot = snapshot / SNAPSHOT_FILE
+    if not snapshot.is_file():
+        raise MissingFileError(
+            f"{snapshot}: snapshot not found (rule: written by raie data snapshots)"
+        )
+    return check_interactions(pl.read_parquet(snapshot), str(snapshot))
+
+
+def describe_dataset(
+    dataset: str,
+    path: str | Path | None = None,
+    *,
+    mode: str = "strict",
+    mapping: dict[str, str] | None = None,
+) -> dict:
+    """``describe`` of a loaded dataset (a JSON-ready dict)."""
+    return describe(load_dataset(dataset, path, mode=mode, mapping=mapping))
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess the source format of ``path``: a file is a table, a folder by its files."""
+    root = Path(path)
+    if root.is_file():
+        return "table"
+    if (root / "ml-100k.inter").is_file():
+        return "ml-100k"
+    if (root / "ratings.dat").is_file() or (root / "u.data").is_file():
+        return "movielens"
+    if any((root / n).is_file() for n in ("review.json", "yelp_academic_dataset_review.json")):
+        return "yelp"
+    raise MissingFileError(
+        f"{root}: no known data file found (rule: a table file, or a folder with ml-100k.inter, "
+        "ratings.dat, u.data or review.json)"
+    )
+
+
+def validate_source(
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    mode: str = "strict",
+    mapping: dict[str, str] | None = None,
+) -> dict:
+    """Load ``path`` as ``fmt`` (guessed when None) and return counts, or raise the data error."""
+    name = fmt or detect_format(path)
+    summary = describe(load_dataset(name, path, mode=mode, mapping=mapping))
+    keys = ("ratings", "users", "items", "catalog_items", "first", "last", "quarantined")
+    return {"path": str(path), "format": name, **{k: summary[k] for k in keys}}

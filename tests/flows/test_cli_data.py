@@ -1,0 +1,96 @@
+"""`raie data describe|snapshots|validate` through flows.cli.main and the installed script."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+
+RAIE = Path(sys.executable).with_name("raie")
+
+
+def test_describe_ml100k_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "describe", "--dataset", "ml-100k", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["ratings"], summary["users"], summary["items"]) == (100000, 943, 1682)
+    assert (summary["first"], summary["last"]) == ("1997-09-20", "1998-04-22")
+
+
+def test_describe_text(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "describe"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ml-100k: 100000 ratings, 943 users, 1682 items")
+    assert "1997-09-20 .. 1998-04-22" in out
+
+
+def test_snapshots_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "snap"
+    args = ["data", "snapshots", "--dataset", "ml-100k", "--every", "1mo", "--out", str(out)]
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["snapshots"] == 8  # 1997-09 .. 1998-04
+    assert (report["first"], report["last"]) == ("1997-09-01", "1998-04-01")
+    assert (out / "period=1997-09-01" / "interactions.parquet").is_file()
+    assert (out / "catalog.parquet").is_file()
+
+
+def test_validate_ok_and_quarantine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("uid,sku,ts,stars\na,x,100,5\nb,x,200,9\nb,y,300,4\n")
+    mapping = "user=uid,item=sku,timestamp=ts,rating=stars"
+    assert main(["data", "validate", str(table), "--map", mapping, "--mode", "quarantine"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"OK: {table} (table): 2 interactions, 2 users, 2 items")
+    assert "1 rows quarantined" in out
+
+
+def test_data_error_is_one_sentence_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "u.data").write_text("1\t1\t5\t100\n2\t1\t4\t-7\n")
+    assert main(["data", "validate", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err
+    assert lines[0].startswith(f"raie: error: {tmp_path / 'u.data'}: column 'timestamp'")
+    assert "at row 2" in lines[0]
+
+
+def test_unknown_mapping_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("uid,sku,ts\na,x,100\n")
+    assert main(["data", "validate", str(table), "--map", "usr=uid"]) == 1
+    assert "mapping key 'usr'" in capsys.readouterr().err
+
+
+def test_bad_flag_exits_2() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "snapshots", "--every", "2w", "--out", "x"])
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "validate", "x", "--map", "user"])
+    assert exit_info.value.code == 2
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    (tmp_path / "ml-100k.inter").write_text("user_id:token\titem_id:token\n")
+    base = [str(RAIE), "data", "validate", str(tmp_path), "--format", "ml-100k"]
+    plain = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    assert plain.stderr.startswith("raie: error: ") and "'timestamp'" in plain.stderr
+    debug = subprocess.run([*base, "--debug"], capture_output=True, text=True, timeout=120)
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "MissingColumnError" in debug.stderr
+
+
+def test_cli_choices_match_the_core_enums() -> None:
+    from flows.commands import data
+    from raie_core.data import Every, Source, ValidationMode
+
+    assert data.FORMATS == tuple(s.value for s in Source)
+    assert data.MODES == tuple(m.value for m in ValidationMode)
+    assert data.EVERY == tuple(e.value for e in Every)

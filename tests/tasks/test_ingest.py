@@ -1,0 +1,81 @@
+"""Snapshots on disk: partitions per period, catalog, quarantine beside the output, idempotence."""
+
+import hashlib
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from raie_core.data import InvalidValueError, MissingFileError
+from tasks import ingest
+
+
+def _digest(paths: list[Path]) -> list[str]:
+    return [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+
+
+def test_ml100k_weekly_snapshots_are_complete_and_idempotent(tmp_path: Path) -> None:
+    out = tmp_path / "snapshots"
+    paths = ingest.write_snapshots("ml-100k", out, "1w")
+    listed = ingest.list_snapshots(out)
+    assert [p for _, p in listed] == paths
+    assert listed[0][0] == date(1997, 9, 15) and listed[-1][0] == date(1998, 4, 20)
+    assert all(d.weekday() == 0 for d, _ in listed)
+    assert len(paths) == 32
+    frames = [ingest.read_snapshot(p) for p in paths]
+    assert sum(f.height for f in frames) == 100000
+    assert frames[0].get_column("timestamp").min() == 874724710
+    assert pl.read_parquet(out / "catalog.parquet").height == 1682
+    assert not (out / "quarantine.parquet").exists()
+    before = _digest(paths)
+    again = ingest.write_snapshots("ml-100k", out, "1w")
+    assert again == paths and _digest(again) == before
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_rerun_with_another_period_removes_stale_snapshots(tmp_path: Path) -> None:
+    (tmp_path / "u.data").write_text("1\t1\t5\t0\n1\t2\t4\t864000\n2\t1\t3\t2678400\n")
+    out = tmp_path / "out"
+    daily = ingest.write_snapshots("movielens", out, "1d", path=tmp_path)
+    assert [p.parent.name for p in daily] == [
+        "period=1970-01-01", "period=1970-01-11", "period=1970-02-01",
+    ]  # fmt: skip
+    monthly = ingest.write_snapshots("movielens", out, "1mo", path=tmp_path)
+    assert [d.isoformat() for d, _ in ingest.list_snapshots(out)] == ["1970-01-01", "1970-02-01"]
+    assert monthly == [p for _, p in ingest.list_snapshots(out)]
+    assert ingest.read_snapshot(monthly[0]).get_column("item_id").to_list() == [1, 2]
+
+
+def test_quarantine_is_written_beside_the_output(tmp_path: Path) -> None:
+    (tmp_path / "u.data").write_text("1\t1\t5\t0\n1\t2\t9\t10\n2\t1\tx\t20\n2\t2\t3\t30\n")
+    out = tmp_path / "out"
+    paths = ingest.write_snapshots("movielens", out, "1w", path=tmp_path, mode="quarantine")
+    quarantine = pl.read_parquet(out / "quarantine.parquet")
+    assert quarantine.select("row", "column").sort("row").rows() == [(2, "rating"), (3, "rating")]
+    assert set(quarantine.get_column("file")) == {str(tmp_path / "u.data")}
+    kept = pl.concat([ingest.read_snapshot(p) for p in paths])
+    assert kept.select("user_id", "item_id").rows() == [(1, 1), (2, 2)]
+    with pytest.raises(InvalidValueError, match="rating is a number.* at row 3"):
+        ingest.write_snapshots("movielens", tmp_path / "strict", "1w", path=tmp_path)
+    assert not (tmp_path / "strict").exists()
+
+
+def test_read_snapshot_checks_the_schema(tmp_path: Path) -> None:
+    bad = tmp_path / "period=2020-01-01" / "interactions.parquet"
+    bad.parent.mkdir()
+    pl.DataFrame({"user_id": [1], "item_id": [2], "timestamp": ["x"]}).write_parquet(bad)
+    with pytest.raises(InvalidValueError, match="'timestamp' has dtype String"):
+        ingest.read_snapshot(bad.parent)
+    with pytest.raises(MissingFileError):
+        ingest.read_snapshot(tmp_path / "nope.parquet")
+    assert ingest.list_snapshots(tmp_path / "missing") == []
+
+
+def test_validate_source_detects_the_format(tmp_path: Path) -> None:
+    (tmp_path / "u.data").write_text("1\t1\t5\t0\n")
+    report = ingest.validate_source(tmp_path)
+    assert report["format"] == "movielens"
+    assert (report["ratings"], report["users"], report["items"]) == (1, 1, 1)
+    with pytest.raises(MissingFileError, match="no known data file"):
+        ingest.validate_source(tmp_path / "empty-dir-that-is-missing")
