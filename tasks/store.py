@@ -1,0 +1,495 @@
+"""The RAIE home on disk: immutable bank versions, versioned adapters, a per-dataset lock.
+
+This module is the only place that knows paths under the home. Layout, per dataset::
+
+    <home>/state/<dataset>/
+        CURRENT                       "v0003\\n", replaced atomically
+        bank/vNNNN/manifest.json      immutable once renamed into place (+ caller's files)
+        adapters/region-<id>/vNNNN/   one peft folder per trained adapter version
+        base/                         the frozen backbone, written once by setup
+        snapshots/                    ingested period snapshots
+        work/<key>/                   scratch space of a run (not published state)
+        .staging/                     temp dirs; anything here when the lock is taken is stale
+        .lock                         flock target; holds "pid since" of the holder
+
+Publishing writes into `.staging/`, fsyncs, renames into `bank/`, then replaces CURRENT
+(write temp, fsync, rename, fsync dir). A crash before the CURRENT rename leaves the previous
+version current and intact; a crash after it leaves the new version complete. Only JSON and
+safetensors are read back, never pickle.
+"""
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from raie_core.errors import RaieStateError
+
+MANIFEST = "manifest.json"
+ADAPTER_META = "raie-adapter.json"
+SCHEMA_VERSION = 1
+_DRAFT_MAPPINGS = ("decisions", "metrics", "quality_gate", "adapters", "extra")
+_VERSION_RE = re.compile(r"^v(\d{4,})$")
+
+
+def version_name(version: int) -> str:
+    """`3 -> "v0003"` (the directory name of a version)."""
+    return f"v{version:04d}"
+
+
+def parse_version(name: str) -> int | None:
+    """`"v0003" -> 3`; None for anything that is not a version directory name."""
+    match = _VERSION_RE.match(name)
+    return int(match.group(1)) if match else None
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """fsync every file and directory under `root` (children before parents)."""
+    for dirpath, _dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            _fsync_path(Path(dirpath) / name)
+        _fsync_path(Path(dirpath))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace `path` atomically: write a temp file, fsync, rename, fsync the directory."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_path(path.parent)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """`write_text_atomic` of indented, key-sorted JSON."""
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def _next_version(parent: Path) -> int:
+    taken = [parse_version(p.name) for p in parent.iterdir()] if parent.is_dir() else []
+    return max([v for v in taken if v is not None], default=0) + 1
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over the relative paths and bytes of every file under `root` (sorted)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel == ADAPTER_META:
+            continue
+        digest.update(rel.encode() + b"\0")
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class BankManifest:
+    """What one immutable bank version is: where it came from and what it scored.
+
+    `adapters` maps a region id to the adapter folder, relative to the dataset's state dir
+    (`adapters/region-3/v0002`); unchanged regions point at their parent's folder.
+    """
+
+    version: int
+    parent_version: int | None
+    period: str
+    created_utc: str
+    config_hash: str
+    data_digest: str
+    decisions: dict[str, int]
+    metrics: dict[str, float]
+    quality_gate: dict[str, Any]
+    adapters: dict[int, str]
+    files: dict[str, str]
+    extra: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (region ids become strings)."""
+        payload = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        payload["adapters"] = {str(k): v for k, v in sorted(self.adapters.items())}
+        return payload
+
+    @classmethod
+    def from_json(cls, payload: Any, source: Path) -> "BankManifest":
+        """Validate a parsed manifest; a missing or mistyped field raises RaieStateError."""
+        if not isinstance(payload, dict):
+            raise RaieStateError(f"manifest {source} is corrupted: not a JSON object")
+        missing = sorted(set(cls.__dataclass_fields__) - {"extra", "schema_version"} - set(payload))
+        if missing:
+            raise RaieStateError(f"manifest {source} is corrupted: missing {', '.join(missing)}")
+        unknown = sorted(set(payload) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise RaieStateError(f"manifest {source} has unknown fields {', '.join(unknown)}")
+        try:
+            adapters = {int(k): str(v) for k, v in payload["adapters"].items()}
+            return cls(**{**payload, "adapters": adapters})
+        except (AttributeError, TypeError, ValueError) as error:
+            raise RaieStateError(f"manifest {source} is corrupted: {error}") from error
+
+
+@dataclass
+class BankDraft:
+    """A bank version being written: fill `dir` and the fields, then leave the `with` block.
+
+    After a clean exit `version` holds the published version number.
+    """
+
+    dir: Path
+    parent_version: int | None
+    period: str
+    config_hash: str
+    data_digest: str
+    decisions: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    quality_gate: dict[str, Any] = field(default_factory=dict)
+    adapters: dict[int, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """A stored adapter version: `path` is relative to the dataset's state dir."""
+
+    region_id: int
+    version: int
+    path: str
+    digest: str
+
+
+@dataclass
+class AdapterDraft:
+    """An adapter being written into `dir`; `ref` is set after a clean exit."""
+
+    region_id: int
+    dir: Path
+    ref: AdapterRef | None = None
+
+
+class DatasetLock:
+    """An exclusive, non-blocking `flock` on `<state>/.lock`; released on close or exit.
+
+    The kernel drops the lock when the holding process dies, so a crash never leaves it held.
+    """
+
+    def __init__(self, path: Path, dataset: str) -> None:
+        self.path = path
+        self.dataset = dataset
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 512).decode("utf-8", "replace").strip() or "unknown pid"
+            os.close(fd)
+            raise RaieStateError(
+                f"dataset {self.dataset} is being updated by {holder}; wait for it to finish, "
+                f"or remove {self.path} if that process is gone"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {_utc_now()}".encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> "DatasetLock":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@dataclass(frozen=True)
+class Store:
+    """The state of one dataset under a RAIE home (picklable: a home path and a name)."""
+
+    home: Path
+    dataset: str
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.dataset):
+            raise RaieStateError(
+                f"dataset={self.dataset!r} should be letters, digits, '.', '_' or '-'"
+            )
+        object.__setattr__(self, "home", Path(self.home).resolve())
+
+    # ---- paths ---------------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return self.home / "state" / self.dataset
+
+    @property
+    def base_dir(self) -> Path:
+        return self.root / "base"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self._mkdir(self.root / "snapshots")
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        """Artifact root for MLflow experiments of this home (shared by datasets)."""
+        return self.home / "mlartifacts"
+
+    def work_dir(self, key: str) -> Path:
+        """A scratch dir for one run's intermediate files (never read as published state)."""
+        return self._mkdir(self.root / "work" / key)
+
+    def bank_dir(self, version: int) -> Path:
+        path = self.root / "bank" / version_name(version)
+        if not (path / MANIFEST).is_file():
+            raise RaieStateError(
+                f"bank version {version_name(version)} of {self.dataset} not found at {path}"
+            )
+        return path
+
+    def adapter_path(self, rel: str) -> Path:
+        """Resolve a manifest's adapter path (relative to the dataset state dir)."""
+        return self.root / rel
+
+    @staticmethod
+    def _mkdir(path: Path) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ---- reading -------------------------------------------------------------------------
+    def current_version(self) -> int | None:
+        """The version CURRENT points at; None before the first publish."""
+        pointer = self.root / "CURRENT"
+        if not pointer.exists():
+            return None
+        text = pointer.read_text(encoding="utf-8").strip()
+        version = parse_version(text)
+        if version is None:
+            raise RaieStateError(
+                f"{pointer} is corrupted: {text[:40]!r} is not a version like v0003"
+            )
+        return version
+
+    def require_current(self) -> int:
+        """The current version, or a RaieStateError telling the user to run setup."""
+        version = self.current_version()
+        if version is None:
+            raise RaieStateError(
+                f"no bank for dataset {self.dataset} in {self.home}; run `raie setup` first"
+            )
+        return version
+
+    def read_manifest(self, version: int) -> BankManifest:
+        path = self.bank_dir(version) / MANIFEST
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise RaieStateError(f"manifest {path} is corrupted: {error}") from error
+        manifest = BankManifest.from_json(payload, path)
+        if manifest.version != version:
+            raise RaieStateError(
+                f"manifest {path} says version {manifest.version}, expected {version}"
+            )
+        return manifest
+
+    def history(self) -> list[BankManifest]:
+        """The published chain, oldest first: CURRENT and its parents."""
+        chain: list[BankManifest] = []
+        version = self.current_version()
+        while version is not None:
+            manifest = self.read_manifest(version)
+            chain.append(manifest)
+            version = manifest.parent_version
+        return chain[::-1]
+
+    def published_periods(self) -> list[str]:
+        """Periods in the published chain, oldest first (backfill skips these)."""
+        return [manifest.period for manifest in self.history()]
+
+    def verify(self, version: int) -> None:
+        """Re-hash the bank files listed in the manifest; raise RaieStateError on a mismatch."""
+        manifest = self.read_manifest(version)
+        bank = self.bank_dir(version)
+        for rel, expected in manifest.files.items():
+            path = bank / rel
+            actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+            if actual != expected:
+                raise RaieStateError(
+                    f"{path} does not match its manifest ({actual[:12]} != {expected[:12]})"
+                )
+        for rel in manifest.adapters.values():
+            if not self.adapter_path(rel).is_dir():
+                raise RaieStateError(
+                    f"adapter {self.adapter_path(rel)} named by {version_name(version)} is missing"
+                )
+
+    # ---- writing -------------------------------------------------------------------------
+    def lock(self) -> DatasetLock:
+        """Take the dataset lock (fails fast) and clear staging dirs left by dead writers."""
+        lock = DatasetLock(self.root / ".lock", self.dataset)
+        lock.acquire()
+        shutil.rmtree(self.root / ".staging", ignore_errors=True)
+        return lock
+
+    @contextmanager
+    def _staging(self, prefix: str) -> Iterator[Path]:
+        """A fresh temp dir under `.staging/`, removed on exit unless renamed away."""
+        path = (
+            self._mkdir(self.root / ".staging") / f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        )
+        path.mkdir()
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _rename_as_next_version(self, staged: Path, parent: Path) -> int:
+        """Rename `staged` to `parent/vNNNN` with the next free number; fsync `parent`."""
+        self._mkdir(parent)
+        version = _next_version(parent)
+        while True:
+            try:
+                os.rename(staged, parent / version_name(version))
+                break
+            except OSError as error:
+                if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                version += 1
+        _fsync_path(parent)
+        return version
+
+    @contextmanager
+    def stage_adapter(self, region_id: int) -> Iterator[AdapterDraft]:
+        """Write an adapter into `draft.dir`; on clean exit it becomes `region-<id>/vNNNN`.
+
+        An adapter whose bytes equal an existing version of the region is not stored twice:
+        `draft.ref` then points at that version. On an exception the temp dir is removed.
+        """
+        with self._staging(f"adapter-{region_id}") as staged:
+            draft = AdapterDraft(region_id=int(region_id), dir=staged)
+            yield draft
+            draft.ref = self._commit_adapter(draft)
+
+    def _commit_adapter(self, draft: AdapterDraft) -> AdapterRef:
+        region_root = self.root / "adapters" / f"region-{draft.region_id}"
+        digest = tree_digest(draft.dir)
+        version = self._adapter_with_digest(region_root, digest)
+        if version is None:
+            meta = {"region_id": draft.region_id, "digest": digest, "created_utc": _utc_now()}
+            write_json_atomic(draft.dir / ADAPTER_META, meta)
+            _fsync_tree(draft.dir)
+            version = self._rename_as_next_version(draft.dir, region_root)
+        rel = (region_root / version_name(version)).relative_to(self.root).as_posix()
+        return AdapterRef(draft.region_id, version, rel, digest)
+
+    @staticmethod
+    def _adapter_with_digest(region_root: Path, digest: str) -> int | None:
+        if not region_root.is_dir():
+            return None
+        for path in sorted(region_root.iterdir()):
+            meta = path / ADAPTER_META
+            version = parse_version(path.name)
+            if version is not None and meta.is_file():
+                if json.loads(meta.read_text(encoding="utf-8")).get("digest") == digest:
+                    return version
+        return None
+
+    @contextmanager
+    def stage_bank_version(
+        self, *, period: str, config_hash: str, data_digest: str, parent_version: int | None = None
+    ) -> Iterator[BankDraft]:
+        """Write a bank version into `draft.dir`, fill the draft, leave the block to publish.
+
+        `parent_version` defaults to the current version. On clean exit: the manifest is
+        written, the dir fsynced and renamed to `bank/vNNNN`, and CURRENT moved to it. On an
+        exception the temp dir is removed and CURRENT is untouched. Call under `lock()`.
+        """
+        parent = self.current_version() if parent_version is None else parent_version
+        with self._staging("bank") as staged:
+            draft = BankDraft(staged, parent, period, config_hash, data_digest)
+            yield draft
+            draft.version = self._publish(draft)
+
+    def _publish(self, draft: BankDraft) -> int:
+        for rel in draft.adapters.values():
+            if not self.adapter_path(rel).is_dir():
+                raise RaieStateError(
+                    f"adapter {self.adapter_path(rel)} does not exist; stage it first"
+                )
+        files = {
+            p.relative_to(draft.dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(draft.dir.rglob("*"))
+            if p.is_file()
+        }
+        bank_root = self._mkdir(self.root / "bank")
+        version = _next_version(bank_root)
+        copied = ("parent_version", "period", "config_hash", "data_digest")
+        manifest = BankManifest(
+            version=version,
+            created_utc=_utc_now(),
+            files=files,
+            **{name: getattr(draft, name) for name in copied},
+            **{name: dict(getattr(draft, name)) for name in _DRAFT_MAPPINGS},
+        )
+        write_json_atomic(draft.dir / MANIFEST, manifest.to_json())
+        _fsync_tree(draft.dir)
+        os.rename(draft.dir, bank_root / version_name(version))
+        _fsync_path(bank_root)
+        self.set_current(version)
+        return version
+
+    def set_current(self, version: int) -> None:
+        """Point CURRENT at an existing version atomically (also the rollback command)."""
+        self.bank_dir(version)
+        write_text_atomic(self.root / "CURRENT", version_name(version) + "\n")
+
+    @contextmanager
+    def stage_base(self) -> Iterator[Path]:
+        """Write the frozen base into the yielded dir; on clean exit it becomes `base/`."""
+        if self.base_dir.exists():
+            raise RaieStateError(
+                f"{self.base_dir} already holds a base model; use a new --home or remove {self.root}"
+            )
+        with self._staging("base") as staged:
+            yield staged
+            _fsync_tree(staged)
+            os.rename(staged, self.base_dir)
+            _fsync_path(self.root)

@@ -1,0 +1,312 @@
+"""MLflow tracking and adapter lineage: the only module of raie that imports mlflow.
+
+Runs are addressed by explicit run ids through `MlflowClient` (MLflow's active run is
+thread-local and Prefect runs tasks on threads). The tracking URI is the caller's
+(`MLFLOW_TRACKING_URI`, set by flows/env.configure, when `tracking_uri` is None); every
+experiment gets an explicit artifact location under `artifact_root` so artifacts never land
+in the process's working directory.
+
+Registry layout (DESIGN §7): one registered model per region, `raie-<dataset>-region-<id>`,
+one version per trained adapter (created from `runs:/<run_id>/<path>`, since MLflow 3's
+`register_model` refuses plain folders), tagged with its lineage; the bank is
+`raie-<dataset>-bank` and its alias `champion` names the serving version.
+"""
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+    ErrorCode,
+)
+
+from raie_core.errors import RaieStateError
+
+# Table creation and migrations log at INFO on every new store; keep the CLI quiet.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+CHAMPION = "champion"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+_BAD_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. /:]")
+
+
+class RunOutcome(StrEnum):
+    """How a run ended (MLflow run statuses)."""
+
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+def region_model_name(dataset: str, region_id: int) -> str:
+    """`("ml-100k", 3) -> "raie-ml-100k-region-3"`."""
+    return f"raie-{dataset}-region-{int(region_id)}"
+
+
+def bank_model_name(dataset: str) -> str:
+    """`"ml-100k" -> "raie-ml-100k-bank"`."""
+    return f"raie-{dataset}-bank"
+
+
+def metric_key(name: str) -> str:
+    """An MLflow-safe key: `"NDCG@10" -> "NDCG_at_10"` (MLflow refuses '@')."""
+    return _BAD_KEY_CHARS.sub("_", name.replace("@", "_at_"))
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested mappings -> dotted string keys: `{"decisions": {"add": 2}} -> {"decisions.add": "2"}`.
+
+    None becomes "none"; lists and other values are JSON-encoded when they are not str.
+    """
+    flat: dict[str, str] = {}
+    for key, value in values.items():
+        name = f"{prefix}{metric_key(str(key))}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, prefix=f"{name}."))
+        elif value is None:
+            flat[name] = "none"
+        elif isinstance(value, str):
+            flat[name] = value
+        elif isinstance(value, bool | int | float):
+            flat[name] = str(value)
+        else:
+            flat[name] = json.dumps(value, sort_keys=True, default=str)
+    return flat
+
+
+def _is(error: MlflowException, code: int) -> bool:
+    return error.error_code == ErrorCode.Name(code)
+
+
+@dataclass(frozen=True)
+class Tracker:
+    """MLflow access for one RAIE home (picklable: two plain values).
+
+    artifact_root: absolute folder under which each experiment gets `<experiment name>/`.
+    tracking_uri: None = MLflow's resolution (`MLFLOW_TRACKING_URI`).
+    """
+
+    artifact_root: Path
+    tracking_uri: str | None = None
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.tracking_uri)
+
+    # ---- runs ----------------------------------------------------------------------------
+    def experiment_id(self, name: str) -> str:
+        """The id of experiment `name`, created with an explicit artifact location if new."""
+        client = self.client
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            location = Path(self.artifact_root).resolve() / name
+            try:
+                return client.create_experiment(name, artifact_location=str(location))
+            except MlflowException as error:
+                if not _is(error, RESOURCE_ALREADY_EXISTS):
+                    raise
+                experiment = client.get_experiment_by_name(name)
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+
+    def start_run(
+        self,
+        experiment: str,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+    ) -> str:
+        """Create a run (nested under `parent_run_id` if given) and log its params; return its id."""
+        all_tags = flatten(tags or {})
+        if parent_run_id is not None:
+            all_tags[PARENT_RUN_TAG] = parent_run_id
+        run = self.client.create_run(self.experiment_id(experiment), run_name=name, tags=all_tags)
+        if params:
+            self.log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """Log (nested) params; values are flattened to strings."""
+        items = [Param(k, v[:6000]) for k, v in flatten(params).items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start : start + 100])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in flatten(tags).items()])
+
+    def log_metrics(
+        self, run_id: str, metrics: Mapping[str, float], step: int | None = None
+    ) -> None:
+        """Log numeric metrics at `step` (0 if None); keys are made MLflow-safe (`metric_key`)."""
+        now = int(time.time() * 1000)
+        items = [Metric(metric_key(k), float(v), now, int(step or 0)) for k, v in metrics.items()]
+        for start in range(0, len(items), 1000):
+            self.client.log_batch(run_id, metrics=items[start : start + 1000])
+
+    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> str:
+        """Copy a folder into the run's artifacts; return its `runs:/` URI."""
+        self.client.log_artifacts(run_id, str(local_dir), artifact_path)
+        return f"runs:/{run_id}/{artifact_path or ''}".rstrip("/")
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def log_dict(self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str) -> None:
+        self.client.log_dict(run_id, dict(dictionary), artifact_file)
+
+    def end_run(self, run_id: str, status: RunOutcome = RunOutcome.FINISHED) -> None:
+        self.client.set_terminated(run_id, status=RunOutcome(status).value)
+
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        """Status, name, parent, params, metrics and tags of a run (plain dicts)."""
+        run = self.client.get_run(run_id)
+        return {
+            "run_id": run_id,
+            "name": run.info.run_name,
+            "status": run.info.status,
+            "parent_run_id": run.data.tags.get(PARENT_RUN_TAG),
+            "artifact_uri": run.info.artifact_uri,
+            "params": dict(run.data.params),
+            "metrics": dict(run.data.metrics),
+            "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+        }
+
+    # ---- registry ------------------------------------------------------------------------
+    def _ensure_model(self, name: str, description: str) -> None:
+        client = self.client
+        try:
+            client.get_registered_model(name)
+        except MlflowException as error:
+            if not _is(error, RESOURCE_DOES_NOT_EXIST):
+                raise
+            try:
+                client.create_registered_model(name, description=description)
+            except MlflowException as again:
+                if not _is(again, RESOURCE_ALREADY_EXISTS):
+                    raise
+
+    def _versions(self, name: str) -> list[Any]:
+        versions = []
+        token = None
+        while True:
+            page = self.client.search_model_versions(f"name = '{name}'", page_token=token)
+            versions.extend(page)
+            token = page.token
+            if not token:
+                return sorted(versions, key=lambda v: int(v.version))
+
+    def _register(
+        self, name: str, description: str, run_id: str, artifact_path: str, tags: Mapping[str, Any]
+    ) -> int:
+        self._ensure_model(name, description)
+        flat = flatten(tags)
+        if "parent_version" not in flat:
+            existing = self._versions(name)
+            flat["parent_version"] = existing[-1].version if existing else "none"
+        version = self.client.create_model_version(
+            name, source=f"runs:/{run_id}/{artifact_path}", run_id=run_id, tags=flat
+        )
+        return int(version.version)
+
+    def register_region_adapter(
+        self, dataset: str, region_id: int, run_id: str, artifact_path: str, tags: Mapping[str, Any]
+    ) -> int:
+        """Register the adapter logged at `runs:/<run_id>/<artifact_path>` as a new version.
+
+        tags: lineage (period, action, bank_version, data_digest, decisions, sample counts,
+        base_model_digest, ...). `parent_version` defaults to the region's latest version.
+        Returns the new version number of `raie-<dataset>-region-<id>`.
+        """
+        name = region_model_name(dataset, region_id)
+        description = f"RAIE LoRA adapter of region {region_id} on {dataset}; one version per edit."
+        return self._register(
+            name, description, run_id, artifact_path, {"region_id": region_id, **tags}
+        )
+
+    def register_bank(
+        self, dataset: str, run_id: str, artifact_path: str, tags: Mapping[str, Any]
+    ) -> int:
+        """Register a bank version (regions + adapter map) as `raie-<dataset>-bank`."""
+        description = f"RAIE region bank of {dataset}; alias @{CHAMPION} is the serving version."
+        return self._register(bank_model_name(dataset), description, run_id, artifact_path, tags)
+
+    def set_champion(self, dataset: str, version: int) -> None:
+        """Move the `champion` alias of the bank to `version` (after a passed quality gate)."""
+        self.client.set_registered_model_alias(
+            bank_model_name(dataset), CHAMPION, str(int(version))
+        )
+
+    def champion_version(self, dataset: str) -> int | None:
+        """The bank version the `champion` alias points at; None when there is none yet."""
+        try:
+            version = self.client.get_model_version_by_alias(bank_model_name(dataset), CHAMPION)
+        except MlflowException as error:
+            if _is(error, RESOURCE_DOES_NOT_EXIST) or _is(error, INVALID_PARAMETER_VALUE):
+                return None
+            raise
+        return int(version.version)
+
+    # ---- lineage -------------------------------------------------------------------------
+    def region_ids(self, dataset: str) -> list[int]:
+        """Region ids that have a registered model, ascending."""
+        prefix = f"raie-{dataset}-region-"
+        ids = []
+        token = None
+        while True:
+            page = self.client.search_registered_models(f"name LIKE '{prefix}%'", page_token=token)
+            ids.extend(int(m.name[len(prefix) :]) for m in page if m.name[len(prefix) :].isdigit())
+            token = page.token
+            if not token:
+                return sorted(ids)
+
+    def lineage(self, dataset: str, region_id: int | None = None) -> list[dict[str, Any]]:
+        """Registered versions with their tags, by region then version (the chain order).
+
+        Each row: model, region_id, version, run_id, source, created_utc, aliases, tags.
+        With `region_id=None`, every region of the dataset.
+        """
+        ids = self.region_ids(dataset) if region_id is None else [int(region_id)]
+        return [row for rid in ids for row in self._rows(region_model_name(dataset, rid), rid)]
+
+    def bank_lineage(self, dataset: str) -> list[dict[str, Any]]:
+        """The bank's registered versions (same rows as `lineage`, region_id None)."""
+        return list(self._rows(bank_model_name(dataset), None))
+
+    def _rows(self, name: str, region_id: int | None) -> Iterator[dict[str, Any]]:
+        try:
+            aliases = self.client.get_registered_model(name).aliases
+        except MlflowException as error:
+            if not _is(error, RESOURCE_DOES_NOT_EXIST):
+                raise
+            raise RaieStateError(f"no registered model {name} in the MLflow store") from error
+        by_version: dict[str, list[str]] = {}
+        for alias, version in aliases.items():
+            by_version.setdefault(str(version), []).append(alias)
+        for version in self._versions(name):
+            yield {
+                "model": name,
+                "region_id": region_id,
+                "version": int(version.version),
+                "run_id": version.run_id,
+                "source": version.source,
+                "created_utc": time.strftime(
+                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(version.creation_timestamp / 1000)
+                ),
+                "aliases": sorted(by_version.get(str(version.version), [])),
+                "tags": dict(sorted(version.tags.items())),
+            }
