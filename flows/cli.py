@@ -17,9 +17,17 @@ COMMAND_MODULES = ("data", "pipeline", "admin", "bench")
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", default=None, help="RAIE home (default $RAIE_HOME or ./.raie)")
-    common.add_argument("--json", action="store_true", help="print one JSON object")
-    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    # SUPPRESS: a sub-command's copy of an option must not overwrite the top-level value.
+    common.add_argument(
+        "--home", default=argparse.SUPPRESS, help="RAIE home (default $RAIE_HOME or ./.raie)"
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object"
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS,
+        help="show tracebacks and debug logs",
+    )
     parser = argparse.ArgumentParser(
         prog="raie", description="Region-aware incremental editing for recommenders.",
         parents=[common],
@@ -34,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in ("home", "json", "debug"):
+        if not hasattr(args, name):
+            setattr(args, name, None if name == "home" else False)
+    args.home = args.home or getattr(args, "default_home", None)
     env.configure(args.home)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,

@@ -17,6 +17,7 @@ def raie_home(home: str | os.PathLike | None = None) -> Path:
 def configure(home: str | os.PathLike | None = None) -> Path:
     """Point Prefect and MLflow at the home (unless the user set them) and go offline."""
     root = raie_home(home)
+    (root / "prefect").mkdir(parents=True, exist_ok=True)
     os.environ["RAIE_HOME"] = str(root)
     defaults = {
         "HF_HUB_OFFLINE": "1",
@@ -30,6 +31,7 @@ def configure(home: str | os.PathLike | None = None) -> Path:
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         "MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true",
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
         "GIT_PYTHON_REFRESH": "quiet",
     }
     for key, value in defaults.items():

@@ -424,3 +424,25 @@ def period_windows(
         seq.ucode, user_start, seq.ts >= start, config.context_min, config.stride
     )
     return _gather(seq, user_start, targets, config.max_len)
+
+
+def setup_cut_point(interactions: pl.DataFrame, config: ProtocolConfig) -> int:
+    """t^S in UTC seconds: the setup_quantile of the positive timestamps (streaming default)."""
+    frame = positives(interactions, config)
+    return _cut_points(frame[TIME].to_numpy(), config)[0]
+
+
+def latest_context(
+    interactions: pl.DataFrame, users: list, config: ProtocolConfig, vocab: ItemVocab
+) -> np.ndarray:
+    """(len(users), max_len) int64: each user's latest positives, left-padded (no target).
+
+    A user without positives gets an all-PAD row (the base then ranks by its prior).
+    """
+    frame = positives(interactions, config)
+    rows = np.zeros((len(users), config.max_len), dtype=np.int64)
+    for i, user in enumerate(users):
+        items = frame.filter(pl.col(USER) == user)[ITEM].to_numpy()[-config.max_len :]
+        if items.size:
+            rows[i, config.max_len - items.size :] = vocab.encode(items)
+    return rows

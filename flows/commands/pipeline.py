@@ -1,7 +1,188 @@
-"""`raie pipeline ...` commands (placeholder registration; filled in by its issue)."""
+"""`raie setup|update|backfill|recommend|demo`: the product's daily commands.
+
+Flows are imported when a command runs, so `raie --help` stays fast.
+"""
+
+from __future__ import annotations
 
 import argparse
+import json
+import logging
+from datetime import date
+
+from flows.params import DEFAULT_DATASET
+
+PERIOD_COLUMNS = (
+    ("period", "period", "{}"), ("windows", "windows", "{}"), ("UPDATE", "update", "{}"),
+    ("EXPAND", "expand", "{}"), ("ADD", "add", "{}"), ("live", "live", "{}"),
+    ("retrained", "retrained", "{}"), ("ndcg10_champion", "NDCG@10 champ", "{:.4f}"),
+    ("ndcg10_base", "NDCG@10 base", "{:.4f}"), ("retention_ndcg10", "retention", "{:.4f}"),
+    ("gate", "gate", "{}"),
+)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 1998-01-05") from None
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add this group's sub-commands to the `raie` parser."""
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default ml-100k)")
+
+    p = sub.add_parser("setup", parents=[common, data], help="train the base and fit regions")
+    p.add_argument("--path", default=None, help="source folder/file for movielens/yelp/table")
+    p.add_argument("--until", type=_date, default=None, help="setup cut date (default: t^S)")
+    p.add_argument("--every", default="1w", choices=["1d", "1w", "1mo"])
+    p.add_argument("--backbone", default="seqrec", choices=["seqrec", "llm"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--regions", type=int, default=None, help="K of the setup fit (default 5)")
+    p.set_defaults(handler=_setup)
+
+    p = sub.add_parser("update", parents=[common, data], help="one nightly update")
+    p.add_argument("--period", type=_date, default=None, help="period start (default: last complete)")
+    p.add_argument("--force", action="store_true", help="re-run a published period")
+    p.set_defaults(handler=_update)
+
+    p = sub.add_parser("backfill", parents=[common, data], help="replay periods in order")
+    p.add_argument("--start", type=_date, default=None)
+    p.add_argument("--end", type=_date, default=None)
+    p.add_argument("--force", action="store_true", help="re-run published periods")
+    p.set_defaults(handler=_backfill)
+
+    p = sub.add_parser("recommend", parents=[common, data], help="top-k from the champion")
+    p.add_argument("--user", required=True)
+    p.add_argument("--k", type=int, default=10)
+    p.set_defaults(handler=_recommend)
+
+    p = sub.add_parser("demo", parents=[common], help="the main job on real ML-100K")
+    p.add_argument("--keep", action="store_true", help="keep an earlier demo's state")
+    p.set_defaults(handler=_demo, default_home=".raie/demo")
+
+
+def _config(args: argparse.Namespace):  # noqa: ANN202 - PipelineConfig
+    from dataclasses import replace
+
+    from flows.params import PipelineConfig
+
+    config = PipelineConfig(
+        dataset=args.dataset, path=args.path, every=args.every, backbone=args.backbone,
+        seed=args.seed,
+    )
+    if args.regions is not None:
+        config = config.model_copy(update={"regions": replace(config.regions, n_regions=args.regions)})
+    return config
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from flows.setup import setup
+
+    report = setup(config=_config(args), until=args.until, home=args.home)
+    _print(args, report, "setup done")
+    return 0
+
+
+def _update(args: argparse.Namespace) -> int:
+    from flows.nightly_update import nightly_update
+
+    report = nightly_update(period=args.period, dataset=args.dataset, home=args.home, force=args.force)
+    _print(args, report, "update done")
+    return 0
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from flows.backfill import backfill
+
+    with _progress(args):
+        reports = backfill(start=args.start, end=args.end, dataset=args.dataset, home=args.home,
+                           force=args.force)
+    if args.json:
+        print(json.dumps(reports, default=str))
+    else:
+        print(period_table(reports))
+    return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from flows import env
+    from flows.params import PipelineConfig
+    from tasks.models import read_pipeline_config
+    from tasks.serving import recommend
+    from tasks.store import Store
+
+    store = Store(env.raie_home(args.home), args.dataset)
+    config = PipelineConfig.model_validate(read_pipeline_config(store))
+    result = recommend(store, args.user, args.k, config.protocol, config.regions, config.adapters)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    served = "the base (outside every region)" if result["region"] is None else f"region {result['region']}"
+    print(f"Top {args.k} for user {result['user']} — served by {served}, bank v{result['bank_version']}")
+    for rank, item in enumerate(result["items"], 1):
+        print(f"{rank:3d}. {item['title']}  (item {item['item_id']}, score {item['score']:.3f})")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from flows.demo import run_demo
+
+    return run_demo(args)
+
+
+def period_table(reports: list[dict]) -> str:
+    """The per-period table printed by `raie backfill` and `raie demo`."""
+    rows = [r for r in reports if not r.get("skipped")]
+    skipped = len(reports) - len(rows)
+    header = " ".join(f"{title:>13}" for _, title, _ in PERIOD_COLUMNS)
+    lines = [header]
+    for report in rows:
+        cells = []
+        for key, _, fmt in PERIOD_COLUMNS:
+            value = report.get(key, 0 if key in ("UPDATE", "EXPAND", "ADD") else "-")
+            cells.append(f"{fmt.format(value) if value != '-' else '-':>13}")
+        lines.append(" ".join(cells))
+    if skipped:
+        lines.append(f"{skipped} period(s) already published: skipped (use --force to re-run)")
+    return "\n".join(lines)
+
+
+def _print(args: argparse.Namespace, report: dict, title: str) -> None:
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        print(title + ": " + ", ".join(f"{k}={v}" for k, v in report.items()))
+
+
+class _progress:
+    """A rich progress bar over backfill periods, fed by the `raie.progress` logger."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.enabled = not args.json
+
+    def __enter__(self) -> _progress:
+        if self.enabled:
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("backfill", total=None)
+            self.handler = _ProgressHandler(self.bar, self.task)
+            logging.getLogger("raie.progress").addHandler(self.handler)
+            logging.getLogger("raie.progress").setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            logging.getLogger("raie.progress").removeHandler(self.handler)
+            self.bar.stop()
+
+
+class _ProgressHandler(logging.Handler):
+    def __init__(self, bar, task) -> None:  # noqa: ANN001
+        super().__init__()
+        self.bar, self.task = bar, task
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.bar.update(self.task, advance=1, description=record.getMessage())

@@ -1,0 +1,41 @@
+"""The backfill flow: replay historical periods in order, each as a nightly_update subflow.
+
+Periods already published are skipped unless ``force`` (re-running is idempotent).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+
+from flows import env
+from flows.nightly_update import nightly_update
+from flows.params import DEFAULT_DATASET
+from tasks.store import Store
+from tasks.windows import list_periods
+
+
+@flow(name="raie-backfill")
+def backfill(
+    start: date | None = None,
+    end: date | None = None,
+    dataset: str = DEFAULT_DATASET,
+    home: str | None = None,
+    force: bool = False,
+) -> list[dict]:
+    """Run nightly_update for every snapshot period in [start, end] after the setup cut."""
+    store = Store(env.raie_home(home), dataset)
+    store.require_current()
+    setup = store.history()[0]
+    periods = list_periods(store, start, end, date.fromisoformat(setup.extra["until"]))
+    reports = [
+        nightly_update(period=period, dataset=dataset, home=home, force=force) for period in periods
+    ]
+    done = [r for r in reports if not r.get("skipped")]
+    if done:
+        create_table_artifact(
+            key="raie-backfill", table=done, description=f"backfill of {len(done)} periods"
+        )
+    return reports

@@ -1,0 +1,326 @@
+"""`raie bench quality`: RAIE against the usual update strategies, same backbone/budget/protocol.
+
+Paper preset: the backbone trains on S (`setup_train`), every method updates once on F and is
+scored on the held-out S windows (retention) and on T. Streaming preset: setup before a cut
+date (default t^S), then per period (default weekly) each method is scored prequentially on
+the period's windows before updating on them; retention is scored on the held-out setup
+windows at the end. The backbone is trained once per seed and shared by every method.
+Methods run in-process through `raie_core` (not through the Prefect update flows). Prints one
+table (mean ± std over seeds), writes a markdown report with plots to --out, logs it to
+MLflow and leaves it as a Prefect artifact (skip both with --no-track).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from raie_core import report
+from raie_core.baselines import ABLATIONS, METHODS, MethodConfig, build_method, window_ranks
+from raie_core.errors import RaieConfigError
+from raie_core.metrics import ranking_metrics
+from raie_core.protocol import (
+    ProtocolConfig,
+    Windows,
+    build_vocab,
+    paper_split,
+    period_windows,
+    streaming_setup,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METHODS = tuple(METHODS)
+PERIODS = {"1d": 1, "1w": 7, "2w": 14, "4w": 28}
+"""--every values -> days per period."""
+DAY = 86_400
+OLD_STRIDE = 5
+"""Streaming: every 5th setup-training window is the replay / region-fitting source (the
+paper preset uses its stride-5 S windows)."""
+REPORT_FIELDS = ("Recall@10", "NDCG@10")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=("paper", "streaming"), default="paper")
+    parser.add_argument("--backbone", choices=("seqrec", "llm"), default="seqrec")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated")
+    parser.add_argument("--ablations", action="store_true", help="add every RAIE ablation")
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--path", default=None, help="dataset folder (non-embedded sources)")
+    parser.add_argument("--every", choices=tuple(PERIODS), default="1w", help="streaming period")
+    parser.add_argument("--cut", default=None, help="streaming setup cut date (default t^S)")
+    parser.add_argument("--max-users", type=int, default=None, help="keep the first N users")
+    parser.add_argument("--max-periods", type=int, default=None, help="streaming: first N periods")
+    parser.add_argument("--backbone-epochs", type=int, default=60, help="setup training cap")
+    parser.add_argument("--epochs", type=int, default=MethodConfig.max_epochs, help="update cap")
+    parser.add_argument("--out", default=None, help="report folder (default <home>/bench/...)")
+    parser.add_argument("--no-track", action="store_true", help="skip MLflow and Prefect")
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """What every method sees: backbone training windows, setup (replay) windows, the update
+    periods (label, windows), the evaluation blocks and whether periods are prequential."""
+
+    train: Windows
+    setup: Windows
+    periods: list[tuple[str, Windows]]
+    blocks: dict[str, Windows]
+    prequential: bool
+
+
+def _methods(args: argparse.Namespace) -> list[str]:
+    names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if args.ablations:
+        names += [a for a in ABLATIONS if a not in names]
+    known = set(METHODS) | set(ABLATIONS)
+    bad = [m for m in names if m not in known]
+    if bad or not names:
+        raise RaieConfigError(f"--methods {bad or names} should name methods among {sorted(known)}")
+    return names
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    from raie_core.data import load_dataset  # deferred: keeps `raie --help` fast
+
+    dataset = load_dataset(args.dataset, args.path)
+    interactions = dataset.interactions
+    if args.max_users is not None:
+        users = interactions["user_id"].unique().sort()[: args.max_users]
+        interactions = interactions.filter(interactions["user_id"].is_in(users.implode()))
+    catalog = dataset.items if dataset.items is not None and dataset.items.height else interactions
+    return interactions, build_vocab(catalog)
+
+
+def _week_label(ts: int) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).date().isoformat()
+
+
+def paper_plan(interactions: Any, config: ProtocolConfig, vocab: Any) -> Plan:
+    """Setup on S, one update on F, blocks S (held-out) and T."""
+    split = paper_split(interactions, config, vocab)
+    return Plan(
+        train=split.setup_train, setup=split.setup, periods=[("F", split.finetune)],
+        blocks={"S": split.setup_heldout, "T": split.test}, prequential=False,
+    )
+
+
+def streaming_plan(interactions: Any, config: ProtocolConfig, vocab: Any, args: argparse.Namespace) -> Plan:
+    """Setup before the cut, one update per period; prequential scores, retention on S."""
+    if args.cut is None:
+        cut = paper_split(interactions, config, vocab).t_setup
+    else:
+        cut = int(datetime.datetime.fromisoformat(args.cut).replace(tzinfo=datetime.UTC).timestamp())
+    train, heldout = streaming_setup(interactions, cut, config, vocab)
+    end = int(interactions["timestamp"].max()) + 1
+    step = PERIODS[args.every] * DAY
+    periods = []
+    for start in range(cut, end, step):
+        windows = period_windows(interactions, (start, min(start + step, end)), config, vocab)
+        if len(windows):
+            periods.append((_week_label(start), windows))
+    periods = periods[: args.max_periods]
+    setup = train.subset(np.arange(0, len(train), OLD_STRIDE))
+    return Plan(train=train, setup=setup, periods=periods, blocks={"S": heldout}, prequential=True)
+
+
+def _train_backbone(plan: Plan, vocab: Any, args: argparse.Namespace, seed: int) -> Any:
+    if args.backbone != "seqrec":
+        raise RaieConfigError(
+            f"--backbone {args.backbone}: bench quality runs seqrec only so far (llm needs a GPU-sized budget)"
+        )
+    from raie_core.backbones.seqrec import SeqRecConfig, fit_seqrec
+
+    config = SeqRecConfig(max_len=plan.train.max_len, seed=seed, max_epochs=args.backbone_epochs)
+    backbone, result = fit_seqrec(vocab, plan.train, config)
+    logger.info("backbone seed %d: %d epochs", seed, result.epochs)
+    return backbone
+
+
+def run_method(name: str, backbone: Any, config: MethodConfig, plan: Plan, seed: int) -> dict[str, Any]:
+    """One method, one seed: setup, the periods (prequential or not), the blocks.
+
+    Returns {"fields": {block_metric: value, "wall_s": s}, "curve": per-period NDCG@10,
+    "method": the method object (for RAIE's region plots)}.
+    """
+    started = time.perf_counter()
+    method = build_method(name, backbone, config)
+    method.setup(plan.setup, seed)
+    old, prequential, curve = plan.setup, [], []
+    for _, windows in plan.periods:
+        if plan.prequential:
+            ranks = window_ranks(method, windows)
+            prequential.append(ranks)
+            curve.append(ranking_metrics(ranks)["NDCG@10"])
+        method.update(windows, old, seed)
+        old = Windows.concat([old, windows])
+    fields: dict[str, float] = {}
+    blocks = dict(plan.blocks)
+    ranks_by_block = {b: window_ranks(method, w) for b, w in blocks.items()}
+    if prequential:
+        ranks_by_block["P"] = np.concatenate(prequential)
+    else:
+        curve = _weekly_curve(ranks_by_block["T"], plan.blocks["T"])
+    for block in sorted(ranks_by_block, key=lambda b: "PST".index(b)):
+        for metric, value in ranking_metrics(ranks_by_block[block]).items():
+            fields[f"{block}_{metric}"] = value
+    fields["wall_s"] = time.perf_counter() - started
+    return {"fields": fields, "curve": curve, "method": method}
+
+
+def _weekly_curve(ranks: np.ndarray, windows: Windows) -> list[float]:
+    """NDCG@10 of T windows grouped by the week of their target (paper preset curve)."""
+    week = (windows.timestamp - windows.timestamp.min()) // (7 * DAY)
+    return [ranking_metrics(ranks[week == w])["NDCG@10"] for w in np.unique(week)]
+
+
+def _period_labels(plan: Plan) -> list[str]:
+    if plan.prequential:
+        return [label for label, _ in plan.periods]
+    week = (plan.blocks["T"].timestamp - plan.blocks["T"].timestamp.min()) // (7 * DAY)
+    start = int(plan.blocks["T"].timestamp.min())
+    return [_week_label(start + int(w) * 7 * DAY) for w in np.unique(week)]
+
+
+def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Every method x seed; returns rows, curves and RAIE's region history (seed 0)."""
+    names = _methods(args)
+    interactions, vocab = _load(args)
+    protocol = ProtocolConfig()
+    plan = paper_plan(interactions, protocol, vocab) if args.preset == "paper" else streaming_plan(
+        interactions, protocol, vocab, args
+    )
+    config = dataclasses.replace(MethodConfig(), max_epochs=args.epochs)
+    runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    curves: dict[str, list[list[float]]] = {n: [] for n in names}
+    backbone_s: list[float] = []
+    raie_state: Any = None
+    for seed in range(args.seeds):
+        started = time.perf_counter()
+        backbone = _train_backbone(plan, vocab, args, seed)
+        backbone_s.append(time.perf_counter() - started)
+        for name in names:
+            out = run_method(name, backbone, config, plan, seed)
+            runs[name].append(out["fields"])
+            curves[name].append(out["curve"])
+            logger.warning("seed %d %s: %s", seed, name, {k: round(v, 4) for k, v in out["fields"].items()})
+            if name == "raie" and seed == 0:
+                raie_state = _raie_snapshot(out["method"], plan.setup)
+    return {
+        "rows": report.summarize(runs),
+        "curves": {n: np.mean(np.asarray(c), axis=0).tolist() for n, c in curves.items()},
+        "labels": _period_labels(plan),
+        "backbone_s": report.mean_std(backbone_s),
+        "raie": raie_state,
+        "windows": {"train": len(plan.train), "setup": len(plan.setup),
+                    "periods": [len(w) for _, w in plan.periods],
+                    **{b: len(w) for b, w in plan.blocks.items()}},
+    }
+
+
+def _raie_snapshot(method: Any, setup: Windows) -> dict[str, Any]:
+    """Region history and the setup windows' keys and routes, for the plots."""
+    regions = method.regions
+    X = method.encode(setup.context)
+    return {
+        "history": method.history, "X": X, "members": method.routes(setup.context),
+        "centers": regions.center[regions.live], "ids": regions.live_ids,
+    }
+
+
+def table_fields(preset: str) -> list[str]:
+    blocks = ("S", "T") if preset == "paper" else ("P", "S")
+    metrics = [f"{m}@{k}" for k in (5, 10, 20) for m in ("Recall", "NDCG")]
+    return [f"{b}_{m}" for b in blocks for m in metrics] + ["wall_s"]
+
+
+def write_report(result: dict[str, Any], args: argparse.Namespace, out: Path, command: str) -> Path:
+    """report.md plus PNG plots in ``out``; returns the markdown path."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {"ndcg_per_period.png": report.period_curves(result["curves"], result["labels"], "NDCG@10")}
+    raie = result["raie"]
+    if raie is not None:
+        periods = [r.period for r in raie["history"]]
+        figures["live_regions.png"] = report.live_regions(periods, [r.live_regions for r in raie["history"]])
+        figures["edit_counts.png"] = report.edit_counts(periods[1:], [r.counts for r in raie["history"][1:]])
+        figures["regions_pca.png"] = report.region_projection(raie["X"], raie["members"], raie["centers"], raie["ids"])
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=110)
+    fields = table_fields(args.preset)
+    lines = [
+        f"# raie bench quality — {args.preset} preset, {args.backbone}, {args.dataset}",
+        "", f"Command: `{command}`", "",
+        f"Seeds: {args.seeds}; windows: {result['windows']}; backbone setup "
+        f"{result['backbone_s']['mean']:.1f} ± {result['backbone_s']['std']:.1f} s per seed.", "",
+        "Mean ± sample std over seeds; full ranking over every item, context masked.", "",
+        report.format_table(result["rows"], fields, markdown=True), "",
+    ]
+    if raie is not None:
+        lines += ["## RAIE edits (seed 0)", "", "| period | update | expand | add | added | merged | "
+                  "retired | live | retrained |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in raie["history"][1:]:
+            c = r.counts
+            lines.append(f"| {r.period} | {c['update']} | {c['expand']} | {c['add']} | {c['added']} | "
+                         f"{c['merged']} | {c['retired']} | {r.live_regions} | {len(r.affected)} |")
+        lines.append("")
+    lines += [f"![{n}]({n})" for n in figures]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _track(path: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    """Log the report folder and the means to MLflow; leave the markdown as a Prefect artifact."""
+    from prefect import flow
+    from prefect.artifacts import create_markdown_artifact
+
+    from flows.env import raie_home
+    from tasks.tracking import Tracker
+
+    tracker = Tracker(artifact_root=raie_home(args.home) / "mlartifacts")
+    params = {"preset": args.preset, "backbone": args.backbone, "seeds": args.seeds,
+              "dataset": args.dataset, "methods": args.methods, "epochs": args.epochs}
+    run_id = tracker.start_run("raie-bench-quality", f"quality-{args.preset}", params=params)
+    metrics = {f"{r['method']}.{k}": v["mean"] for r in rows for k, v in r.items() if k != "method"}
+    tracker.log_metrics(run_id, metrics)
+    tracker.log_artifacts(run_id, path.parent, "report")
+    tracker.end_run(run_id)
+
+    @flow(name="bench-quality-report")
+    def publish(markdown: str) -> None:
+        create_markdown_artifact(key="bench-quality", markdown=markdown)
+
+    publish(path.read_text(encoding="utf-8"))
+    return run_id
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seeds < 1:
+        raise RaieConfigError(f"--seeds {args.seeds} should be >= 1")
+    from flows.env import raie_home
+
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else raie_home(args.home) / "bench" / f"quality-{stamp}"
+    result = run_bench(args)
+    command = "raie bench quality " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+                                               if k in ("preset", "backbone", "seeds", "methods", "epochs"))
+    path = write_report(result, args, out, command)
+    run_id = None if args.no_track else _track(path, result["rows"], args)
+    if args.json:
+        print(json.dumps({"rows": result["rows"], "report": str(path), "mlflow_run_id": run_id}))
+    else:
+        print(f"bench quality: {args.preset} preset, {args.backbone}, {args.seeds} seed(s), "
+              f"backbone {result['backbone_s']['mean']:.1f} s/seed")
+        print(report.format_table(result["rows"], table_fields(args.preset)))
+        print(f"report: {path}" + (f"  (MLflow run {run_id})" if run_id else ""))
+    return 0

@@ -1,0 +1,112 @@
+"""Tasks around the frozen backbone: setup training, loading, embedding windows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from prefect import task
+from safetensors.numpy import load_file, save_file
+
+from raie_core.backbones import Backbone, encode_array, load_backbone
+from raie_core.backbones.seqrec import fit_seqrec
+from raie_core.errors import RaieConfigError, RaieStateError
+from raie_core.evaluation import KEY_SHIFT
+from raie_core.protocol import ItemVocab, build_vocab
+from raie_core.training import TrainResult
+from tasks import ingest
+from tasks.store import Store
+from tasks.windows import WindowsRef, load_windows
+
+PIPELINE_CONFIG = "pipeline.json"
+
+
+@dataclass(frozen=True)
+class BaseInfo:
+    """The published frozen base: where it is, its content digest and its setup training."""
+
+    path: str
+    digest: str
+    epochs: int
+    best_epoch: int
+    best_val_loss: float
+
+
+def catalog_vocab(store: Store) -> ItemVocab:
+    """The item vocabulary of the dataset's whole catalog (new items indexable from the start)."""
+    catalog = pl.read_parquet(Path(store.snapshots_dir) / ingest.CATALOG_FILE)
+    return build_vocab(catalog)
+
+
+def base_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@task(name="train-backbone")
+def train_backbone(
+    store: Store, backbone: str, vocab: ItemVocab, train: WindowsRef, seqrec_config, config_json: dict
+) -> BaseInfo:
+    """Train the backbone from scratch on the setup windows and publish it as the frozen base."""
+    if backbone != "seqrec":
+        raise RaieConfigError(f"backbone={backbone!r}: setup training here supports seqrec")
+    model, result = fit_seqrec(vocab, load_windows(train.path), seqrec_config)
+    with store.stage_base() as staged:
+        model.save(staged)
+        (staged / PIPELINE_CONFIG).write_text(json.dumps(config_json, indent=2, sort_keys=True))
+    return _base_info(store, result)
+
+
+def _base_info(store: Store, result: TrainResult) -> BaseInfo:
+    return BaseInfo(
+        str(store.base_dir), base_digest(store.base_dir), result.epochs, result.best_epoch,
+        min(result.val_losses, default=float("nan")),
+    )
+
+
+def read_pipeline_config(store: Store) -> dict:
+    """The pipeline config saved with the base at setup."""
+    path = store.base_dir / PIPELINE_CONFIG
+    if not path.is_file():
+        raise RaieStateError(f"no setup found for dataset {store.dataset} in {store.home}; run `raie setup` first")
+    return json.loads(path.read_text())
+
+
+@lru_cache(maxsize=4)
+def _cached_base(path: str, digest_hint: float) -> Backbone:
+    return load_backbone(path)
+
+
+def load_base(store: Store) -> Backbone:
+    """The frozen base (cached per process; keyed by the base folder's mtime)."""
+    return _cached_base(str(store.base_dir), store.base_dir.stat().st_mtime)
+
+
+@task(name="embed-windows")
+def embed_windows(
+    store: Store, windows: WindowsRef, max_rows: int | None = None, seed: int = 0
+) -> str:
+    """Routing keys of a window file (a seeded sample of ``max_rows`` rows when it has more):
+    (n, d) float32 unit rows + their sample keys, saved beside the windows."""
+    data = load_windows(windows.path)
+    index = np.arange(len(data))
+    if max_rows is not None and len(data) > max_rows:
+        index = np.sort(np.random.default_rng(seed).choice(len(data), max_rows, replace=False))
+    X = encode_array(load_base(store), data.context[index])
+    path = Path(windows.path).with_suffix(".embeddings.safetensors")
+    keys = (np.int64(windows.code) << KEY_SHIFT) | index.astype(np.int64)
+    save_file({"X": np.ascontiguousarray(X), "keys": keys}, str(path))
+    return str(path)
+
+
+def load_embeddings(path: str) -> tuple[np.ndarray, np.ndarray]:
+    arrays = load_file(path)
+    return arrays["X"], arrays["keys"]

@@ -1,0 +1,50 @@
+"""Recommendations from the champion bank (the `raie recommend` path)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from raie_core.adapters import AdapterConfig, routed_scores
+from raie_core.backbones import encode_array
+from raie_core.errors import RaieDataError
+from raie_core.evaluation import top_k
+from raie_core.protocol import ProtocolConfig, latest_context
+from raie_core.regions import RegionConfig, load_regions, route
+from tasks import ingest
+from tasks.adapters import load_bank_adapters
+from tasks.bank import bank_spec, champion
+from tasks.models import load_base
+from tasks.store import Store
+
+
+def recommend(
+    store: Store, user: str, k: int, protocol: ProtocolConfig, regions_config: RegionConfig,
+    adapters_config: AdapterConfig,
+) -> dict:
+    """Top-k unseen items for ``user`` from the champion: ids, titles, scores and the route."""
+    manifest = champion(store)
+    spec = bank_spec(store, manifest)
+    backbone = load_base(store)
+    history = pl.concat(
+        [ingest.read_snapshot(p) for _, p in ingest.list_snapshots(store.snapshots_dir)],
+        how="vertical_relaxed",
+    )
+    user_value = int(user) if history["user_id"].dtype.is_integer() and user.isdigit() else user
+    if history.filter(pl.col("user_id") == user_value).height == 0:
+        raise RaieDataError(f"user {user!r} has no interactions in {store.snapshots_dir}")
+    context = latest_context(history, [user_value], protocol, backbone.vocab)
+    regions = load_regions(spec.regions_path)
+    region = route(regions, encode_array(backbone, context), regions_config).region
+    scored = routed_scores(load_bank_adapters(store, adapters_config, spec.adapters), context, region)
+    items, scores = top_k(scored.scores, context, k)
+    ids = backbone.vocab.decode(items[0])
+    catalog = pl.read_parquet(store.snapshots_dir / ingest.CATALOG_FILE)
+    titles = dict(zip(catalog["item_id"].to_list(), catalog["title"].to_list(), strict=True))
+    served = int(scored.route[0])
+    return {
+        "user": user, "bank_version": manifest.version, "period": manifest.period,
+        "region": served if served >= 0 else None,
+        "items": [{"item_id": i.item(), "title": titles.get(i.item()), "score": float(s)}
+                  for i, s in zip(ids, np.asarray(scores[0]), strict=True)],
+    }
