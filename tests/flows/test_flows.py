@@ -44,6 +44,7 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> N
     from flows.nightly_update import nightly_update
     from flows.setup import setup
     from tasks.lineage import tracker
+    from tasks.serving import recommend
     from tasks.store import Store
 
     home = str(tmp_path / "home")
@@ -74,6 +75,13 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> N
     assert {row["region_id"] for row in lineage} == trained
     assert all(row["tags"]["period"] in {p.isoformat() for p in PERIODS} for row in lineage)
     assert tracker(store).champion_version("table") is not None
+
+    served = recommend(store, "7", 10, config.protocol, config.regions, config.adapters)
+    user7 = pl.read_parquet(slice_path).filter((pl.col("user_id") == 7) & (pl.col("rating") >= 4))
+    seen = set(user7.sort("timestamp", "item_id")["item_id"].to_list()[-20:])
+    assert len(served["items"]) == 10 and served["bank_version"] == 3
+    assert not {item["item_id"] for item in served["items"]} & seen
+    assert served["region"] is None or served["region"] in history[-1].adapters
 
     import asyncio
 
