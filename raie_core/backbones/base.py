@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from raie_core.protocol import ItemVocab
@@ -25,6 +26,12 @@ class Backbone(Protocol):
     """Module names for LoRA (attention and MLP projections)."""
     fan_in_fan_out: bool
     """True for GPT-2 style Conv1D layers."""
+    known_items: np.ndarray
+    """(vocab.n_tokens,) bool: rows known at setup (PAD included); updates train only the others."""
+
+    def new_item_rows(self) -> list[int]:
+        """Input-embedding row indices of the items unknown at setup (trained by updates)."""
+        ...
 
     def encode(self, model: torch.nn.Module, context: torch.Tensor) -> torch.Tensor:
         """Routing keys: (n, L) int64 context -> (n, d) float32 unit rows.
@@ -34,8 +41,17 @@ class Backbone(Protocol):
         """
         ...
 
-    def logits(self, model: torch.nn.Module, context: torch.Tensor) -> torch.Tensor:
-        """(n, L) int64 context -> (n, vocab.n_tokens) float32 next-item scores (column 0 = PAD)."""
+    def logits(
+        self,
+        model: torch.nn.Module,
+        context: torch.Tensor,
+        adapter_names: list[str] | None = None,
+    ) -> torch.Tensor:
+        """(n, L) int64 context -> (n, vocab.n_tokens) float32 next-item scores (column 0 = PAD).
+
+        adapter_names: one peft adapter name per row ("__base__" = no adapter), forwarded as
+        ``model(..., adapter_names=...)`` for mixed-adapter batches (PeftModel in eval mode).
+        """
         ...
 
     def loss(

@@ -1,0 +1,376 @@
+"""Per-region LoRA adapters on one frozen base, their training and routed inference.
+
+DESIGN §4.7–4.8: one `PeftModel` with one named LoRA adapter per region (plus optionally a
+`global` one), trained one region at a time with the base frozen; new-item embedding rows
+(items unseen at setup) are trained per adapter through peft's `trainable_token_indices`;
+scoring mixes adapters in one batch with peft's `adapter_names=[...]`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+
+from raie_core.backbones.base import Backbone
+from raie_core.errors import RaieConfigError, RaieStateError
+from raie_core.protocol import Windows
+from raie_core.training import TrainConfig, TrainResult, fit, validation_split
+
+logger = logging.getLogger(__name__)
+
+BASE = "__base__"
+"""peft's name for "no adapter" in a mixed batch."""
+GLOBAL = "global"
+"""Name of the global adapter (warm_start=GLOBAL, the paper's F warm-up)."""
+MANIFEST = "adapters.json"
+
+
+class WarmStart(Enum):
+    """Where a region's adapter starts before training (DESIGN §4.7)."""
+
+    PREVIOUS = "previous"
+    """Continue from the region's own current version (it must exist)."""
+    PARENT = "parent"
+    """Copy another region's adapter (the nearest / parent region)."""
+    ZERO = "zero"
+    """Fresh LoRA (B = 0, so the start equals the base) and base item rows."""
+    GLOBAL = "global"
+    """Copy the global adapter (trained on all new data first)."""
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """LoRA shape and per-region training settings.
+
+    r / alpha / dropout: LoRA rank, scaling numerator and dropout. targets: module names
+    (empty = the backbone's `lora_targets`). lr, weight_decay, batch_size, max_epochs,
+    patience, grad_clip: see `TrainConfig`. val_fraction: share of the *new* samples held
+    out for early stopping (replay rows always train). warm_start: default initialisation.
+    new_item_rows: also train the embedding rows of items unknown at setup.
+    """
+
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    targets: tuple[str, ...] = ()
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    max_epochs: int = 20
+    patience: int = 3
+    grad_clip: float = 1.0
+    val_fraction: float = 0.1
+    warm_start: WarmStart = WarmStart.PREVIOUS
+    new_item_rows: bool = True
+
+    def __post_init__(self) -> None:
+        if self.r < 1:
+            raise RaieConfigError(f"r={self.r} should be >= 1")
+        if self.alpha <= 0:
+            raise RaieConfigError(f"alpha={self.alpha} should be > 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise RaieConfigError(f"dropout={self.dropout} should be in [0, 1)")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise RaieConfigError(f"val_fraction={self.val_fraction} should be in [0, 1)")
+        if not isinstance(self.warm_start, WarmStart):
+            raise RaieConfigError(f"warm_start={self.warm_start!r} should be a WarmStart")
+        self.train_config(0)
+
+    def train_config(self, seed: int) -> TrainConfig:
+        return TrainConfig(
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            grad_clip=self.grad_clip,
+            seed=seed,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class AdapterTrainingSet:
+    """One region's training rows: new samples (weighted) and replay.
+
+    context: (n, L) int64 left-padded; target: (n,) int64; weight: (n,) float32 > 0;
+    replay: (n,) bool, True for replayed older samples (never used for validation).
+    """
+
+    context: np.ndarray
+    target: np.ndarray
+    weight: np.ndarray
+    replay: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def __post_init__(self) -> None:
+        n = len(self.target)
+        if len(self.replay) == 0 and n:
+            object.__setattr__(self, "replay", np.zeros(n, dtype=bool))
+        if not (len(self.context) == len(self.weight) == len(self.replay) == n):
+            raise RaieConfigError("context, target, weight and replay should have the same rows")
+        if n and float(np.min(self.weight)) <= 0:
+            raise RaieConfigError(f"weight min={float(np.min(self.weight))} should be > 0")
+
+    def __len__(self) -> int:
+        return int(len(self.target))
+
+    @staticmethod
+    def from_windows(
+        new: Windows, weight: np.ndarray | None = None, replay: Windows | None = None
+    ) -> AdapterTrainingSet:
+        """New windows with optional (n_new,) weights (default 1) plus replay windows (weight 1)."""
+        parts = [new] if replay is None else [new, replay]
+        both = Windows.concat(parts)
+        w_new = np.ones(len(new), np.float32) if weight is None else np.asarray(weight, np.float32)
+        n_replay = 0 if replay is None else len(replay)
+        return AdapterTrainingSet(
+            context=both.context.astype(np.int64),
+            target=both.target.astype(np.int64),
+            weight=np.concatenate([w_new, np.ones(n_replay, np.float32)]),
+            replay=np.concatenate([np.zeros(len(new), bool), np.ones(n_replay, bool)]),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class RoutedScores:
+    """scores: (n, n_tokens) float32 logits; route: (n,) int64 region used per row (-1 = base)."""
+
+    scores: torch.Tensor
+    route: np.ndarray
+
+
+def adapter_name(region_id: int) -> str:
+    """Adapter name of a region: fixed width, so no name is a prefix of another."""
+    if region_id < 0:
+        raise RaieConfigError(f"region_id={region_id} should be >= 0")
+    return f"region-{region_id:06d}"
+
+
+class RegionAdapters:
+    """Named LoRA adapters over one frozen copy of a backbone's base model.
+
+    The base is deep-copied so `backbone.model` stays an adapter-free base. `model` is the
+    `PeftModel` (None until the first adapter is added).
+    """
+
+    def __init__(self, backbone: Backbone, config: AdapterConfig) -> None:
+        self.backbone = backbone
+        self.config = config
+        self.model: PeftModel | None = None
+        self._base = copy.deepcopy(backbone.model).requires_grad_(False).eval()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return () if self.model is None else tuple(sorted(self.model.peft_config))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names
+
+    def lora_config(self) -> LoraConfig:
+        """The peft config every adapter of this bank uses."""
+        c = self.config
+        rows = self.backbone.new_item_rows() if c.new_item_rows else []
+        return LoraConfig(
+            r=c.r,
+            lora_alpha=c.alpha,
+            lora_dropout=c.dropout,
+            target_modules=list(c.targets or self.backbone.lora_targets),
+            fan_in_fan_out=self.backbone.fan_in_fan_out,
+            trainable_token_indices=rows or None,
+        )
+
+    def add(
+        self, name: str, warm_start: WarmStart, source: str | None = None, seed: int = 0
+    ) -> None:
+        """Create or reinitialise adapter ``name`` (PREVIOUS keeps it as it is).
+
+        PARENT / GLOBAL copy adapter ``source`` (default `GLOBAL` for GLOBAL); ZERO starts
+        fresh (seeded LoRA A, B = 0, item rows = base rows).
+        """
+        if name == BASE:
+            raise RaieConfigError(f"adapter name {BASE!r} is reserved")
+        if warm_start is WarmStart.PREVIOUS:
+            if name not in self:
+                raise RaieStateError(f"adapter {name!r} has no previous version to continue")
+            return
+        if warm_start is WarmStart.GLOBAL:
+            source = source or GLOBAL
+        if warm_start is not WarmStart.ZERO and (source is None or source not in self):
+            raise RaieStateError(
+                f"warm_start={warm_start.value} needs an existing source adapter, got {source!r}"
+            )
+        if name in self:
+            self.delete(name)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if self.model is None:
+                self.model = get_peft_model(self._base, self.lora_config(), adapter_name=name)
+            else:
+                self.model.add_adapter(name, self.lora_config())
+        if warm_start is not WarmStart.ZERO:
+            _copy_adapter(self.model, str(source), name)
+
+    def delete(self, name: str) -> None:
+        """Remove a (retired) adapter."""
+        if name not in self:
+            raise RaieStateError(f"adapter {name!r} does not exist")
+        assert self.model is not None
+        self.model.delete_adapter(name)
+
+    def adapter_params(self, name: str) -> dict[str, torch.nn.Parameter]:
+        """The parameters that belong to adapter ``name`` (LoRA A/B and new item rows)."""
+        if self.model is None or name not in self:
+            raise RaieStateError(f"adapter {name!r} does not exist")
+        return {n: p for n, p in self.model.named_parameters() if name in n.split(".")}
+
+    def base_params(self) -> dict[str, torch.nn.Parameter]:
+        """The frozen base weights the bank runs (every parameter of no adapter)."""
+        names = set(self.names)
+        return {n: p for n, p in self._base.named_parameters() if not names & set(n.split("."))}
+
+    def save(self, path: str | Path) -> None:
+        """Write ``adapters.json`` and one ``<name>/`` folder of safetensors per adapter."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        for name in self.names:
+            assert self.model is not None
+            self.model.save_pretrained(str(path), selected_adapters=[name])
+        manifest = {"config": _config_json(self.config), "names": list(self.names)}
+        (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+    @classmethod
+    def load(cls, backbone: Backbone, path: str | Path) -> RegionAdapters:
+        """Rebuild a bank written by `save` on top of ``backbone`` (trainable again)."""
+        path = Path(path)
+        if not (path / MANIFEST).is_file():
+            raise RaieStateError(f"{path / MANIFEST} is missing: not a saved adapter bank")
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        bank = cls(backbone, _config_from_json(manifest["config"]))
+        for name in manifest["names"]:
+            bank.load_adapter(name, path / name)
+        return bank
+
+    def load_adapter(self, name: str, folder: str | Path) -> None:
+        """Load one adapter folder (adapter_config.json + adapter_model.safetensors)."""
+        if not (Path(folder) / "adapter_config.json").is_file():
+            raise RaieStateError(f"{folder} holds no adapter_config.json")
+        if name in self:
+            self.delete(name)
+        if self.model is None:
+            self.model = PeftModel.from_pretrained(
+                self._base, str(folder), adapter_name=name, is_trainable=True
+            )
+        else:
+            self.model.load_adapter(str(folder), adapter_name=name, is_trainable=True)
+
+
+def _config_json(config: AdapterConfig) -> dict:
+    out = asdict(config)
+    out["warm_start"] = config.warm_start.value
+    out["targets"] = list(config.targets)
+    return out
+
+
+def _config_from_json(data: dict) -> AdapterConfig:
+    data = dict(data, warm_start=WarmStart(data["warm_start"]), targets=tuple(data["targets"]))
+    return AdapterConfig(**data)
+
+
+def _copy_adapter(model: PeftModel, source: str, target: str) -> None:
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, param in params.items():
+            parts = name.split(".")
+            if target not in parts:
+                continue
+            src_name = ".".join(source if p == target else p for p in parts)
+            if src_name not in params or params[src_name].shape != param.shape:
+                raise RaieStateError(f"adapter {source!r} does not match {target!r} at {name}")
+            param.copy_(params[src_name])
+
+
+def train_adapter(
+    bank: RegionAdapters,
+    name: str,
+    data: AdapterTrainingSet,
+    seed: int,
+    warm_start: WarmStart | None = None,
+    source: str | None = None,
+) -> TrainResult:
+    """Initialise (``warm_start``, default the config's) and train adapter ``name``.
+
+    Only this adapter's LoRA weights and new-item rows change; the base and every other
+    adapter stay bit-identical. Early stopping on a seeded validation split of the new
+    (non-replay) rows; weighted full-softmax cross-entropy (sample weights from ``data``).
+    """
+    if len(data) == 0:
+        raise RaieConfigError(f"adapter {name!r} has no training rows")
+    bank.add(name, warm_start or bank.config.warm_start, source, seed)
+    model = bank.model
+    assert model is not None
+    model.set_adapter(name)
+    own = bank.adapter_params(name)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if {id(p) for p in params} != {id(p) for p in own.values()}:
+        raise RaieStateError(f"trainable parameters of {name!r} are not exactly its own")
+    context = torch.from_numpy(np.ascontiguousarray(data.context, dtype=np.int64))
+    target = torch.from_numpy(np.ascontiguousarray(data.target, dtype=np.int64))
+    weight = torch.from_numpy(np.ascontiguousarray(data.weight, dtype=np.float32))
+    rows = np.arange(len(data), dtype=np.int64)
+    train_idx, val_idx = validation_split(
+        rows[~data.replay], bank.config.val_fraction, seed, others=rows[data.replay]
+    )
+    backbone = bank.backbone
+
+    def loss_fn(index: torch.Tensor) -> torch.Tensor:
+        return backbone.loss(model, context[index], target[index], weight[index])
+
+    result = fit(model, params, loss_fn, train_idx, val_idx, bank.config.train_config(seed))
+    model.eval()
+    logger.info("adapter %s: %d epochs (best %d)", name, result.epochs, result.best_epoch)
+    return result
+
+
+def routed_scores(
+    bank: RegionAdapters, context: np.ndarray, route: np.ndarray, batch_size: int = 256
+) -> RoutedScores:
+    """Score windows, each through its region's adapter, many regions per forward pass.
+
+    context: (n, L) int64; route: (n,) int64 region ids, -1 = base. A region without an
+    adapter in the bank falls back to the base. Rows are grouped by route, then scored in
+    chunks with peft's ``adapter_names`` (eval mode). Returns scores in input order and the
+    route actually used.
+    """
+    route = np.asarray(route, dtype=np.int64)
+    if len(route) != len(context):
+        raise RaieConfigError(f"route rows={len(route)} should equal context rows={len(context)}")
+    if batch_size < 1:
+        raise RaieConfigError(f"batch_size={batch_size} should be >= 1")
+    used = route.copy()
+    for region in np.unique(route):
+        if region < 0 or adapter_name(int(region)) not in bank:
+            used[route == region] = -1
+    order = np.argsort(used, kind="stable")
+    scores = torch.empty((len(route), bank.backbone.vocab.n_tokens), dtype=torch.float32)
+    if bank.model is not None:
+        bank.model.eval()
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            scores[torch.from_numpy(rows)] = _score_chunk(bank, context[rows], used[rows])
+    return RoutedScores(scores=scores, route=used)
+
+
+def _score_chunk(bank: RegionAdapters, context: np.ndarray, used: np.ndarray) -> torch.Tensor:
+    ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.int64))
+    if bank.model is None or bool(np.all(used < 0)):
+        return bank.backbone.logits(bank.backbone.model, ctx)
+    names = [BASE if r < 0 else adapter_name(int(r)) for r in used]
+    return bank.backbone.logits(bank.model, ctx, adapter_names=names)

@@ -1,0 +1,148 @@
+"""The generic trainer: batching, AdamW, clipping, early stopping, seeding, splits."""
+
+import numpy as np
+import pytest
+import torch
+
+from raie_core.errors import RaieConfigError
+from raie_core.training import TrainConfig, evaluate, fit, validation_split
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread (2 threads spin against each other on a loaded box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Scalar(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+
+def _regression(train_target: float, val_target: float, n: int = 8):
+    """One scalar parameter; training rows pull w to train_target, validation rows to val_target."""
+    module = Scalar()
+    goal = torch.tensor([train_target] * n + [val_target] * n)
+
+    def loss_fn(index: torch.Tensor) -> torch.Tensor:
+        return ((module.w - goal[index]) ** 2).mean()
+
+    return module, loss_fn, np.arange(n), np.arange(n, 2 * n)
+
+
+def test_fit_converges_without_validation() -> None:
+    module, loss_fn, train, _ = _regression(2.0, 2.0)
+    config = TrainConfig(lr=0.1, batch_size=8, max_epochs=200, grad_clip=0.0)
+    result = fit(module, [module.w], loss_fn, train, np.array([], dtype=np.int64), config)
+    assert result.epochs == 200 and not result.stopped_early and result.best_epoch == 200
+    assert result.val_losses == ()
+    assert abs(float(module.w.detach()) - 2.0) < 1e-2
+    assert result.train_losses[0] == pytest.approx(4.0)  # (0 - 2)^2 before the first step
+
+
+def test_early_stopping_restores_best_epoch() -> None:
+    # Training pulls w towards 2, validation wants 0: validation only gets worse after epoch 1.
+    module, loss_fn, train, val = _regression(2.0, 0.0)
+    config = TrainConfig(lr=0.1, batch_size=8, max_epochs=50, patience=3, grad_clip=0.0)
+    result = fit(module, [module.w], loss_fn, train, val, config)
+    assert result.best_epoch == 1
+    assert result.epochs == 4 and result.stopped_early
+    assert len(result.val_losses) == 4
+    assert result.val_losses[0] == min(result.val_losses)
+    # Adam's first step has size lr (m_hat / sqrt(v_hat) = sign(g)); w = 0.1 was kept.
+    assert float(module.w.detach()) == pytest.approx(0.1, abs=1e-6)
+    assert result.val_losses[0] == pytest.approx(0.01, abs=1e-6)
+    assert (result.n_train, result.n_val) == (8, 8)
+
+
+def test_grad_clip_bounds_step() -> None:
+    module = Scalar()
+    seen: list[float] = []
+
+    def loss_fn(index: torch.Tensor) -> torch.Tensor:
+        loss = 1000.0 * module.w - 0.0 * index.sum()
+        return loss
+
+    def hook(grad: torch.Tensor) -> None:
+        seen.append(float(grad))
+
+    module.w.register_hook(hook)
+    config = TrainConfig(lr=0.1, batch_size=4, max_epochs=1, grad_clip=0.5)
+    fit(module, [module.w], loss_fn, np.arange(4), np.array([], dtype=np.int64), config)
+    assert seen == [1000.0]  # the raw gradient; clipping acts on .grad after backward
+    assert module.w.grad is not None and float(module.w.grad) == pytest.approx(0.5)
+
+
+def test_fit_is_seeded_and_leaves_global_rng() -> None:
+    def run(seed: int) -> tuple[list[int], float]:
+        module, loss_fn, train, _ = _regression(1.0, 1.0, n=10)
+        order: list[int] = []
+
+        def recording(index: torch.Tensor) -> torch.Tensor:
+            order.extend(index.tolist())
+            return loss_fn(index) + 0.0 * torch.rand(())
+
+        config = TrainConfig(batch_size=3, max_epochs=2, seed=seed)
+        fit(module, [module.w], recording, train, np.array([], dtype=np.int64), config)
+        return order, float(module.w.detach())
+
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    a = run(7)
+    after = torch.rand(3)
+    assert torch.equal(before, after)
+    assert a == run(7)
+    assert a[0] != run(8)[0]
+    assert sorted(a[0][:10]) == list(range(10))
+
+
+def test_fit_restores_training_mode_and_evaluate_uses_eval() -> None:
+    module, loss_fn, train, val = _regression(1.0, 1.0)
+    modes: list[bool] = []
+
+    def recording(index: torch.Tensor) -> torch.Tensor:
+        modes.append(module.training)
+        return loss_fn(index)
+
+    module.eval()
+    fit(module, [module.w], recording, train, val, TrainConfig(batch_size=8, max_epochs=1))
+    assert modes == [True, False] and not module.training
+    # one Adam step of size lr=1e-3 moved w from 0 to 0.001 (towards 1)
+    assert evaluate(module, loss_fn, val, batch_size=3) == pytest.approx((1 - 1e-3) ** 2)
+
+
+def test_validation_split_properties() -> None:
+    train, val = validation_split(np.arange(10, 30), 0.25, seed=3, others=np.array([0, 1]))
+    assert len(val) == 5 and len(train) == 17
+    assert set(val) <= set(range(10, 30))
+    assert not set(val) & set(train)
+    assert {0, 1} <= set(train)
+    assert np.array_equal(val, validation_split(np.arange(10, 30), 0.25, seed=3)[1])
+    assert not np.array_equal(val, validation_split(np.arange(10, 30), 0.25, seed=4)[1])
+    assert len(validation_split(np.arange(1), 0.5, seed=0)[1]) == 0
+    with pytest.raises(RaieConfigError, match="val_fraction=1.0"):
+        validation_split(np.arange(4), 1.0, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("lr", 0.0), ("batch_size", 0), ("max_epochs", 0), ("patience", 0), ("grad_clip", -1.0)],
+)
+def test_config_errors_name_field(field: str, value: float) -> None:
+    with pytest.raises(RaieConfigError, match=f"{field}={value}"):
+        TrainConfig(**{field: value})
+
+
+def test_fit_rejects_frozen_params_and_empty_train() -> None:
+    module, loss_fn, train, val = _regression(1.0, 1.0)
+    module.w.requires_grad_(False)
+    with pytest.raises(RaieConfigError, match="require grad"):
+        fit(module, [module.w], loss_fn, train, val, TrainConfig())
+    module.w.requires_grad_(True)
+    with pytest.raises(RaieConfigError, match="empty"):
+        fit(module, [module.w], loss_fn, np.array([], dtype=np.int64), val, TrainConfig())
