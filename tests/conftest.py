@@ -36,3 +36,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
         if "gpu" in item.keywords and not has_gpu:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_torch_thread() -> None:
+    """Tiny test models run fastest on one thread and do not fight the test servers for cores."""
+    import torch
+
+    torch.set_num_threads(1)
