@@ -47,10 +47,12 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, name, None if name == "home" else False)
     args.home = args.home or getattr(args, "default_home", None)
     env.configure(args.home)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    if not args.debug:
+        env.quiet_console()
+    level = logging.DEBUG if args.debug else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)  # records that propagate from INFO loggers stop here too
     try:
         return int(args.handler(args) or 0)
     except RaieError as error:

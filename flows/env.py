@@ -37,3 +37,36 @@ def configure(home: str | os.PathLike | None = None) -> Path:
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
     return root
+
+
+def quiet_console() -> None:
+    """Keep Prefect's INFO logs in its API (the UI) but off the terminal; progress bars instead."""
+    for handler in ("CONSOLE", "CONSOLE_FLOW_RUNS", "CONSOLE_TASK_RUNS"):
+        os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_{handler}_LEVEL", "WARNING")
+
+
+def region_task_runner():  # noqa: ANN201 - a Prefect TaskRunner
+    """How region adapters train: one after another in-process (default), or fanned out on a
+    Dask cluster when RAIE_TASK_RUNNER=dask (RAIE_DASK_ADDRESS, empty = a loopback LocalCluster)."""
+    if os.environ.get("RAIE_TASK_RUNNER", "").lower() == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        address = os.environ.get("RAIE_DASK_ADDRESS") or None
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "host": "127.0.0.1"}
+        )
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=1)
+
+
+def torch_threads() -> int:
+    """Set torch's intra-op threads from RAIE_TORCH_THREADS (default 1): the small backbones
+    run as fast on one thread and then do not fight Prefect and MLflow for the cores."""
+    import torch
+
+    threads = int(os.environ.get("RAIE_TORCH_THREADS", "1"))
+    torch.set_num_threads(threads)
+    return threads

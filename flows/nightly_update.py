@@ -34,7 +34,10 @@ def _today() -> date:
     return (scheduled or datetime.now(UTC)).date()
 
 
-@flow(name="raie-nightly-update", flow_run_name="update-{dataset}-{period}")
+@flow(
+    name="raie-nightly-update", flow_run_name="update-{dataset}-{period}",
+    task_runner=env.region_task_runner(),
+)
 def nightly_update(
     period: date | None = None,
     dataset: str = DEFAULT_DATASET,
@@ -61,10 +64,13 @@ def nightly_update(
             store, bank_spec(store, current).regions_path, keys, config.regions,
             len(history), config.seed, f"period={label}",
         )
-        trained = [
-            train_region_adapter(store, config.adapters, summary, rid, current.adapters, config.seed)
+        futures = [
+            train_region_adapter.submit(
+                store, config.adapters, summary, rid, current.adapters, config.seed
+            )
             for rid in summary.affected
         ]
+        trained = [future.result() for future in futures]
         adapters = {rid: path for rid, path in current.adapters.items() if rid in summary.live_ids}
         adapters |= {info.region_id: info.path for info in trained}
         heldout = WindowsRef(setup.extra["heldout"], 0, "", 0)

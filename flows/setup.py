@@ -32,7 +32,8 @@ def setup(
         vocab = catalog_vocab(store)
         train, heldout = build_setup_windows(store, until, config.protocol, vocab)
         base = train_backbone(
-            store, config.backbone, vocab, train, config.seqrec, config.model_dump(mode="json")
+            store, config.backbone, vocab, train, config.seqrec, config.llm, config.seed,
+            config.model_dump(mode="json"),
         )
         keys = embed_windows(store, train, max_rows=config.max_fit_windows, seed=config.seed)
         regions = fit_setup_regions(store, keys, config.regions, config.seed)

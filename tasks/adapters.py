@@ -69,7 +69,9 @@ def train_region_adapter(
         source=None if source is None else adapter_name(source),
     )
     with store.stage_adapter(region_id) as draft:
-        bank.model.save_pretrained(str(draft.dir), selected_adapters=[name])
+        bank.model.save_pretrained(
+            str(draft.dir), selected_adapters=[name], save_embedding_layers=False
+        )
         for file in (draft.dir / name).iterdir():
             file.rename(draft.dir / file.name)
         shutil.rmtree(draft.dir / name)

@@ -13,8 +13,9 @@ import polars as pl
 from prefect import task
 from safetensors.numpy import load_file, save_file
 
-from raie_core.backbones import Backbone, encode_array, load_backbone
-from raie_core.backbones.seqrec import fit_seqrec
+from raie_core.backbones import Backbone, BackboneKind, encode_array, load_backbone
+from raie_core.backbones.llm import LLMConfig, build_llm, setup_llm
+from raie_core.backbones.seqrec import SeqRecConfig, fit_seqrec
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.evaluation import KEY_SHIFT
 from raie_core.protocol import ItemVocab, build_vocab
@@ -53,12 +54,24 @@ def base_digest(path: Path) -> str:
 
 @task(name="train-backbone")
 def train_backbone(
-    store: Store, backbone: str, vocab: ItemVocab, train: WindowsRef, seqrec_config, config_json: dict
+    store: Store, backbone: str, vocab: ItemVocab, train: WindowsRef,
+    seqrec_config: SeqRecConfig, llm_config: LLMConfig, seed: int, config_json: dict,
 ) -> BaseInfo:
-    """Train the backbone from scratch on the setup windows and publish it as the frozen base."""
-    if backbone != "seqrec":
-        raise RaieConfigError(f"backbone={backbone!r}: setup training here supports seqrec")
-    model, result = fit_seqrec(vocab, load_windows(train.path), seqrec_config)
+    """Train the backbone on the setup windows and publish it as the frozen base.
+
+    seqrec: from scratch until the validation loss stops improving. llm: the pretrained LM
+    (cached as safetensors under the home) gets item tokens, a LoRA and item rows trained on a
+    seeded budget of the setup windows, merged into the base.
+    """
+    windows = load_windows(train.path)
+    if backbone == BackboneKind.SEQREC.value:
+        model, result = fit_seqrec(vocab, windows, seqrec_config)
+    elif backbone == BackboneKind.LLM.value:
+        catalog = pl.read_parquet(Path(store.snapshots_dir) / ingest.CATALOG_FILE)
+        lm = build_llm(vocab, llm_config, catalog, cache_dir=store.home / "models")
+        model, result = setup_llm(lm, windows, llm_config, seed)
+    else:
+        raise RaieConfigError(f"backbone={backbone!r} should be seqrec or llm")
     with store.stage_base() as staged:
         model.save(staged)
         (staged / PIPELINE_CONFIG).write_text(json.dumps(config_json, indent=2, sort_keys=True))

@@ -65,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=MethodConfig.max_epochs, help="update cap")
     parser.add_argument("--out", default=None, help="report folder (default <home>/bench/...)")
     parser.add_argument("--no-track", action="store_true", help="skip MLflow and Prefect")
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="paper preset on F only: update on early F, score late F as block V (for tuning)",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--backbone-batch", type=int, default=128, help="setup batch size")
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,21 +113,45 @@ def _week_label(ts: int) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).date().isoformat()
 
 
-def paper_plan(interactions: Any, config: ProtocolConfig, vocab: Any) -> Plan:
-    """Setup on S, one update on F, blocks S (held-out) and T."""
+VALIDATION_QUANTILE = 0.75
+"""--validate: F windows whose target time is below this quantile train, the rest validate."""
+
+
+def paper_plan(
+    interactions: Any, config: ProtocolConfig, vocab: Any, validate: bool = False
+) -> Plan:
+    """Setup on S, one update on F, blocks S (held-out) and T; with ``validate``, update on
+    early F and score late F (block V): T is never touched, so defaults can be tuned here."""
     split = paper_split(interactions, config, vocab)
+    if validate:
+        f = split.finetune
+        late = f.timestamp >= np.quantile(f.timestamp, VALIDATION_QUANTILE)
+        return Plan(
+            train=split.setup_train,
+            setup=split.setup,
+            periods=[("F-early", f.subset(~late))],
+            blocks={"S": split.setup_heldout, "V": f.subset(late)},
+            prequential=False,
+        )
     return Plan(
-        train=split.setup_train, setup=split.setup, periods=[("F", split.finetune)],
-        blocks={"S": split.setup_heldout, "T": split.test}, prequential=False,
+        train=split.setup_train,
+        setup=split.setup,
+        periods=[("F", split.finetune)],
+        blocks={"S": split.setup_heldout, "T": split.test},
+        prequential=False,
     )
 
 
-def streaming_plan(interactions: Any, config: ProtocolConfig, vocab: Any, args: argparse.Namespace) -> Plan:
+def streaming_plan(
+    interactions: Any, config: ProtocolConfig, vocab: Any, args: argparse.Namespace
+) -> Plan:
     """Setup before the cut, one update per period; prequential scores, retention on S."""
     if args.cut is None:
         cut = paper_split(interactions, config, vocab).t_setup
     else:
-        cut = int(datetime.datetime.fromisoformat(args.cut).replace(tzinfo=datetime.UTC).timestamp())
+        cut = int(
+            datetime.datetime.fromisoformat(args.cut).replace(tzinfo=datetime.UTC).timestamp()
+        )
     train, heldout = streaming_setup(interactions, cut, config, vocab)
     end = int(interactions["timestamp"].max()) + 1
     step = PERIODS[args.every] * DAY
@@ -141,13 +172,20 @@ def _train_backbone(plan: Plan, vocab: Any, args: argparse.Namespace, seed: int)
         )
     from raie_core.backbones.seqrec import SeqRecConfig, fit_seqrec
 
-    config = SeqRecConfig(max_len=plan.train.max_len, seed=seed, max_epochs=args.backbone_epochs)
+    config = SeqRecConfig(
+        max_len=plan.train.max_len,
+        seed=seed,
+        max_epochs=args.backbone_epochs,
+        batch_size=args.backbone_batch,
+    )
     backbone, result = fit_seqrec(vocab, plan.train, config)
     logger.info("backbone seed %d: %d epochs", seed, result.epochs)
     return backbone
 
 
-def run_method(name: str, backbone: Any, config: MethodConfig, plan: Plan, seed: int) -> dict[str, Any]:
+def run_method(
+    name: str, backbone: Any, config: MethodConfig, plan: Plan, seed: int
+) -> dict[str, Any]:
     """One method, one seed: setup, the periods (prequential or not), the blocks.
 
     Returns {"fields": {block_metric: value, "wall_s": s}, "curve": per-period NDCG@10,
@@ -170,8 +208,9 @@ def run_method(name: str, backbone: Any, config: MethodConfig, plan: Plan, seed:
     if prequential:
         ranks_by_block["P"] = np.concatenate(prequential)
     else:
-        curve = _weekly_curve(ranks_by_block["T"], plan.blocks["T"])
-    for block in sorted(ranks_by_block, key=lambda b: "PST".index(b)):
+        last = "V" if "V" in plan.blocks else "T"
+        curve = _weekly_curve(ranks_by_block[last], plan.blocks[last])
+    for block in sorted(ranks_by_block, key=lambda b: "PSTV".index(b)):
         for metric, value in ranking_metrics(ranks_by_block[block]).items():
             fields[f"{block}_{metric}"] = value
     fields["wall_s"] = time.perf_counter() - started
@@ -187,8 +226,9 @@ def _weekly_curve(ranks: np.ndarray, windows: Windows) -> list[float]:
 def _period_labels(plan: Plan) -> list[str]:
     if plan.prequential:
         return [label for label, _ in plan.periods]
-    week = (plan.blocks["T"].timestamp - plan.blocks["T"].timestamp.min()) // (7 * DAY)
-    start = int(plan.blocks["T"].timestamp.min())
+    last = plan.blocks["V" if "V" in plan.blocks else "T"]
+    week = (last.timestamp - last.timestamp.min()) // (7 * DAY)
+    start = int(last.timestamp.min())
     return [_week_label(start + int(w) * 7 * DAY) for w in np.unique(week)]
 
 
@@ -197,8 +237,10 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     names = _methods(args)
     interactions, vocab = _load(args)
     protocol = ProtocolConfig()
-    plan = paper_plan(interactions, protocol, vocab) if args.preset == "paper" else streaming_plan(
-        interactions, protocol, vocab, args
+    plan = (
+        paper_plan(interactions, protocol, vocab, args.validate)
+        if args.preset == "paper"
+        else streaming_plan(interactions, protocol, vocab, args)
     )
     config = dataclasses.replace(MethodConfig(), max_epochs=args.epochs)
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
@@ -213,7 +255,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             out = run_method(name, backbone, config, plan, seed)
             runs[name].append(out["fields"])
             curves[name].append(out["curve"])
-            logger.warning("seed %d %s: %s", seed, name, {k: round(v, 4) for k, v in out["fields"].items()})
+            logger.warning(
+                "seed %d %s: %s", seed, name, {k: round(v, 4) for k, v in out["fields"].items()}
+            )
             if name == "raie" and seed == 0:
                 raie_state = _raie_snapshot(out["method"], plan.setup)
     return {
@@ -222,9 +266,12 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "labels": _period_labels(plan),
         "backbone_s": report.mean_std(backbone_s),
         "raie": raie_state,
-        "windows": {"train": len(plan.train), "setup": len(plan.setup),
-                    "periods": [len(w) for _, w in plan.periods],
-                    **{b: len(w) for b, w in plan.blocks.items()}},
+        "windows": {
+            "train": len(plan.train),
+            "setup": len(plan.setup),
+            "periods": [len(w) for _, w in plan.periods],
+            **{b: len(w) for b, w in plan.blocks.items()},
+        },
     }
 
 
@@ -233,13 +280,16 @@ def _raie_snapshot(method: Any, setup: Windows) -> dict[str, Any]:
     regions = method.regions
     X = method.encode(setup.context)
     return {
-        "history": method.history, "X": X, "members": method.routes(setup.context),
-        "centers": regions.center[regions.live], "ids": regions.live_ids,
+        "history": method.history,
+        "X": X,
+        "members": method.routes(setup.context),
+        "centers": regions.center[regions.live],
+        "ids": regions.live_ids,
     }
 
 
-def table_fields(preset: str) -> list[str]:
-    blocks = ("S", "T") if preset == "paper" else ("P", "S")
+def table_fields(preset: str, validate: bool = False) -> list[str]:
+    blocks = ("P", "S") if preset == "streaming" else ("S", "V") if validate else ("S", "T")
     metrics = [f"{m}@{k}" for k in (5, 10, 20) for m in ("Recall", "NDCG")]
     return [f"{b}_{m}" for b in blocks for m in metrics] + ["wall_s"]
 
@@ -247,31 +297,50 @@ def table_fields(preset: str) -> list[str]:
 def write_report(result: dict[str, Any], args: argparse.Namespace, out: Path, command: str) -> Path:
     """report.md plus PNG plots in ``out``; returns the markdown path."""
     out.mkdir(parents=True, exist_ok=True)
-    figures = {"ndcg_per_period.png": report.period_curves(result["curves"], result["labels"], "NDCG@10")}
+    figures = {
+        "ndcg_per_period.png": report.period_curves(result["curves"], result["labels"], "NDCG@10")
+    }
     raie = result["raie"]
     if raie is not None:
         periods = [r.period for r in raie["history"]]
-        figures["live_regions.png"] = report.live_regions(periods, [r.live_regions for r in raie["history"]])
-        figures["edit_counts.png"] = report.edit_counts(periods[1:], [r.counts for r in raie["history"][1:]])
-        figures["regions_pca.png"] = report.region_projection(raie["X"], raie["members"], raie["centers"], raie["ids"])
+        figures["live_regions.png"] = report.live_regions(
+            periods, [r.live_regions for r in raie["history"]]
+        )
+        figures["edit_counts.png"] = report.edit_counts(
+            periods[1:], [r.counts for r in raie["history"][1:]]
+        )
+        figures["regions_pca.png"] = report.region_projection(
+            raie["X"], raie["members"], raie["centers"], raie["ids"]
+        )
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=110)
-    fields = table_fields(args.preset)
+    fields = table_fields(args.preset, args.validate)
     lines = [
         f"# raie bench quality — {args.preset} preset, {args.backbone}, {args.dataset}",
-        "", f"Command: `{command}`", "",
+        "",
+        f"Command: `{command}`",
+        "",
         f"Seeds: {args.seeds}; windows: {result['windows']}; backbone setup "
-        f"{result['backbone_s']['mean']:.1f} ± {result['backbone_s']['std']:.1f} s per seed.", "",
-        "Mean ± sample std over seeds; full ranking over every item, context masked.", "",
-        report.format_table(result["rows"], fields, markdown=True), "",
+        f"{result['backbone_s']['mean']:.1f} ± {result['backbone_s']['std']:.1f} s per seed.",
+        "",
+        "Mean ± sample std over seeds; full ranking over every item, context masked.",
+        "",
+        report.format_table(result["rows"], fields, markdown=True),
+        "",
     ]
     if raie is not None:
-        lines += ["## RAIE edits (seed 0)", "", "| period | update | expand | add | added | merged | "
-                  "retired | live | retrained |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "## RAIE edits (seed 0)",
+            "",
+            "| period | update | expand | add | added | merged | retired | live | retrained |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in raie["history"][1:]:
             c = r.counts
-            lines.append(f"| {r.period} | {c['update']} | {c['expand']} | {c['add']} | {c['added']} | "
-                         f"{c['merged']} | {c['retired']} | {r.live_regions} | {len(r.affected)} |")
+            lines.append(
+                f"| {r.period} | {c['update']} | {c['expand']} | {c['add']} | {c['added']} | "
+                f"{c['merged']} | {c['retired']} | {r.live_regions} | {len(r.affected)} |"
+            )
         lines.append("")
     lines += [f"![{n}]({n})" for n in figures]
     path = out / "report.md"
@@ -288,8 +357,14 @@ def _track(path: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> 
     from tasks.tracking import Tracker
 
     tracker = Tracker(artifact_root=raie_home(args.home) / "mlartifacts")
-    params = {"preset": args.preset, "backbone": args.backbone, "seeds": args.seeds,
-              "dataset": args.dataset, "methods": args.methods, "epochs": args.epochs}
+    params = {
+        "preset": args.preset,
+        "backbone": args.backbone,
+        "seeds": args.seeds,
+        "dataset": args.dataset,
+        "methods": args.methods,
+        "epochs": args.epochs,
+    }
     run_id = tracker.start_run("raie-bench-quality", f"quality-{args.preset}", params=params)
     metrics = {f"{r['method']}.{k}": v["mean"] for r in rows for k, v in r.items() if k != "method"}
     tracker.log_metrics(run_id, metrics)
@@ -304,23 +379,58 @@ def _track(path: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> 
     return run_id
 
 
+RECORDED_OPTIONS = (
+    "preset",
+    "backbone",
+    "seeds",
+    "methods",
+    "dataset",
+    "every",
+    "cut",
+    "max_users",
+    "max_periods",
+    "backbone_epochs",
+    "backbone_batch",
+    "epochs",
+    "threads",
+)
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run (every option that changes the numbers)."""
+    opts = [
+        f"--{k.replace('_', '-')} {getattr(args, k)}"
+        for k in RECORDED_OPTIONS
+        if getattr(args, k) is not None
+    ]
+    flags = [f"--{f}" for f in ("ablations", "validate") if getattr(args, f)]
+    return " ".join(["raie bench quality", *opts, *flags])
+
+
 def run(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise RaieConfigError(f"--seeds {args.seeds} should be >= 1")
     from flows.env import raie_home
 
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else raie_home(args.home) / "bench" / f"quality-{stamp}"
     result = run_bench(args)
-    command = "raie bench quality " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                                               if k in ("preset", "backbone", "seeds", "methods", "epochs"))
+    command = _command(args)
     path = write_report(result, args, out, command)
+    if not args.json:
+        print(
+            f"bench quality: {args.preset} preset, {args.backbone}, {args.seeds} seed(s), "
+            f"backbone {result['backbone_s']['mean']:.1f} s/seed"
+        )
+        print(report.format_table(result["rows"], table_fields(args.preset, args.validate)))
+        print(f"report: {path}", flush=True)
     run_id = None if args.no_track else _track(path, result["rows"], args)
     if args.json:
         print(json.dumps({"rows": result["rows"], "report": str(path), "mlflow_run_id": run_id}))
-    else:
-        print(f"bench quality: {args.preset} preset, {args.backbone}, {args.seeds} seed(s), "
-              f"backbone {result['backbone_s']['mean']:.1f} s/seed")
-        print(report.format_table(result["rows"], table_fields(args.preset)))
-        print(f"report: {path}" + (f"  (MLflow run {run_id})" if run_id else ""))
+    elif run_id:
+        print(f"MLflow run {run_id} (experiment raie-bench-quality)")
     return 0

@@ -10,6 +10,7 @@ import json
 import logging
 from datetime import date
 
+from flows import env
 from flows.params import DEFAULT_DATASET
 
 PERIOD_COLUMNS = (
@@ -39,6 +40,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--backbone", default="seqrec", choices=["seqrec", "llm"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--regions", type=int, default=None, help="K of the setup fit (default 5)")
+    p.add_argument("--max-windows", type=int, default=None,
+                   help="llm: setup windows budget (seeded subset)")
     p.set_defaults(handler=_setup)
 
     p = sub.add_parser("update", parents=[common, data], help="one nightly update")
@@ -73,10 +76,13 @@ def _config(args: argparse.Namespace):  # noqa: ANN202 - PipelineConfig
     )
     if args.regions is not None:
         config = config.model_copy(update={"regions": replace(config.regions, n_regions=args.regions)})
+    if args.max_windows is not None:
+        config = config.model_copy(update={"llm": replace(config.llm, max_windows=args.max_windows)})
     return config
 
 
 def _setup(args: argparse.Namespace) -> int:
+    env.torch_threads()
     from flows.setup import setup
 
     report = setup(config=_config(args), until=args.until, home=args.home)
@@ -85,6 +91,7 @@ def _setup(args: argparse.Namespace) -> int:
 
 
 def _update(args: argparse.Namespace) -> int:
+    env.torch_threads()
     from flows.nightly_update import nightly_update
 
     report = nightly_update(period=args.period, dataset=args.dataset, home=args.home, force=args.force)
@@ -93,6 +100,7 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _backfill(args: argparse.Namespace) -> int:
+    env.torch_threads()
     from flows.backfill import backfill
 
     with _progress(args):
@@ -106,7 +114,7 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from flows import env
+    env.torch_threads()
     from flows.params import PipelineConfig
     from tasks.models import read_pipeline_config
     from tasks.serving import recommend
@@ -126,6 +134,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    env.torch_threads()
     from flows.demo import run_demo
 
     return run_demo(args)
