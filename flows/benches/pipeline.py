@@ -9,19 +9,22 @@ and registrations) on one copy against `bare_update`, the same task functions ca
 ``.fn`` without the Prefect engine and without the MLflow lineage task, on another copy.
 ``overhead_fraction = (flow - bare) / flow`` on the median wall times of ``--repeats`` pairs
 (alternating order); ``overhead_fraction_cpu`` is the same on CPU seconds of this process and
-its children (the Prefect server included), which the other loads of a shared machine disturb
-far less than wall time; ``overhead_fraction_inrun`` splits each flow run's own wall time:
-wall minus the seconds its tasks spent Running (Prefect API) is the Prefect share, the
-`track-period` task the MLflow share, so noise between runs cancels. Excluded: Python imports, the ephemeral Prefect
-server start-up and the MLflow database creation (both happen during the setup), and the
-first-use costs of the update itself (a warm-up flow run on a third copy precedes timing).
+its children (the Prefect server included), which other loads of a shared machine disturb
+less; ``overhead_fraction_inrun`` splits each flow run's own wall time (wall minus the
+seconds its tasks spent Running, per the Prefect API, plus the `track-period` task), so
+noise between runs cancels. Both variants run with ``--torch-threads`` intra-op threads (1:
+with 2 on a loaded 2-core machine, main-thread training was up to 10x slower in one variant
+only). Excluded: Python imports, the ephemeral Prefect server start-up and the MLflow
+database creation (both happen during the setup), and first-use costs (a warm-up flow run
+on another copy precedes timing).
 
 Incremental cost: on a fourth copy the period's windows are edited once to learn their
 routing; the windows gated Update into the ``round(K/3)`` regions with the most of them are
 kept and edited again, so that those regions alone are affected. ``affected_wall_s`` trains
 the affected regions' adapters (the task `train_region_adapter`), ``all_wall_s`` trains every
-live region's adapter: affected regions on their identical sets, the others on their own new
-samples plus replay from their reservoir up to the affected regions' mean set size.
+live region's adapter: affected regions on their identical sets, the others on a draw from
+their own reservoir of the affected regions' mean set size (treated as new samples, so they
+get the same validation split and early stopping).
 ``incremental_ratio = affected_wall_s / all_wall_s``.
 
 MLflow runs go to a database in the scratch folder; Prefect runs go to the configured
@@ -274,8 +277,10 @@ def focus_batch(
 def all_region_sets(summary: Any, seed: int) -> Any:
     """``summary`` with a training set for every live region (all of them affected).
 
-    Affected regions keep their sets; each other region gets its own reservoir replay, a
-    seeded draw of the affected regions' mean set size (all of it when smaller).
+    Affected regions keep their sets; each other region is retrained on its own data: a
+    seeded draw from its reservoir of the affected regions' mean set size (all of it when
+    smaller), marked NEW so that it gets a validation split and early stopping like the
+    affected regions (all-replay sets would always run every epoch).
     """
     from safetensors.numpy import load_file, save_file
 
@@ -294,7 +299,7 @@ def all_region_sets(summary: Any, seed: int) -> Any:
         arrays |= {
             f"keys_{rid}": keys,
             f"weights_{rid}": np.ones(keys.size, dtype=np.float32),
-            f"source_{rid}": np.full(keys.size, SampleSource.REPLAY, dtype=np.int8),
+            f"source_{rid}": np.full(keys.size, SampleSource.NEW, dtype=np.int8),
         }
     path = Path(summary.sets_path).with_name("all_training_sets.safetensors")
     save_file(arrays, str(path))
