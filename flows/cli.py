@@ -8,6 +8,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 
 from flows import env
 from raie_core.errors import RaieError
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     env.configure(args.home)
     if not args.debug:
         env.quiet_console()
+        warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation chatter
     level = logging.DEBUG if args.debug else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:

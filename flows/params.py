@@ -33,6 +33,12 @@ def _pipeline_seqrec() -> SeqRecConfig:
     return SeqRecConfig(batch_size=256, lr=2e-3, patience=3)
 
 
+def _pipeline_adapters() -> AdapterConfig:
+    # A weekly update retrains every touched region; short training keeps a nightly run to
+    # seconds per region and limits forgetting (the retention gate) on small weekly batches.
+    return AdapterConfig(max_epochs=4, patience=1)
+
+
 class PipelineConfig(BaseModel):
     """Everything that decides what an update computes (hashed into every bank version)."""
 
@@ -50,7 +56,10 @@ class PipelineConfig(BaseModel):
     )
     llm: LLMConfig = Field(default_factory=LLMConfig)
     regions: RegionConfig = Field(default_factory=RegionConfig)
-    adapters: AdapterConfig = Field(default_factory=AdapterConfig)
+    adapters: AdapterConfig = Field(
+        default_factory=_pipeline_adapters,
+        description="region adapters: at most 4 epochs, stop at the first worse validation epoch",
+    )
     max_fit_windows: int = Field(
         default=20000, ge=100, description="setup windows (seeded sample) used to fit regions"
     )
