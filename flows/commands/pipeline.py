@@ -76,8 +76,11 @@ def _config(args: argparse.Namespace):  # noqa: ANN202 - PipelineConfig
     )
     if args.regions is not None:
         config = config.model_copy(update={"regions": replace(config.regions, n_regions=args.regions)})
-    if args.max_windows is not None:
-        config = config.model_copy(update={"llm": replace(config.llm, max_windows=args.max_windows)})
+    if args.max_windows is not None:  # the llm's CPU budget: setup windows and region fitting
+        config = config.model_copy(update={
+            "llm": replace(config.llm, max_windows=args.max_windows),
+            "max_fit_windows": max(args.max_windows, 100),
+        })
     return config
 
 
@@ -145,7 +148,7 @@ def period_table(reports: list[dict]) -> str:
     rows = [r for r in reports if not r.get("skipped")]
     skipped = len(reports) - len(rows)
     header = " ".join(f"{title:>13}" for _, title, _ in PERIOD_COLUMNS)
-    lines = [header]
+    lines = [header] if rows else []
     for report in rows:
         cells = []
         for key, _, fmt in PERIOD_COLUMNS:

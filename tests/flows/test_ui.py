@@ -172,7 +172,6 @@ def _get(url: str, path: str, **query: str) -> dict[str, Any]:
         return json.loads(response.read())
 
 
-@pytest.mark.slow  # the server tests: ~60 s wall on the loaded 2-core machine
 def test_ui_serves_lineage_through_the_rest_api(ui: dict[str, Any]) -> None:
     url = ui["url"]
     assert url.startswith("http://127.0.0.1:")
@@ -196,7 +195,6 @@ def test_ui_serves_lineage_through_the_rest_api(ui: dict[str, Any]) -> None:
     assert champion["version"] == "2"
 
 
-@pytest.mark.slow  # the server tests: ~60 s wall on the loaded 2-core machine
 def test_ui_renders_the_model_version_page(ui: dict[str, Any], tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
