@@ -1,0 +1,249 @@
+"""The uniform update-method interface, its budget config and the no-update `base` method.
+
+DESIGN §5: every method starts from the same frozen setup-trained backbone, trains through
+`raie_core.training.fit` with the same epochs / batch / early-stopping budget and seed, and
+is scored by full ranking over the whole vocabulary.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from raie_core.adapters import AdapterConfig, AdapterTrainingSet, WarmStart
+from raie_core.backbones.base import Backbone
+from raie_core.errors import RaieConfigError
+from raie_core.metrics import DEFAULT_KS, ranking_metrics, target_ranks
+from raie_core.protocol import Windows
+from raie_core.regions import RegionConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """The shared budget and each method's own knobs (tuned on a validation split of F only).
+
+    lr / weight_decay / batch_size / max_epochs / patience / grad_clip / val_fraction: the
+    `TrainConfig` budget every trained method gets (early stopping on a seeded split of the
+    *new* rows; replayed rows always train). full_ft_lr: learning rate of `full_ft`, which
+    moves every backbone weight (a LoRA-sized lr wrecks a 2-layer model).
+    lora_r / lora_alpha / lora_dropout: shape of every LoRA (one per adapter, same for all).
+    new_item_rows: adapters also train the embedding rows of items unseen at setup.
+    replay_ratio: share of replayed old windows in a `replay` training set (reference 0.7).
+    lwf_alpha / lwf_temperature: weight and temperature T of the distillation term
+    alpha T^2 KL(p_base^T || p^T) of `lwf`.
+    lsat_alpha: `lsat` scores alpha * long-term logits + (1 - alpha) * short-term logits.
+    mole_experts / mole_temperature / mole_balance: experts K, gate softmax temperature and
+    weight of the load-balancing term K sum_k mean(g_k)^2 - 1 of `mole`.
+    region: the region-editing config of `raie`.
+    raie_warm_start: PREVIOUS = per-region continuation (parent / zero for new regions);
+    GLOBAL = the paper's global F adapter first, regions start from it.
+    raie_fallback: rows outside every region band go to the frozen base (False = route every
+    row to its top-1 region).
+    score_batch: rows per scoring forward pass.
+    """
+
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    max_epochs: int = 10
+    patience: int = 2
+    grad_clip: float = 1.0
+    val_fraction: float = 0.1
+    full_ft_lr: float = 1e-4
+    lora_r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.05
+    new_item_rows: bool = True
+    replay_ratio: float = 0.7
+    lwf_alpha: float = 1.0
+    lwf_temperature: float = 2.0
+    lsat_alpha: float = 0.5
+    mole_experts: int = 3
+    mole_temperature: float = 1.0
+    mole_balance: float = 0.01
+    region: RegionConfig = field(default_factory=RegionConfig)
+    raie_warm_start: WarmStart = WarmStart.PREVIOUS
+    raie_fallback: bool = True
+    score_batch: int = 512
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_epochs",
+            "patience",
+            "batch_size",
+            "lora_r",
+            "mole_experts",
+            "score_batch",
+        ):
+            if getattr(self, name) < 1:
+                _fail(name, getattr(self, name), ">= 1")
+        for name in ("lr", "full_ft_lr", "lora_alpha", "lwf_temperature", "mole_temperature"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                _fail(name, value, "> 0")
+        for name in ("weight_decay", "grad_clip", "lwf_alpha", "mole_balance"):
+            if not getattr(self, name) >= 0:
+                _fail(name, getattr(self, name), ">= 0")
+        for name in ("val_fraction", "replay_ratio", "lora_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                _fail(name, getattr(self, name), "in [0, 1)")
+        if not 0.0 <= self.lsat_alpha <= 1.0:
+            _fail("lsat_alpha", self.lsat_alpha, "in [0, 1]")
+        if self.raie_warm_start not in (WarmStart.PREVIOUS, WarmStart.GLOBAL):
+            _fail("raie_warm_start", self.raie_warm_start, "WarmStart.PREVIOUS or WarmStart.GLOBAL")
+
+    def adapter_config(self) -> AdapterConfig:
+        """The LoRA shape and training budget shared by every adapter-based method."""
+        return AdapterConfig(
+            r=self.lora_r,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            grad_clip=self.grad_clip,
+            val_fraction=self.val_fraction,
+            warm_start=WarmStart.PREVIOUS,
+            new_item_rows=self.new_item_rows,
+        )
+
+
+def _fail(name: str, value: object, rule: str) -> None:
+    raise RaieConfigError(f"{name}={value!r} should be {rule}")
+
+
+class UpdateMethod(Protocol):
+    """A way to keep a recommender current: update on new windows, then score contexts."""
+
+    name: str
+
+    def setup(self, old: Windows, seed: int) -> None:
+        """Called once, before any update or score, with the setup windows (e.g. S)."""
+        ...
+
+    def update(self, new: Windows, old: Windows, seed: int) -> None:
+        """Train on this period's windows; ``old`` = everything seen before (replay source)."""
+        ...
+
+    def scores(self, context: np.ndarray) -> torch.Tensor:
+        """(n, L) int64 contexts -> (n, n_tokens) float32 scores (column 0 = PAD)."""
+        ...
+
+
+def as_tensor(context: np.ndarray) -> torch.Tensor:
+    """(n, L) int64 numpy -> contiguous torch int64 tensor (no copy when already so)."""
+    return torch.from_numpy(np.ascontiguousarray(context, dtype=np.int64))
+
+
+def batched_logits(
+    backbone: Backbone,
+    model: torch.nn.Module,
+    context: np.ndarray,
+    batch: int,
+    adapter: str | None = None,
+) -> torch.Tensor:
+    """(n, L) contexts -> (n, n_tokens) float32 logits of ``model`` in eval mode, no grad.
+
+    adapter: run every row through this peft adapter (``model`` a PeftModel), None = as is.
+    """
+    was_training = model.training
+    model.eval()
+    parts = []
+    with torch.no_grad():
+        for start in range(0, len(context), batch):
+            ctx = as_tensor(context[start : start + batch])
+            names = None if adapter is None else [adapter] * len(ctx)
+            parts.append(backbone.logits(model, ctx, adapter_names=names))
+    model.train(was_training)
+    if not parts:
+        return torch.zeros((0, backbone.vocab.n_tokens), dtype=torch.float32)
+    return torch.cat(parts)
+
+
+def replay_sample(old: Windows, n_new: int, ratio: float, seed: int) -> Windows:
+    """Old windows drawn seeded without replacement so they make up ``ratio`` of the set.
+
+    n_replay = round(n_new * ratio / (1 - ratio)), capped by len(old) (reference formula).
+    """
+    if ratio == 0.0 or len(old) == 0:
+        return old.subset(np.zeros(0, dtype=np.int64))
+    want = min(len(old), int(round(n_new * ratio / (1.0 - ratio))))
+    pick = np.random.default_rng(seed).choice(len(old), size=want, replace=False)
+    return old.subset(np.sort(pick))
+
+
+def training_set(new: Windows, replay: Windows | None = None) -> AdapterTrainingSet:
+    """New windows (weight 1, validation candidates) plus replayed windows (always train)."""
+    if replay is not None and len(replay) == 0:
+        replay = None
+    return AdapterTrainingSet.from_windows(new, replay=replay)
+
+
+def evaluate(
+    method: UpdateMethod, windows: Windows, ks: tuple[int, ...] = DEFAULT_KS
+) -> dict[str, float]:
+    """Recall@K / NDCG@K of ``method`` on ``windows`` (full ranking, context masked)."""
+    return ranking_metrics(window_ranks(method, windows), ks)
+
+
+def window_ranks(method: UpdateMethod, windows: Windows) -> np.ndarray:
+    """(n,) int64 0-based target ranks of every window under ``method``'s scores."""
+    if len(windows) == 0:
+        raise RaieConfigError("windows=0 should be >= 1 to evaluate")
+    scores = method.scores(windows.context)
+    return target_ranks(scores, windows.target, windows.context).numpy()
+
+
+class BaseMethod:
+    """`base`: never update; score with the frozen setup backbone."""
+
+    name = "base"
+
+    def __init__(self, backbone: Backbone, config: MethodConfig) -> None:
+        self.backbone = backbone
+        self.config = config
+
+    def setup(self, old: Windows, seed: int) -> None:
+        """Nothing to prepare: the backbone is already trained."""
+
+    def update(self, new: Windows, old: Windows, seed: int) -> None:
+        """No update: the frozen backbone stays as trained at setup."""
+        logger.debug("base: ignoring %d new windows", len(new))
+
+    def scores(self, context: np.ndarray) -> torch.Tensor:
+        return batched_logits(self.backbone, self.backbone.model, context, self.config.score_batch)
+
+
+class PopularityMethod:
+    """`popularity`: counts of every target seen so far (the floor every model must clear)."""
+
+    name = "popularity"
+
+    def __init__(self, backbone: Backbone, config: MethodConfig) -> None:
+        self.n_tokens = backbone.vocab.n_tokens
+        self.counts = torch.zeros(self.n_tokens, dtype=torch.float32)
+
+    def setup(self, old: Windows, seed: int) -> None:
+        """Count the setup targets."""
+        self._count(old)
+
+    def update(self, new: Windows, old: Windows, seed: int) -> None:
+        """Add the new targets to the counts."""
+        self._count(new)
+
+    def _count(self, windows: Windows) -> None:
+        targets = torch.from_numpy(windows.target.astype(np.int64))
+        self.counts += torch.bincount(targets, minlength=self.n_tokens).to(torch.float32)
+        self.counts[0] = 0.0
+
+    def scores(self, context: np.ndarray) -> torch.Tensor:
+        return self.counts.expand(len(context), self.n_tokens)

@@ -1,0 +1,188 @@
+"""Fine-tuning baselines: `full_ft`, `lora`, `replay` and `lwf` (DESIGN §5).
+
+All of them start from the same frozen setup backbone and train through
+`raie_core.training.fit` with the `MethodConfig` budget; the adapter-based ones also train the
+embedding rows of items unseen at setup, like every region adapter of RAIE.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from raie_core.adapters import (
+    GLOBAL,
+    AdapterTrainingSet,
+    RegionAdapters,
+    WarmStart,
+    train_adapter,
+)
+from raie_core.backbones.base import Backbone
+from raie_core.baselines.base import (
+    MethodConfig,
+    as_tensor,
+    batched_logits,
+    replay_sample,
+    training_set,
+)
+from raie_core.errors import RaieStateError
+from raie_core.protocol import Windows
+from raie_core.training import TrainConfig, fit, validation_split
+
+logger = logging.getLogger(__name__)
+
+
+def train_config(config: MethodConfig, seed: int, lr: float | None = None) -> TrainConfig:
+    """The shared budget as a `TrainConfig` (lr overridable for full fine-tuning)."""
+    return TrainConfig(
+        lr=config.lr if lr is None else lr,
+        weight_decay=config.weight_decay,
+        batch_size=config.batch_size,
+        max_epochs=config.max_epochs,
+        patience=config.patience,
+        grad_clip=config.grad_clip,
+        seed=seed,
+    )
+
+
+def split_rows(
+    data: AdapterTrainingSet, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) int64 row indices: validation only from new rows, replay always trains."""
+    rows = np.arange(len(data), dtype=np.int64)
+    return validation_split(rows[~data.replay], val_fraction, seed, others=rows[data.replay])
+
+
+def continue_or_zero(bank: RegionAdapters, name: str) -> WarmStart:
+    """PREVIOUS when ``name`` already exists (later periods), else a fresh ZERO adapter."""
+    return WarmStart.PREVIOUS if name in bank else WarmStart.ZERO
+
+
+class FullFineTune:
+    """`full_ft`: every weight of a copy of the backbone fine-tuned on the new windows."""
+
+    name = "full_ft"
+
+    def __init__(self, backbone: Backbone, config: MethodConfig) -> None:
+        self.backbone = backbone
+        self.config = config
+        self.model = copy.deepcopy(backbone.model).eval()
+
+    def setup(self, old: Windows, seed: int) -> None:
+        """Nothing to prepare: the copy starts as the setup backbone."""
+
+    def update(self, new: Windows, old: Windows, seed: int) -> None:
+        """Fine-tune all weights on ``new`` (early-stopped on a split of ``new``)."""
+        data = training_set(new)
+        context, target = as_tensor(data.context), as_tensor(data.target)
+        train_idx, val_idx = split_rows(data, self.config.val_fraction, seed)
+        model = self.model.requires_grad_(True)
+
+        def loss_fn(index: torch.Tensor) -> torch.Tensor:
+            return self.backbone.loss(model, context[index], target[index])
+
+        cfg = train_config(self.config, seed, lr=self.config.full_ft_lr)
+        result = fit(model, list(model.parameters()), loss_fn, train_idx, val_idx, cfg)
+        model.requires_grad_(False).eval()
+        logger.info("full_ft: %d epochs (best %d)", result.epochs, result.best_epoch)
+
+    def scores(self, context: np.ndarray) -> torch.Tensor:
+        return batched_logits(self.backbone, self.model, context, self.config.score_batch)
+
+
+class GlobalLoRA:
+    """`lora`: one global LoRA adapter (plus new-item rows) fine-tuned on the new windows."""
+
+    name = "lora"
+
+    def __init__(self, backbone: Backbone, config: MethodConfig) -> None:
+        self.backbone = backbone
+        self.config = config
+        self.bank = RegionAdapters(backbone, config.adapter_config())
+
+    def setup(self, old: Windows, seed: int) -> None:
+        """Nothing to prepare: the adapter is created by the first update."""
+
+    def training_data(self, new: Windows, old: Windows, seed: int) -> AdapterTrainingSet:
+        """The new windows only."""
+        return training_set(new)
+
+    def update(self, new: Windows, old: Windows, seed: int) -> None:
+        """Continue (or create) the global adapter on this period's training data."""
+        data = self.training_data(new, old, seed)
+        train_adapter(self.bank, GLOBAL, data, seed, warm_start=continue_or_zero(self.bank, GLOBAL))
+
+    def scores(self, context: np.ndarray) -> torch.Tensor:
+        if self.bank.model is None:
+            return batched_logits(
+                self.backbone, self.backbone.model, context, self.config.score_batch
+            )
+        return batched_logits(
+            self.backbone, self.bank.model, context, self.config.score_batch, GLOBAL
+        )
+
+
+class ReplayLoRA(GlobalLoRA):
+    """`replay`: `lora` on the new windows plus old windows replayed at ``replay_ratio``."""
+
+    name = "replay"
+
+    def training_data(self, new: Windows, old: Windows, seed: int) -> AdapterTrainingSet:
+        """New windows plus a seeded sample of old ones (replay rows never validate)."""
+        return training_set(new, replay_sample(old, len(new), self.config.replay_ratio, seed))
+
+
+def lwf_loss(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float,
+    temperature: float,
+) -> torch.Tensor:
+    """Learning without Forgetting: CE(student, target) + alpha T^2 KL(p_teacher^T || p_student^T).
+
+    student, teacher: (b, V) float32 logits; target: (b,) int64; p^T = softmax(logits / T).
+    Returns a scalar (batch means).
+    """
+    ce = F.cross_entropy(student, target)
+    log_p = F.log_softmax(student / temperature, dim=-1)
+    log_q = F.log_softmax(teacher / temperature, dim=-1)
+    kd = F.kl_div(log_p, log_q, log_target=True, reduction="batchmean")
+    return ce + alpha * temperature**2 * kd
+
+
+class LwFLoRA(GlobalLoRA):
+    """`lwf`: `lora` whose loss adds distillation to the frozen base's predictions."""
+
+    name = "lwf"
+
+    def update(self, new: Windows, old: Windows, seed: int) -> None:
+        """Continue (or create) the global adapter with the LwF loss on the new windows."""
+        data = self.training_data(new, old, seed)
+        bank = self.bank
+        bank.add(GLOBAL, continue_or_zero(bank, GLOBAL), seed=seed)
+        teacher = batched_logits(
+            self.backbone, self.backbone.model, data.context, self.config.score_batch
+        )
+        model = bank.model
+        if model is None:
+            raise RaieStateError("the lwf adapter was not created")
+        model.set_adapter(GLOBAL)
+        params = list(bank.adapter_params(GLOBAL).values())
+        context, target = as_tensor(data.context), as_tensor(data.target)
+        cfg = self.config
+
+        def loss_fn(index: torch.Tensor) -> torch.Tensor:
+            student = self.backbone.logits(model, context[index])
+            return lwf_loss(
+                student, teacher[index], target[index], cfg.lwf_alpha, cfg.lwf_temperature
+            )
+
+        train_idx, val_idx = split_rows(data, cfg.val_fraction, seed)
+        result = fit(model, params, loss_fn, train_idx, val_idx, train_config(cfg, seed))
+        model.eval()
+        logger.info("lwf: %d epochs (best %d)", result.epochs, result.best_epoch)

@@ -1,0 +1,269 @@
+"""Each update method on a tiny synthetic task behaves as its definition says (DESIGN §5)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from raie_core.adapters import GLOBAL, WarmStart, adapter_name
+from raie_core.backbones.seqrec import SeqRecConfig, build_seqrec
+from raie_core.baselines import (
+    ABLATIONS,
+    METHODS,
+    MethodConfig,
+    balance_loss,
+    build_method,
+    evaluate,
+    fuse_logits,
+    lwf_loss,
+    replay_sample,
+)
+from raie_core.baselines.lsat import LONG, SHORT
+from raie_core.baselines.mole import expert_name
+from raie_core.errors import RaieConfigError
+from raie_core.protocol import ItemVocab, Windows
+from raie_core.regions import RegionConfig
+
+N_ITEMS, MAX_LEN = 24, 6
+
+
+def _windows(n: int, seed: int, items: tuple[int, int] = (1, N_ITEMS)) -> Windows:
+    """n windows: random contexts over items[0]..items[1]; target = last context item + 1."""
+    rng = np.random.default_rng(seed)
+    context = rng.integers(items[0], items[1], size=(n, MAX_LEN)).astype(np.int64)
+    target = np.minimum(context[:, -1] + 1, N_ITEMS).astype(np.int64)
+    return Windows(context, target, np.arange(n), np.arange(n, dtype=np.int64))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread on a shared machine; restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    vocab = ItemVocab(np.arange(100, 100 + N_ITEMS, dtype=np.int64))
+    bb = build_seqrec(vocab, SeqRecConfig(n_embd=16, n_layer=1, n_head=2, max_len=MAX_LEN, seed=0))
+    known = np.ones(vocab.n_tokens, dtype=bool)
+    known[-3:] = False  # three items unseen at setup: adapters train their rows
+    bb.known_items = known
+    bb.model.requires_grad_(False)
+    return bb
+
+
+CONFIG = MethodConfig(
+    max_epochs=2,
+    patience=1,
+    batch_size=32,
+    score_batch=64,
+    region=RegionConfig(n_regions=2, n_init=1, min_train_samples=4, min_cluster_size=4, pool_min=8),
+)
+OLD, NEW = _windows(64, 1), _windows(48, 2)
+
+
+def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _run(name: str, backbone, config: MethodConfig = CONFIG):
+    method = build_method(name, backbone, config)
+    method.setup(OLD, seed=0)
+    method.update(NEW, OLD, seed=0)
+    return method
+
+
+def test_registry_names_and_unknown_method(backbone) -> None:
+    assert list(METHODS) == [
+        "popularity",
+        "base",
+        "full_ft",
+        "lora",
+        "replay",
+        "lwf",
+        "lsat",
+        "mole",
+        "raie",
+    ]
+    assert {
+        "raie-no-expand",
+        "raie-no-add",
+        "raie-no-replay",
+        "raie-no-fallback",
+        "raie-global-warm",
+        "raie-k3",
+        "raie-k8",
+    } <= set(ABLATIONS)
+    with pytest.raises(RaieConfigError, match="method='nope' should be one of"):
+        build_method("nope", backbone, CONFIG)
+
+
+def test_config_validation_names_field() -> None:
+    with pytest.raises(RaieConfigError, match="max_epochs=0 should be >= 1"):
+        MethodConfig(max_epochs=0)
+    with pytest.raises(RaieConfigError, match="replay_ratio=1.0 should be in"):
+        MethodConfig(replay_ratio=1.0)
+    with pytest.raises(RaieConfigError, match="raie_warm_start"):
+        MethodConfig(raie_warm_start=WarmStart.ZERO)
+
+
+def test_base_leaves_weights_untouched_and_scores_with_backbone(backbone) -> None:
+    before = _snapshot(backbone.model)
+    method = _run("base", backbone)
+    after = _snapshot(backbone.model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    with torch.no_grad():
+        expected = backbone.logits(backbone.model.eval(), torch.from_numpy(NEW.context))
+    torch.testing.assert_close(method.scores(NEW.context), expected)
+
+
+def test_popularity_counts_setup_then_new_targets(backbone) -> None:
+    method = build_method("popularity", backbone, CONFIG)
+    method.setup(OLD, seed=0)
+    expected = np.bincount(OLD.target, minlength=N_ITEMS + 1).astype(np.float32)
+    assert np.array_equal(method.scores(NEW.context[:1])[0].numpy(), expected)
+    method.update(NEW, OLD, seed=0)
+    expected += np.bincount(NEW.target, minlength=N_ITEMS + 1)
+    assert np.array_equal(method.scores(NEW.context[:2])[1].numpy(), expected)
+
+
+def test_full_ft_changes_every_layer_of_a_copy_only(backbone) -> None:
+    before = _snapshot(backbone.model)
+    method = _run("full_ft", backbone)
+    assert all(torch.equal(before[k], v) for k, v in _snapshot(backbone.model).items())
+    tuned = _snapshot(method.model)
+    changed = {k for k in before if not torch.equal(before[k], tuned[k])}
+    assert "transformer.h.0.attn.c_attn.weight" in changed
+    assert "transformer.wte.weight" in changed
+
+
+def test_lora_trains_one_adapter_and_new_item_rows(backbone) -> None:
+    method = _run("lora", backbone)
+    assert method.bank.names == (GLOBAL,)
+    params = method.bank.adapter_params(GLOBAL)
+    lora_b = [p for n, p in params.items() if "lora_B" in n]
+    assert lora_b and all(float(p.abs().sum()) > 0 for p in lora_b)
+    assert not torch.equal(
+        method.scores(NEW.context), build_method("base", backbone, CONFIG).scores(NEW.context)
+    )
+
+
+def test_replay_sample_ratio_and_determinism() -> None:
+    sample = replay_sample(OLD, n_new=12, ratio=0.7, seed=3)
+    assert len(sample) == 28  # round(12 * 0.7 / 0.3)
+    assert np.array_equal(sample.target, replay_sample(OLD, 12, 0.7, seed=3).target)
+    assert len(replay_sample(OLD, n_new=100, ratio=0.7, seed=3)) == len(OLD)  # capped
+    assert len(replay_sample(OLD, n_new=12, ratio=0.0, seed=3)) == 0
+
+
+def test_replay_training_set_contains_old_windows(backbone) -> None:
+    method = build_method("replay", backbone, CONFIG)
+    data = method.training_data(NEW, OLD, seed=0)
+    assert len(data) == len(NEW) + len(OLD)  # 48 * 0.7 / 0.3 = 112 > 64 old: all replayed
+    assert int(data.replay.sum()) == len(OLD)
+    old_rows = {tuple(r) for r in OLD.context}
+    assert all(tuple(r) in old_rows for r in data.context[data.replay])
+    assert (
+        method.name == "replay"
+        and build_method("lora", backbone, CONFIG).training_data(NEW, OLD, 0).replay.sum() == 0
+    )
+
+
+def test_lwf_loss_is_ce_plus_scaled_distillation() -> None:
+    student = torch.tensor([[2.0, 0.0, -1.0]])
+    teacher = torch.tensor([[0.0, 1.0, 0.0]])
+    target = torch.tensor([0])
+    ce = F.cross_entropy(student, target)
+    assert torch.isclose(lwf_loss(student, teacher, target, alpha=0.0, temperature=2.0), ce)
+    assert torch.isclose(lwf_loss(student, student, target, alpha=5.0, temperature=2.0), ce)
+    p = torch.softmax(teacher / 2.0, dim=-1)
+    kl = (p * (p.log() - torch.log_softmax(student / 2.0, dim=-1))).sum()
+    assert torch.isclose(lwf_loss(student, teacher, target, 0.5, 2.0), ce + 0.5 * 4.0 * kl)
+
+
+def test_lwf_trains_and_stays_closer_to_base_than_lora(backbone) -> None:
+    strong = dataclasses.replace(CONFIG, max_epochs=4, lr=1e-2, lwf_alpha=10.0)
+    base = build_method("base", backbone, strong).scores(OLD.context)
+    drift = {}
+    for name in ("lora", "lwf"):
+        method = _run(name, backbone, strong)
+        drift[name] = float((method.scores(OLD.context) - base).abs().mean())
+    assert 0 < drift["lwf"] < drift["lora"]
+
+
+def test_lsat_fuses_long_and_short_adapters(backbone) -> None:
+    method = _run("lsat", backbone)
+    assert method.bank.names == (LONG, SHORT)
+    long = method.adapter_scores(NEW.context, LONG)
+    short = method.adapter_scores(NEW.context, SHORT)
+    assert not torch.equal(long, short)
+    torch.testing.assert_close(method.scores(NEW.context), 0.5 * long + 0.5 * short)
+    torch.testing.assert_close(fuse_logits(long, short, 1.0), long)
+
+
+def test_balance_loss_values() -> None:
+    assert float(balance_loss(torch.full((4, 2), 0.5))) == pytest.approx(0.0)
+    assert float(balance_loss(torch.tensor([[1.0, 0.0, 0.0]] * 3))) == pytest.approx(2.0)
+
+
+def test_mole_trains_every_expert_and_the_gate(backbone) -> None:
+    method = _run("mole", backbone)
+    for k in range(CONFIG.mole_experts):
+        params = method.bank.adapter_params(expert_name(k))
+        lora_b = [p for n, p in params.items() if "lora_B" in n]
+        assert lora_b and all(float(p.abs().sum()) > 0 for p in lora_b), expert_name(k)
+    assert float(method.gate.weight.abs().sum()) > 0
+    gates = method.gates(torch.nn.functional.normalize(torch.randn(5, 16), dim=1))
+    torch.testing.assert_close(gates.sum(dim=1), torch.ones(5))
+
+
+def test_raie_fits_regions_edits_and_routes(backbone) -> None:
+    before = _snapshot(backbone.model)
+    method = _run("raie", backbone)
+    assert all(torch.equal(before[k], v) for k, v in _snapshot(backbone.model).items())
+    first, second = method.history
+    assert first.period == 0 and first.live_regions == 2
+    assert sum(second.counts[a] for a in ("update", "expand", "add")) == len(NEW)
+    assert set(method.bank.names) == {adapter_name(r) for r in second.affected}
+    routes = method.routes(NEW.context)
+    scores = method.scores(NEW.context)
+    base = build_method("base", backbone, CONFIG).scores(NEW.context)
+    outside = routes < 0
+    torch.testing.assert_close(scores[torch.from_numpy(outside)], base[torch.from_numpy(outside)])
+    assert scores.shape == (len(NEW), N_ITEMS + 1)
+
+
+def test_raie_without_fallback_routes_every_row(backbone) -> None:
+    method = _run("raie-no-fallback", backbone)
+    assert (method.routes(_windows(40, 9).context) >= 0).all()
+
+
+def test_raie_global_warm_start_trains_global_adapter_first(backbone) -> None:
+    method = _run("raie-global-warm", backbone)
+    assert GLOBAL in method.bank.names
+
+
+def test_raie_ablation_configs() -> None:
+    assert ABLATIONS["raie-no-replay"](CONFIG).region.replay_ratio == 0.0
+    assert ABLATIONS["raie-k8"](CONFIG).region.n_regions == 8
+    assert ABLATIONS["raie-no-add"](CONFIG).region.pool_min == 10**7
+    no_expand = ABLATIONS["raie-no-expand"](CONFIG).region
+    assert no_expand.eps_core == pytest.approx(-no_expand.eps_band + 1e-6)
+
+
+def test_raie_no_expand_never_expands(backbone) -> None:
+    method = _run("raie-no-expand", backbone)
+    assert method.history[1].counts["expand"] == 0
+
+
+def test_evaluate_reports_every_metric(backbone) -> None:
+    metrics = evaluate(build_method("base", backbone, CONFIG), NEW)
+    assert list(metrics) == [f"{m}@{k}" for k in (5, 10, 20) for m in ("Recall", "NDCG")]
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())

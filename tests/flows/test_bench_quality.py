@@ -1,0 +1,170 @@
+"""`raie bench quality` end to end on a small real slice of ML-100K (tiny budgets)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from flows.cli import main
+
+SLICE = [
+    "--max-users",
+    "80",
+    "--backbone-epochs",
+    "2",
+    "--epochs",
+    "1",
+    "--seeds",
+    "1",
+    "--threads",
+    "1",
+]
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def _rows(capsys: pytest.CaptureFixture[str]) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report"
+    code = main(
+        [
+            "--json",
+            "--home",
+            str(tmp_path),
+            "bench",
+            "quality",
+            "--preset",
+            "paper",
+            "--no-track",
+            "--out",
+            str(out),
+            *SLICE,
+        ]
+    )
+    assert code == 0
+    payload = _rows(capsys)
+    methods = [r["method"] for r in payload["rows"]]
+    assert methods == [
+        "popularity",
+        "base",
+        "full_ft",
+        "lora",
+        "replay",
+        "lwf",
+        "lsat",
+        "mole",
+        "raie",
+    ]
+    for row in payload["rows"]:
+        for block in ("S", "T"):
+            for metric in ("Recall", "NDCG"):
+                for k in (5, 10, 20):
+                    cell = row[f"{block}_{metric}@{k}"]
+                    assert 0.0 <= cell["mean"] <= 1.0 and cell["std"] == 0.0
+        assert row["T_Recall@5"]["mean"] <= row["T_Recall@10"]["mean"] <= row["T_Recall@20"]["mean"]
+        assert row["wall_s"]["mean"] > 0
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "| raie |" in text and "## RAIE edits (seed 0)" in text
+    for png in ("ndcg_per_period.png", "live_regions.png", "edit_counts.png", "regions_pca.png"):
+        assert (out / png).stat().st_size > 1000
+
+
+def test_streaming_preset_prequential_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "stream"
+    code = main(
+        [
+            "--json",
+            "--home",
+            str(tmp_path),
+            "bench",
+            "quality",
+            "--preset",
+            "streaming",
+            "--methods",
+            "base,lora,raie",
+            "--max-periods",
+            "3",
+            "--no-track",
+            "--out",
+            str(out),
+            *SLICE,
+        ]
+    )
+    assert code == 0
+    rows = {r["method"]: r for r in _rows(capsys)["rows"]}
+    assert set(rows) == {"base", "lora", "raie"}
+    assert {"P_NDCG@10", "S_NDCG@10"} <= set(rows["raie"])
+    assert "T_NDCG@10" not in rows["raie"]
+    assert (out / "edit_counts.png").is_file()
+
+
+def test_validate_scores_late_f_never_t(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "--json",
+            "--home",
+            str(tmp_path),
+            "bench",
+            "quality",
+            "--validate",
+            "--methods",
+            "base,raie-no-fallback",
+            "--no-track",
+            "--out",
+            str(tmp_path / "v"),
+            *SLICE,
+        ]
+    )
+    assert code == 0
+    row = _rows(capsys)["rows"][1]
+    assert row["method"] == "raie-no-fallback"
+    assert "V_NDCG@10" in row and not any(k.startswith("T_") for k in row)
+
+
+def test_unknown_method_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["--home", str(tmp_path), "bench", "quality", "--methods", "base,nope", "--no-track"]
+    )
+    assert code == 1
+    assert "--methods ['nope'] should name methods" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tracked_run_logs_to_mlflow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "--json",
+            "--home",
+            str(tmp_path),
+            "bench",
+            "quality",
+            "--methods",
+            "base,raie",
+            "--out",
+            str(tmp_path / "tracked"),
+            *SLICE,
+        ]
+    )
+    assert code == 0
+    run_id = _rows(capsys)["mlflow_run_id"]
+    from mlflow import MlflowClient
+
+    run = MlflowClient().get_run(run_id)
+    assert "raie.T_NDCG_10" in run.data.metrics or any(
+        k.startswith("raie.T_NDCG") for k in run.data.metrics
+    )
