@@ -37,7 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed repeats per mode")
     parser.add_argument("--train-epochs", type=int, default=2, help="epochs of region training")
     parser.add_argument("--max-len", type=int, default=20, help="context length")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch threads (default 1, as the pipeline runs; 0 = torch's default)",
+    )
 
 
 def _median_seconds(fn, repeats: int) -> float:
