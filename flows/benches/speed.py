@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed repeats per mode")
     parser.add_argument("--train-epochs", type=int, default=2, help="epochs of region training")
     parser.add_argument("--max-len", type=int, default=20, help="context length")
+    parser.add_argument("--backbone", choices=("seqrec", "llm"), default="seqrec")
+    parser.add_argument("--llm-batch-size", type=int, default=8, help="llm: windows per batch")
     parser.add_argument(
         "--threads", type=int, default=1,
         help="torch threads (default 1, as the pipeline runs; 0 = torch's default)",
@@ -76,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset("ml-100k")
     vocab = build_vocab(dataset.items)
     split = paper_split(dataset.interactions, ProtocolConfig(max_len=args.max_len), vocab)
+    if args.backbone == "llm":
+        return _llm(args, vocab, dataset.items, split.test)
     backbone = build_seqrec(vocab, SeqRecConfig(max_len=args.max_len))
     backbone.known_items[np.unique(split.setup_train.target)] = True
 
@@ -109,4 +113,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"one adapter:     {numbers['single_adapter_windows_per_s']:10.0f} windows/s")
     print(f"{args.regions} regions mixed: {numbers['mixed_batch_windows_per_s']:10.0f} windows/s")
     print(f"mixed_batch_ratio: {numbers['mixed_batch_ratio']:.3f} (target >= 0.85)")
+    return 0
+
+
+def _llm(args: argparse.Namespace, vocab, catalog, windows) -> int:  # noqa: ANN001
+    """Tokens/s of the real SmolLM2 for encode and LoRA training (bf16 on a GPU when present)."""
+    from flows.env import raie_home
+    from raie_core.backbones.llm import LLMConfig, build_llm, llm_speed
+
+    backbone = build_llm(vocab, LLMConfig(), catalog, cache_dir=raie_home(args.home) / "models")
+    numbers = {"backbone": "llm", "threads": torch.get_num_threads(),
+               **llm_speed(backbone, windows, batch_size=args.llm_batch_size)}
+    if args.json:
+        print(json.dumps(numbers))
+    else:
+        for key, value in numbers.items():
+            print(f"{key:>24}: {value}")
     return 0
