@@ -118,6 +118,8 @@ class MixtureOfLoRAExperts:
                 self.backbone, self.backbone.model, context, self.config.score_batch
             )
         keys = torch.from_numpy(encode_array(self.backbone, context))
+        assert self.bank.model is not None
+        self.bank.model.eval()  # peft takes mixed adapter batches only in eval mode
         parts = []
         with torch.no_grad():
             for start in range(0, len(context), self.config.score_batch):

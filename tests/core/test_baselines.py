@@ -224,6 +224,13 @@ def test_mole_trains_every_expert_and_the_gate(backbone) -> None:
     torch.testing.assert_close(gates.sum(dim=1), torch.ones(5))
 
 
+def test_mole_scores_before_its_first_update_equal_base(backbone) -> None:
+    method = build_method("mole", backbone, CONFIG)
+    method.setup(OLD, seed=0)  # prequential: scored before any update (experts have B = 0)
+    base = build_method("base", backbone, CONFIG).scores(NEW.context)
+    torch.testing.assert_close(method.scores(NEW.context), base, rtol=1e-4, atol=1e-4)
+
+
 def test_raie_fits_regions_edits_and_routes(backbone) -> None:
     before = _snapshot(backbone.model)
     method = _run("raie", backbone)
