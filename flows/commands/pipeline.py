@@ -76,6 +76,10 @@ def _config(args: argparse.Namespace):  # noqa: ANN202 - PipelineConfig
     )
     if args.regions is not None:
         config = config.model_copy(update={"regions": replace(config.regions, n_regions=args.regions)})
+    if args.backbone == "llm":  # LLM activations: region adapters train in the llm's batch size
+        config = config.model_copy(update={
+            "adapters": replace(config.adapters, batch_size=config.llm.batch_size)
+        })
     if args.max_windows is not None:  # the llm's CPU budget: setup windows and region fitting
         config = config.model_copy(update={
             "llm": replace(config.llm, max_windows=args.max_windows),
