@@ -73,9 +73,9 @@ def nightly_update(
         trained = [future.result() for future in futures]
         adapters = {rid: path for rid, path in current.adapters.items() if rid in summary.live_ids}
         adapters |= {info.region_id: info.path for info in trained}
-        heldout = WindowsRef(setup.extra["heldout"], 0, "", 0)
         retention = evaluate(
-            store, BankSpec(summary.regions_path, adapters), heldout, config.adapters, config.regions
+            store, BankSpec(summary.regions_path, adapters), WindowsRef(**setup.extra["heldout"]),
+            config.adapters, config.regions,
         )
         gate = quality_gate(
             retention["NDCG@10"], setup.extra["retention_reference"], config.retention_tolerance

@@ -44,7 +44,7 @@ def setup(
             decisions={}, metrics={f"retention.{k}": v for k, v in retention.items()},
             quality_gate={"passed": True, "reason": "setup"},
             extra={"until": until.isoformat(), "retention_reference": retention["NDCG@10"],
-                   "heldout": heldout.path, "setup_windows": train.rows,
+                   "heldout": vars(heldout), "setup_windows": train.rows,
                    "base_digest": base.digest, "base_epochs": base.epochs},
         )
         track_setup(store, config.model_dump(mode="json"), base.digest, version,

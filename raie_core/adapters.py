@@ -146,6 +146,20 @@ class RoutedScores:
     route: np.ndarray
 
 
+def warm_start_for(
+    region_id: int, trained: set[int], parent: int | None
+) -> tuple[WarmStart, int | None]:
+    """DESIGN §4.7: continue the region's own adapter, else copy its parent region's, else zero.
+
+    trained: region ids that have an adapter. Returns (warm start, source region or None).
+    """
+    if region_id in trained:
+        return WarmStart.PREVIOUS, region_id
+    if parent is not None and parent in trained:
+        return WarmStart.PARENT, parent
+    return WarmStart.ZERO, None
+
+
 def adapter_name(region_id: int) -> str:
     """Adapter name of a region: fixed width, so no name is a prefix of another."""
     if region_id < 0:

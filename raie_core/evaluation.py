@@ -17,7 +17,7 @@ from raie_core.backbones import Backbone, encode_array
 from raie_core.errors import RaieConfigError
 from raie_core.metrics import ranking_metrics, target_ranks
 from raie_core.protocol import Windows
-from raie_core.regions import RegionConfig, Regions, route
+from raie_core.regions import Decisions, RegionConfig, Regions, route
 
 KEY_SHIFT = 32
 """Sample key = (period code << 32) | row: rows of one period's windows stay below 2**32."""
@@ -132,3 +132,15 @@ def top_k(scores: torch.Tensor, context: np.ndarray, k: int) -> tuple[np.ndarray
     masked[:, 0] = float("-inf")
     values, index = torch.topk(masked, k, dim=1)
     return index.numpy().astype(np.int64), values.numpy().astype(np.float32)
+
+
+def drift_summary(decisions: Decisions) -> dict[str, float]:
+    """Confidence statistics of a period's decisions (logged every period; empty if no rows)."""
+    if len(decisions.p1) == 0:
+        return {}
+    return {
+        "p1_mean": float(np.mean(decisions.p1)),
+        "p1_median": float(np.median(decisions.p1)),
+        "margin_mean": float(np.mean(decisions.p1 - decisions.p2)),
+        "angle_mean_deg": float(np.degrees(np.mean(decisions.angle))),
+    }

@@ -11,9 +11,9 @@ from raie_core.adapters import (
     AdapterConfig,
     AdapterTrainingSet,
     RegionAdapters,
-    WarmStart,
     adapter_name,
     train_adapter,
+    warm_start_for,
 )
 from raie_core.regions import SampleSource
 from tasks.models import load_base
@@ -40,15 +40,6 @@ class AdapterInfo:
     n_replay: int
 
 
-def warm_start_for(region_id: int, previous: dict[int, str], parent: int | None) -> tuple[WarmStart, int | None]:
-    """Continue the region's own version, else copy the parent region's, else start at zero."""
-    if region_id in previous:
-        return WarmStart.PREVIOUS, region_id
-    if parent is not None and parent in previous:
-        return WarmStart.PARENT, parent
-    return WarmStart.ZERO, None
-
-
 @task(name="train-region-adapter")
 def train_region_adapter(
     store: Store, config: AdapterConfig, summary: EditSummary, region_id: int,
@@ -56,7 +47,7 @@ def train_region_adapter(
 ) -> AdapterInfo:
     """Train region ``region_id`` on its new samples + replay; stage it as a new version."""
     bank = RegionAdapters(load_base(store), config)
-    warm, source = warm_start_for(region_id, previous, summary.parents.get(region_id))
+    warm, source = warm_start_for(region_id, set(previous), summary.parents.get(region_id))
     if source is not None:
         bank.load_adapter(adapter_name(source), store.adapter_path(previous[source]))
     keys, weights, origin = training_set(summary, region_id)

@@ -11,7 +11,7 @@ import polars as pl
 from prefect import task
 from safetensors.numpy import load_file, save_file
 
-from raie_core.evaluation import parent_region
+from raie_core.evaluation import drift_summary, parent_region
 from raie_core.regions import (
     Action,
     RegionConfig,
@@ -88,18 +88,8 @@ def edit_period_regions(
                  for rid in result.added},
         sample_counts={rid: {"new": sets.sets[rid].n_new, "total": len(sets.sets[rid].keys)}
                        for rid in sets.affected},
-        drift=_drift_stats(dec),
+        drift=drift_summary(dec),
     )
-
-
-def _drift_stats(dec) -> dict[str, float]:  # noqa: ANN001 - Decisions
-    if len(dec.p1) == 0:
-        return {}
-    return {
-        "p1_mean": float(np.mean(dec.p1)), "p1_median": float(np.median(dec.p1)),
-        "margin_mean": float(np.mean(dec.p1 - dec.p2)),
-        "angle_mean_deg": float(np.degrees(np.mean(dec.angle))),
-    }
 
 
 def training_set(summary: EditSummary, region_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

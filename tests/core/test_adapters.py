@@ -299,3 +299,12 @@ def test_ml100k_update_makes_new_items_rank_better() -> None:
     )
     base = backbone.model.transformer.wte.weight
     assert torch.equal(effective[torch.from_numpy(known)], base[torch.from_numpy(known)])
+
+
+def test_warm_start_for_prefers_own_then_parent_then_zero() -> None:
+    from raie_core.adapters import WarmStart, warm_start_for
+
+    assert warm_start_for(3, {3, 1}, parent=1) == (WarmStart.PREVIOUS, 3)
+    assert warm_start_for(5, {3, 1}, parent=1) == (WarmStart.PARENT, 1)
+    assert warm_start_for(5, {3}, parent=1) == (WarmStart.ZERO, None)
+    assert warm_start_for(5, set(), parent=None) == (WarmStart.ZERO, None)
