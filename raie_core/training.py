@@ -198,3 +198,15 @@ def evaluate(module: torch.nn.Module, loss_fn: LossFn, index: np.ndarray, batch_
             batch = torch.from_numpy(index[start : start + batch_size])
             total += float(loss_fn(batch)) * len(batch)
     return total / len(index)
+
+
+def weighted_cross_entropy(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Full-softmax cross-entropy: (n, V) logits, (n,) int64 targets, optional (n,) weights
+    -> scalar weighted mean (plain mean without weights)."""
+    per_row = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    if weight is None:
+        return per_row.mean()
+    weight = weight.to(per_row.device, per_row.dtype)
+    return (per_row * weight).sum() / weight.sum()

@@ -44,7 +44,7 @@ from raie_core.backbones.llm_prompt import (
 )
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.protocol import ItemVocab, Windows
-from raie_core.training import TrainConfig, TrainResult, fit
+from raie_core.training import TrainConfig, TrainResult, fit, weighted_cross_entropy
 
 logger = logging.getLogger(__name__)
 
@@ -237,12 +237,9 @@ class LLMBackbone:
         weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Cross-entropy of (n,) int64 targets over all item tokens; weighted mean -> scalar."""
-        target = target.to(self.device)
-        per_row = F.cross_entropy(self._scores(model, context, None), target, reduction="none")
-        if weight is None:
-            return per_row.mean()
-        weight = weight.to(self.device, per_row.dtype)
-        return (per_row * weight).sum() / weight.sum()
+        return weighted_cross_entropy(
+            self._scores(model, context, None), target.to(self.device), weight
+        )
 
     def encode(self, model: torch.nn.Module, context: torch.Tensor) -> torch.Tensor:
         """(n, L) int64 context -> (n, hidden) float32 unit rows (adapters off, no grad, CPU).

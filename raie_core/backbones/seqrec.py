@@ -22,7 +22,13 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.protocol import ItemVocab, Windows
-from raie_core.training import TrainConfig, TrainResult, fit, validation_split
+from raie_core.training import (
+    TrainConfig,
+    TrainResult,
+    fit,
+    validation_split,
+    weighted_cross_entropy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -138,10 +144,7 @@ class SeqRecBackbone:
         weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Full-softmax cross-entropy of (n,) int64 targets; weighted mean -> scalar."""
-        per_row = F.cross_entropy(self.logits(model, context), target, reduction="none")
-        if weight is None:
-            return per_row.mean()
-        return (per_row * weight).sum() / weight.sum()
+        return weighted_cross_entropy(self.logits(model, context), target, weight)
 
     def encode(self, model: torch.nn.Module, context: torch.Tensor) -> torch.Tensor:
         """(n, L) int64 context -> (n, n_embd) float32 unit rows (adapters off, no grad).
