@@ -28,20 +28,38 @@ def benchmark(
 
     parser = argparse.ArgumentParser()
     quality.add_arguments(parser)
-    argv = ["--preset", preset, "--backbone", backbone, "--seeds", str(seeds),
-            "--dataset", dataset, "--no-track"]
+    argv = [
+        "--preset",
+        preset,
+        "--backbone",
+        backbone,
+        "--seeds",
+        str(seeds),
+        "--dataset",
+        dataset,
+        "--no-track",
+    ]
     argv += ["--methods", methods] if methods else []
     args = parser.parse_args(argv)
     args.home, args.json = home, True
     result = quality.run_bench(args)
     fields = quality.table_fields(preset)
-    rows = [{"method": r["method"], **{f: f"{r[f]['mean']:.4f} ± {r[f]['std']:.4f}" for f in fields if f in r}}
-            for r in result["rows"]]
-    create_table_artifact(key="raie-benchmark", table=rows, description=f"{preset} preset, {seeds} seeds")
+    rows = [
+        {
+            "method": r["method"],
+            **{f: f"{r[f]['mean']:.4f} ± {r[f]['std']:.4f}" for f in fields if f in r},
+        }
+        for r in result["rows"]
+    ]
+    create_table_artifact(
+        key="raie-benchmark", table=rows, description=f"{preset} preset, {seeds} seeds"
+    )
     create_markdown_artifact(
         key="raie-benchmark-summary",
         markdown=f"# RAIE benchmark ({preset}, {backbone}, {seeds} seeds)\n\n"
-        + "\n".join(f"* {r['method']}: " + ", ".join(f"{k} {v}" for k, v in r.items() if k != "method")
-                    for r in rows),
+        + "\n".join(
+            f"* {r['method']}: " + ", ".join(f"{k} {v}" for k, v in r.items() if k != "method")
+            for r in rows
+        ),
     )
     return result["rows"]

@@ -26,11 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object"
     )
     common.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS,
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
         help="show tracebacks and debug logs",
     )
     parser = argparse.ArgumentParser(
-        prog="raie", description="Region-aware incremental editing for recommenders.",
+        prog="raie",
+        description="Region-aware incremental editing for recommenders.",
         parents=[common],
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

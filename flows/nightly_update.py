@@ -35,7 +35,8 @@ def _today() -> date:
 
 
 @flow(
-    name="raie-nightly-update", flow_run_name="update-{dataset}-{period}",
+    name="raie-nightly-update",
+    flow_run_name="update-{dataset}-{period}",
     task_runner=env.region_task_runner(),
 )
 def nightly_update(
@@ -54,15 +55,24 @@ def nightly_update(
             return {"period": label, "skipped": True}
         history = store.history()
         current, serving, setup = history[-1], champion(store), history[0]
-        windows = build_period_windows(store, period, config.every, config.protocol, load_base(store).vocab)
+        windows = build_period_windows(
+            store, period, config.every, config.protocol, load_base(store).vocab
+        )
         if windows.rows == 0:
             return _publish_unchanged(store, config, label, current)
-        prequential = evaluate(store, bank_spec(store, serving), windows, config.adapters, config.regions)
+        prequential = evaluate(
+            store, bank_spec(store, serving), windows, config.adapters, config.regions
+        )
         base = evaluate(store, BankSpec(None, {}), windows, config.adapters, config.regions)
         keys = embed_windows(store, windows)
         summary = edit_period_regions(
-            store, bank_spec(store, current).regions_path, keys, config.regions,
-            len(history), config.seed, f"period={label}",
+            store,
+            bank_spec(store, current).regions_path,
+            keys,
+            config.regions,
+            len(history),
+            config.seed,
+            f"period={label}",
         )
         futures = [
             train_region_adapter.submit(
@@ -74,8 +84,11 @@ def nightly_update(
         adapters = {rid: path for rid, path in current.adapters.items() if rid in summary.live_ids}
         adapters |= {info.region_id: info.path for info in trained}
         retention = evaluate(
-            store, BankSpec(summary.regions_path, adapters), WindowsRef(**setup.extra["heldout"]),
-            config.adapters, config.regions,
+            store,
+            BankSpec(summary.regions_path, adapters),
+            WindowsRef(**setup.extra["heldout"]),
+            config.adapters,
+            config.regions,
         )
         gate = quality_gate(
             retention["NDCG@10"], setup.extra["retention_reference"], config.retention_tolerance
@@ -86,24 +99,51 @@ def nightly_update(
             **{f"retention.{k}": v for k, v in retention.items()},
         }
         version = publish_bank_version(
-            store, period=label, config_hash=config.config_hash(), data_digest=windows.digest,
-            regions_path=summary.regions_path, adapters=adapters, decisions=summary.counts,
-            metrics=metrics, quality_gate=vars(gate), decisions_path=summary.decisions_path,
-            extra={"affected": summary.affected, "added": summary.added,
-                   "merged": summary.merged, "retired": summary.retired,
-                   "live": len(summary.live_ids), "windows": windows.rows,
-                   "champion_evaluated": serving.version},
+            store,
+            period=label,
+            config_hash=config.config_hash(),
+            data_digest=windows.digest,
+            regions_path=summary.regions_path,
+            adapters=adapters,
+            decisions=summary.counts,
+            metrics=metrics,
+            quality_gate=vars(gate),
+            decisions_path=summary.decisions_path,
+            extra={
+                "affected": summary.affected,
+                "added": summary.added,
+                "merged": summary.merged,
+                "retired": summary.retired,
+                "live": len(summary.live_ids),
+                "windows": windows.rows,
+                "champion_evaluated": serving.version,
+            },
         )
         track_period(
-            store, config.model_dump(mode="json"), label, summary, trained, version, metrics,
-            vars(gate), setup.extra["base_digest"], windows.digest,
+            store,
+            config.model_dump(mode="json"),
+            label,
+            summary,
+            trained,
+            version,
+            metrics,
+            vars(gate),
+            setup.extra["base_digest"],
+            windows.digest,
         )
     report = {
-        "period": label, "version": version, "windows": windows.rows, **summary.counts,
-        "live": len(summary.live_ids), "retrained": len(trained),
-        "added": len(summary.added), "merged": len(summary.merged),
-        "ndcg10_champion": prequential["NDCG@10"], "ndcg10_base": base["NDCG@10"],
-        "retention_ndcg10": retention["NDCG@10"], "gate": "pass" if gate.passed else "fail",
+        "period": label,
+        "version": version,
+        "windows": windows.rows,
+        **summary.counts,
+        "live": len(summary.live_ids),
+        "retrained": len(trained),
+        "added": len(summary.added),
+        "merged": len(summary.merged),
+        "ndcg10_champion": prequential["NDCG@10"],
+        "ndcg10_base": base["NDCG@10"],
+        "retention_ndcg10": retention["NDCG@10"],
+        "gate": "pass" if gate.passed else "fail",
     }
     _artifacts(report, summary.counts)
     progress.info("period %s done", label, extra={"raie_report": report})
@@ -112,9 +152,15 @@ def nightly_update(
 
 def _publish_unchanged(store: Store, config: PipelineConfig, label: str, current) -> dict:  # noqa: ANN001
     version = publish_bank_version(
-        store, period=label, config_hash=config.config_hash(), data_digest="empty",
-        regions_path=bank_spec(store, current).regions_path, adapters=current.adapters,
-        decisions={}, metrics={}, quality_gate={"passed": False, "reason": "no windows"},
+        store,
+        period=label,
+        config_hash=config.config_hash(),
+        data_digest="empty",
+        regions_path=bank_spec(store, current).regions_path,
+        adapters=current.adapters,
+        decisions={},
+        metrics={},
+        quality_gate={"passed": False, "reason": "no windows"},
         extra={"windows": 0},
     )
     report = {"period": label, "version": version, "windows": 0}
@@ -125,10 +171,13 @@ def _publish_unchanged(store: Store, config: PipelineConfig, label: str, current
 def _artifacts(report: dict, counts: dict[str, int]) -> None:
     rows = [{"field": k, "value": v} for k, v in report.items()]
     create_table_artifact(key="raie-period-metrics", table=rows, description="period metrics")
-    md = [f"# RAIE update {report['period']}", "",
-          "Decisions: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
-          f"Live regions: {report['live']}, retrained adapters: {report['retrained']}",
-          f"Prequential NDCG@10: champion {report['ndcg10_champion']:.4f}, "
-          f"base {report['ndcg10_base']:.4f}; retention NDCG@10 {report['retention_ndcg10']:.4f} "
-          f"(gate {report['gate']})"]
+    md = [
+        f"# RAIE update {report['period']}",
+        "",
+        "Decisions: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+        f"Live regions: {report['live']}, retrained adapters: {report['retrained']}",
+        f"Prequential NDCG@10: champion {report['ndcg10_champion']:.4f}, "
+        f"base {report['ndcg10_base']:.4f}; retention NDCG@10 {report['retention_ndcg10']:.4f} "
+        f"(gate {report['gate']})",
+    ]
     create_markdown_artifact(key="raie-period-summary", markdown="\n".join(md))

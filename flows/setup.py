@@ -32,26 +32,54 @@ def setup(
         vocab = catalog_vocab(store)
         train, heldout = build_setup_windows(store, until, config.protocol, vocab)
         base = train_backbone(
-            store, config.backbone, vocab, train, config.seqrec, config.llm, config.seed,
+            store,
+            config.backbone,
+            vocab,
+            train,
+            config.seqrec,
+            config.llm,
+            config.seed,
             config.model_dump(mode="json"),
         )
         keys = embed_windows(store, train, max_rows=config.max_fit_windows, seed=config.seed)
         regions = fit_setup_regions(store, keys, config.regions, config.seed)
         retention = evaluate(store, BankSpec(None, {}), heldout, config.adapters, config.regions)
         version = publish_bank_version(
-            store, period=f"setup-{until.isoformat()}", config_hash=config.config_hash(),
-            data_digest=snapshots["digest"], regions_path=regions, adapters={},
-            decisions={}, metrics={f"retention.{k}": v for k, v in retention.items()},
+            store,
+            period=f"setup-{until.isoformat()}",
+            config_hash=config.config_hash(),
+            data_digest=snapshots["digest"],
+            regions_path=regions,
+            adapters={},
+            decisions={},
+            metrics={f"retention.{k}": v for k, v in retention.items()},
             quality_gate={"passed": True, "reason": "setup"},
-            extra={"until": until.isoformat(), "retention_reference": retention["NDCG@10"],
-                   "heldout": vars(heldout), "setup_windows": train.rows,
-                   "base_digest": base.digest, "base_epochs": base.epochs},
+            extra={
+                "until": until.isoformat(),
+                "retention_reference": retention["NDCG@10"],
+                "heldout": vars(heldout),
+                "setup_windows": train.rows,
+                "base_digest": base.digest,
+                "base_epochs": base.epochs,
+            },
         )
-        track_setup(store, config.model_dump(mode="json"), base.digest, version,
-                    {f"retention.{k}": v for k, v in retention.items()}, until.isoformat())
-    report = {"version": version, "until": until.isoformat(), "setup_windows": train.rows,
-              "heldout_windows": heldout.rows, "base_epochs": base.epochs,
-              "retention_ndcg10": retention["NDCG@10"], "snapshots": snapshots["snapshots"]}
+        track_setup(
+            store,
+            config.model_dump(mode="json"),
+            base.digest,
+            version,
+            {f"retention.{k}": v for k, v in retention.items()},
+            until.isoformat(),
+        )
+    report = {
+        "version": version,
+        "until": until.isoformat(),
+        "setup_windows": train.rows,
+        "heldout_windows": heldout.rows,
+        "base_epochs": base.epochs,
+        "retention_ndcg10": retention["NDCG@10"],
+        "snapshots": snapshots["snapshots"],
+    }
     create_markdown_artifact(
         key="raie-setup", markdown=_summary(config, report), description="RAIE setup summary"
     )

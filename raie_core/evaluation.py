@@ -106,7 +106,9 @@ def quality_gate(candidate: float, reference: float, tolerance: float) -> GateRe
     if tolerance < 0:
         raise RaieConfigError(f"tolerance={tolerance} should be >= 0")
     drop = 0.0 if reference <= 0 else (reference - candidate) / reference
-    return GateResult(bool(drop <= tolerance), float(candidate), float(reference), float(drop), tolerance)
+    return GateResult(
+        bool(drop <= tolerance), float(candidate), float(reference), float(drop), tolerance
+    )
 
 
 def parent_region(previous: Regions, center: np.ndarray) -> int | None:

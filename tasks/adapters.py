@@ -42,8 +42,12 @@ class AdapterInfo:
 
 @task(name="train-region-adapter")
 def train_region_adapter(
-    store: Store, config: AdapterConfig, summary: EditSummary, region_id: int,
-    previous: dict[int, str], seed: int,
+    store: Store,
+    config: AdapterConfig,
+    summary: EditSummary,
+    region_id: int,
+    previous: dict[int, str],
+    seed: int,
 ) -> AdapterInfo:
     """Train region ``region_id`` on its new samples + replay; stage it as a new version."""
     bank = RegionAdapters(load_base(store), config)
@@ -56,7 +60,11 @@ def train_region_adapter(
     data = AdapterTrainingSet(windows.context, windows.target, weights, replay)
     name = adapter_name(region_id)
     result = train_adapter(
-        bank, name, data, seed + region_id, warm_start=warm,
+        bank,
+        name,
+        data,
+        seed + region_id,
+        warm_start=warm,
         source=None if source is None else adapter_name(source),
     )
     with store.stage_adapter(region_id) as draft:
@@ -68,15 +76,24 @@ def train_region_adapter(
         shutil.rmtree(draft.dir / name)
     ref = draft.ref
     return AdapterInfo(
-        region_id=region_id, path=ref.path, version=ref.version, digest=ref.digest,
-        warm_start=warm.value, source_region=source, epochs=result.epochs,
-        best_epoch=result.best_epoch, train_loss=float(result.train_losses[-1]),
+        region_id=region_id,
+        path=ref.path,
+        version=ref.version,
+        digest=ref.digest,
+        warm_start=warm.value,
+        source_region=source,
+        epochs=result.epochs,
+        best_epoch=result.best_epoch,
+        train_loss=float(result.train_losses[-1]),
         val_loss=min(result.val_losses, default=float("nan")),
-        n_new=int((~replay).sum()), n_replay=int(replay.sum()),
+        n_new=int((~replay).sum()),
+        n_replay=int(replay.sum()),
     )
 
 
-def load_bank_adapters(store: Store, config: AdapterConfig, adapters: dict[int, str]) -> RegionAdapters:
+def load_bank_adapters(
+    store: Store, config: AdapterConfig, adapters: dict[int, str]
+) -> RegionAdapters:
     """A RegionAdapters holding the given region -> stored adapter folder map."""
     bank = RegionAdapters(load_base(store), config)
     for region_id, rel in sorted(adapters.items()):

@@ -16,9 +16,18 @@ DECISIONS_FILE = "decisions.parquet"
 
 @task(name="publish-bank-version")
 def publish_bank_version(
-    store: Store, *, period: str, config_hash: str, data_digest: str, regions_path: str,
-    adapters: dict[int, str], decisions: dict[str, int], metrics: dict[str, float],
-    quality_gate: dict, extra: dict, decisions_path: str | None = None,
+    store: Store,
+    *,
+    period: str,
+    config_hash: str,
+    data_digest: str,
+    regions_path: str,
+    adapters: dict[int, str],
+    decisions: dict[str, int],
+    metrics: dict[str, float],
+    quality_gate: dict,
+    extra: dict,
+    decisions_path: str | None = None,
 ) -> int:
     """Write regions (+ decision table) into a new immutable version and move CURRENT."""
     with store.stage_bank_version(
@@ -44,4 +53,6 @@ def champion(store: Store) -> BankManifest:
 
 def bank_spec(store: Store, manifest: BankManifest) -> BankSpec:
     """The regions folder and adapter map of a published version."""
-    return BankSpec(str(Path(store.bank_dir(manifest.version)) / REGIONS_DIR), dict(manifest.adapters))
+    return BankSpec(
+        str(Path(store.bank_dir(manifest.version)) / REGIONS_DIR), dict(manifest.adapters)
+    )

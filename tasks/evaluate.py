@@ -25,7 +25,10 @@ class BankSpec:
 
 @task(name="evaluate")
 def evaluate(
-    store: Store, spec: BankSpec, windows: WindowsRef, adapter_config: AdapterConfig,
+    store: Store,
+    spec: BankSpec,
+    windows: WindowsRef,
+    adapter_config: AdapterConfig,
     region_config: RegionConfig,
 ) -> dict[str, float]:
     """Recall/NDCG@{5,10,20} of the routed bank on the windows, plus its routed share."""
@@ -35,7 +38,10 @@ def evaluate(
         result = evaluate_bank(backbone, data)
     else:
         result = evaluate_bank(
-            backbone, data, load_regions(spec.regions_path),
-            load_bank_adapters(store, adapter_config, spec.adapters), region_config,
+            backbone,
+            data,
+            load_regions(spec.regions_path),
+            load_bank_adapters(store, adapter_config, spec.adapters),
+            region_config,
         )
     return {**result.metrics, "routed_share": result.routed_share, "windows": float(len(data))}

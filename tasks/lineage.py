@@ -27,7 +27,11 @@ def _flow_tags(kind: str, period: str) -> dict[str, Any]:
 
 @task(name="track-setup")
 def track_setup(
-    store: Store, params: dict, base_digest: str, version: int, metrics: dict[str, float],
+    store: Store,
+    params: dict,
+    base_digest: str,
+    version: int,
+    metrics: dict[str, float],
     period: str,
 ) -> str:
     """One run for the setup: params, base metrics, the bank artifact; bank v1 is champion."""
@@ -36,7 +40,9 @@ def track_setup(
     t.log_metrics(run_id, metrics)
     t.log_artifacts(run_id, store.bank_dir(version), "bank")
     bank_version = t.register_bank(
-        store.dataset, run_id, "bank",
+        store.dataset,
+        run_id,
+        "bank",
         {"bank_version": version, "period": period, "base_model_digest": base_digest},
     )
     t.set_champion(store.dataset, bank_version)
@@ -46,41 +52,86 @@ def track_setup(
 
 @task(name="track-period")
 def track_period(
-    store: Store, params: dict, period: str, summary: EditSummary, trained: list[AdapterInfo],
-    version: int, metrics: dict[str, float], gate: dict, base_digest: str, data_digest: str,
+    store: Store,
+    params: dict,
+    period: str,
+    summary: EditSummary,
+    trained: list[AdapterInfo],
+    version: int,
+    metrics: dict[str, float],
+    gate: dict,
+    base_digest: str,
+    data_digest: str,
 ) -> str:
     """A run for the period, a nested run + registered version per trained region, the bank."""
     t = tracker(store)
-    run_id = t.start_run(experiment(store), f"update-{period}", params, _flow_tags("update", period))
-    t.log_metrics(run_id, {**metrics, **{f"decisions.{k}": v for k, v in summary.counts.items()},
-                           **{f"drift.{k}": v for k, v in summary.drift.items()},
-                           "regions.live": len(summary.live_ids), "regions.retrained": len(trained)})
+    run_id = t.start_run(
+        experiment(store), f"update-{period}", params, _flow_tags("update", period)
+    )
+    t.log_metrics(
+        run_id,
+        {
+            **metrics,
+            **{f"decisions.{k}": v for k, v in summary.counts.items()},
+            **{f"drift.{k}": v for k, v in summary.drift.items()},
+            "regions.live": len(summary.live_ids),
+            "regions.retrained": len(trained),
+        },
+    )
     t.log_artifacts(run_id, store.bank_dir(version), "bank")
     for info in trained:
         child = t.start_run(
-            experiment(store), f"region-{info.region_id}-{period}",
+            experiment(store),
+            f"region-{info.region_id}-{period}",
             {"warm_start": info.warm_start, "source_region": info.source_region},
-            _flow_tags("region", period), parent_run_id=run_id,
+            _flow_tags("region", period),
+            parent_run_id=run_id,
         )
-        t.log_metrics(child, {"train_loss": info.train_loss, "val_loss": info.val_loss,
-                              "epochs": info.epochs, "best_epoch": info.best_epoch,
-                              "n_new": info.n_new, "n_replay": info.n_replay})
+        t.log_metrics(
+            child,
+            {
+                "train_loss": info.train_loss,
+                "val_loss": info.val_loss,
+                "epochs": info.epochs,
+                "best_epoch": info.best_epoch,
+                "n_new": info.n_new,
+                "n_replay": info.n_replay,
+            },
+        )
         t.log_artifacts(child, store.adapter_path(info.path), "adapter")
-        t.register_region_adapter(store.dataset, info.region_id, child, "adapter", {
-            "period": period, "bank_version": version, "adapter_path": info.path,
-            "data_digest": data_digest, "base_model_digest": base_digest,
-            "action": "add" if info.region_id in summary.added else "retrain",
-            "warm_start": info.warm_start, "source_region": info.source_region,
-            "decisions": summary.counts, "n_new": info.n_new, "n_replay": info.n_replay,
-        })
+        t.register_region_adapter(
+            store.dataset,
+            info.region_id,
+            child,
+            "adapter",
+            {
+                "period": period,
+                "bank_version": version,
+                "adapter_path": info.path,
+                "data_digest": data_digest,
+                "base_model_digest": base_digest,
+                "action": "add" if info.region_id in summary.added else "retrain",
+                "warm_start": info.warm_start,
+                "source_region": info.source_region,
+                "decisions": summary.counts,
+                "n_new": info.n_new,
+                "n_replay": info.n_replay,
+            },
+        )
         t.end_run(child)
-    bank_version = t.register_bank(store.dataset, run_id, "bank", {
-        "bank_version": version, "period": period, "quality_gate": gate,
-        "data_digest": data_digest, "base_model_digest": base_digest,
-    })
+    bank_version = t.register_bank(
+        store.dataset,
+        run_id,
+        "bank",
+        {
+            "bank_version": version,
+            "period": period,
+            "quality_gate": gate,
+            "data_digest": data_digest,
+            "base_model_digest": base_digest,
+        },
+    )
     if gate.get("passed"):
         t.set_champion(store.dataset, bank_version)
     t.end_run(run_id)
     return run_id
-
-

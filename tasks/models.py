@@ -54,8 +54,14 @@ def base_digest(path: Path) -> str:
 
 @task(name="train-backbone")
 def train_backbone(
-    store: Store, backbone: str, vocab: ItemVocab, train: WindowsRef,
-    seqrec_config: SeqRecConfig, llm_config: LLMConfig, seed: int, config_json: dict,
+    store: Store,
+    backbone: str,
+    vocab: ItemVocab,
+    train: WindowsRef,
+    seqrec_config: SeqRecConfig,
+    llm_config: LLMConfig,
+    seed: int,
+    config_json: dict,
 ) -> BaseInfo:
     """Train the backbone on the setup windows and publish it as the frozen base.
 
@@ -80,7 +86,10 @@ def train_backbone(
 
 def _base_info(store: Store, result: TrainResult) -> BaseInfo:
     return BaseInfo(
-        str(store.base_dir), base_digest(store.base_dir), result.epochs, result.best_epoch,
+        str(store.base_dir),
+        base_digest(store.base_dir),
+        result.epochs,
+        result.best_epoch,
         min(result.val_losses, default=float("nan")),
     )
 
@@ -89,7 +98,9 @@ def read_pipeline_config(store: Store) -> dict:
     """The pipeline config saved with the base at setup."""
     path = store.base_dir / PIPELINE_CONFIG
     if not path.is_file():
-        raise RaieStateError(f"no setup found for dataset {store.dataset} in {store.home}; run `raie setup` first")
+        raise RaieStateError(
+            f"no setup found for dataset {store.dataset} in {store.home}; run `raie setup` first"
+        )
     return json.loads(path.read_text())
 
 

@@ -55,8 +55,13 @@ def fit_setup_regions(store: Store, embeddings: str, config: RegionConfig, seed:
 
 @task(name="edit-regions")
 def edit_period_regions(
-    store: Store, regions_path: str, embeddings: str, config: RegionConfig, period_index: int,
-    seed: int, work_key: str,
+    store: Store,
+    regions_path: str,
+    embeddings: str,
+    config: RegionConfig,
+    period_index: int,
+    seed: int,
+    work_key: str,
 ) -> EditSummary:
     """Drift scoring + Update/Expand/Add gating + growth/merge/retire + training sets."""
     X, keys = load_embeddings(embeddings)
@@ -67,27 +72,46 @@ def edit_period_regions(
     new_path = save_regions(result.regions, out / REGIONS_DIR)
     dec = result.decisions
     decisions_path = out / "decisions.parquet"
-    pl.DataFrame({
-        "key": dec.keys, "action": [Action(a).name for a in dec.action], "k1": dec.k1,
-        "k2": dec.k2, "angle_deg": np.degrees(dec.angle), "p1": dec.p1, "p2": dec.p2,
-        "weight": dec.weight,
-    }).write_parquet(decisions_path)
+    pl.DataFrame(
+        {
+            "key": dec.keys,
+            "action": [Action(a).name for a in dec.action],
+            "k1": dec.k1,
+            "k2": dec.k2,
+            "angle_deg": np.degrees(dec.angle),
+            "p1": dec.p1,
+            "p2": dec.p2,
+            "weight": dec.weight,
+        }
+    ).write_parquet(decisions_path)
     arrays = {}
     for rid in sets.affected:
         one = sets.sets[rid]
-        arrays |= {f"keys_{rid}": one.keys, f"weights_{rid}": one.weights.astype(np.float32),
-                   f"source_{rid}": one.source.astype(np.int8)}
+        arrays |= {
+            f"keys_{rid}": one.keys,
+            f"weights_{rid}": one.weights.astype(np.float32),
+            f"source_{rid}": one.source.astype(np.int8),
+        }
     sets_path = out / "training_sets.safetensors"
     save_file(arrays, str(sets_path))
     return EditSummary(
-        regions_path=str(new_path), decisions_path=str(decisions_path), sets_path=str(sets_path),
-        counts={a.name: n for a, n in dec.counts().items()}, affected=list(sets.affected),
-        added=list(result.added), merged=[tuple(p) for p in result.merged],
-        retired=list(result.retired), live_ids=[int(i) for i in result.regions.live_ids],
-        parents={rid: parent_region(previous, result.regions.center[result.regions.row(rid)])
-                 for rid in result.added},
-        sample_counts={rid: {"new": sets.sets[rid].n_new, "total": len(sets.sets[rid].keys)}
-                       for rid in sets.affected},
+        regions_path=str(new_path),
+        decisions_path=str(decisions_path),
+        sets_path=str(sets_path),
+        counts={a.name: n for a, n in dec.counts().items()},
+        affected=list(sets.affected),
+        added=list(result.added),
+        merged=[tuple(p) for p in result.merged],
+        retired=list(result.retired),
+        live_ids=[int(i) for i in result.regions.live_ids],
+        parents={
+            rid: parent_region(previous, result.regions.center[result.regions.row(rid)])
+            for rid in result.added
+        },
+        sample_counts={
+            rid: {"new": sets.sets[rid].n_new, "total": len(sets.sets[rid].keys)}
+            for rid in sets.affected
+        },
         drift=drift_summary(dec),
     )
 
@@ -95,8 +119,11 @@ def edit_period_regions(
 def training_set(summary: EditSummary, region_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(keys, weights, source) of one affected region's training set."""
     arrays = load_file(summary.sets_path)
-    return (arrays[f"keys_{region_id}"], arrays[f"weights_{region_id}"],
-            arrays[f"source_{region_id}"])
+    return (
+        arrays[f"keys_{region_id}"],
+        arrays[f"weights_{region_id}"],
+        arrays[f"source_{region_id}"],
+    )
 
 
 def region_table(regions_path: str) -> list[dict]:

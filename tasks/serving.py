@@ -19,7 +19,11 @@ from tasks.store import Store
 
 
 def recommend(
-    store: Store, user: str, k: int, protocol: ProtocolConfig, regions_config: RegionConfig,
+    store: Store,
+    user: str,
+    k: int,
+    protocol: ProtocolConfig,
+    regions_config: RegionConfig,
     adapters_config: AdapterConfig,
 ) -> dict:
     """Top-k unseen items for ``user`` from the champion: ids, titles, scores and the route."""
@@ -36,15 +40,21 @@ def recommend(
     context = latest_context(history, [user_value], protocol, backbone.vocab)
     regions = load_regions(spec.regions_path)
     region = route(regions, encode_array(backbone, context), regions_config).region
-    scored = routed_scores(load_bank_adapters(store, adapters_config, spec.adapters), context, region)
+    scored = routed_scores(
+        load_bank_adapters(store, adapters_config, spec.adapters), context, region
+    )
     items, scores = top_k(scored.scores, context, k)
     ids = backbone.vocab.decode(items[0])
     catalog = pl.read_parquet(store.snapshots_dir / ingest.CATALOG_FILE)
     titles = dict(zip(catalog["item_id"].to_list(), catalog["title"].to_list(), strict=True))
     served = int(scored.route[0])
     return {
-        "user": user, "bank_version": manifest.version, "period": manifest.period,
+        "user": user,
+        "bank_version": manifest.version,
+        "period": manifest.period,
         "region": served if served >= 0 else None,
-        "items": [{"item_id": i.item(), "title": titles.get(i.item()), "score": float(s)}
-                  for i, s in zip(ids, np.asarray(scores[0]), strict=True)],
+        "items": [
+            {"item_id": i.item(), "title": titles.get(i.item()), "score": float(s)}
+            for i, s in zip(ids, np.asarray(scores[0]), strict=True)
+        ],
     }

@@ -75,7 +75,9 @@ def load_windows(path: str | Path) -> Windows:
     arrays = load_file(str(path))
     sidecar = path.with_suffix(".users.json")
     users = (
-        arrays["user"] if "user" in arrays else np.array(json.loads(sidecar.read_text()), dtype=object)
+        arrays["user"]
+        if "user" in arrays
+        else np.array(json.loads(sidecar.read_text()), dtype=object)
     )
     return Windows(arrays["context"], arrays["target"], users, arrays["timestamp"])
 
@@ -101,7 +103,11 @@ def window_path(store: Store, code: int) -> Path:
 
 def history_before(store: Store, end: date) -> pl.DataFrame:
     """All ingested interactions of periods that start before ``end``."""
-    parts = [ingest.read_snapshot(p) for day, p in ingest.list_snapshots(store.snapshots_dir) if day < end]
+    parts = [
+        ingest.read_snapshot(p)
+        for day, p in ingest.list_snapshots(store.snapshots_dir)
+        if day < end
+    ]
     if not parts:
         raise RaieStateError(f"no snapshots before {end} in {store.snapshots_dir}")
     return pl.concat(parts, how="vertical_relaxed")
@@ -113,14 +119,20 @@ def ingest_snapshots(store: Store, dataset: str, every: str, path: str | None) -
     written = ingest.write_snapshots(dataset, store.snapshots_dir, every, path=path)
     periods = [day for day, _ in ingest.list_snapshots(store.snapshots_dir)]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in written)).hexdigest()[:16]
-    return {"snapshots": len(written), "first": periods[0].isoformat(),
-            "last": periods[-1].isoformat(), "digest": digest}
+    return {
+        "snapshots": len(written),
+        "first": periods[0].isoformat(),
+        "last": periods[-1].isoformat(),
+        "digest": digest,
+    }
 
 
 @task(name="setup-cut")
 def default_setup_cut(store: Store, protocol: ProtocolConfig, every: str) -> date:
     """The start of the period holding t^S (setup_quantile of positive timestamps)."""
-    history = pl.concat([ingest.read_snapshot(p) for _, p in ingest.list_snapshots(store.snapshots_dir)])
+    history = pl.concat(
+        [ingest.read_snapshot(p) for _, p in ingest.list_snapshots(store.snapshots_dir)]
+    )
     seconds = setup_cut_point(history, protocol)
     return pl.select(period_start(pl.lit(seconds, dtype=pl.Int64), every)).item()
 
@@ -169,7 +181,9 @@ def last_complete_period(today: date, every: str) -> date:
     start = pl.select(period_start(pl.lit(_seconds(day), dtype=pl.Int64), every)).item()
     while period_end(start, every) > today:
         start = pl.select(
-            period_start(pl.lit(_seconds(date.fromordinal(start.toordinal() - 1)), dtype=pl.Int64), every)
+            period_start(
+                pl.lit(_seconds(date.fromordinal(start.toordinal() - 1)), dtype=pl.Int64), every
+            )
         ).item()
     return start
 
@@ -182,4 +196,8 @@ def _seconds(day: date) -> int:
 def list_periods(store: Store, start: date | None, end: date | None, after: date) -> list[date]:
     """Snapshot periods in [start, end] that begin on or after ``after`` (the setup cut)."""
     days = [day for day, _ in ingest.list_snapshots(store.snapshots_dir)]
-    return [d for d in days if d >= after and (start is None or d >= start) and (end is None or d <= end)]
+    return [
+        d
+        for d in days
+        if d >= after and (start is None or d >= start) and (end is None or d <= end)
+    ]

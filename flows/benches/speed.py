@@ -40,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", choices=("seqrec", "llm"), default="seqrec")
     parser.add_argument("--llm-batch-size", type=int, default=8, help="llm: windows per batch")
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="torch threads (default 1, as the pipeline runs; 0 = torch's default)",
     )
 
@@ -122,8 +124,11 @@ def _llm(args: argparse.Namespace, vocab, catalog, windows) -> int:  # noqa: ANN
     from raie_core.backbones.llm import LLMConfig, build_llm, llm_speed
 
     backbone = build_llm(vocab, LLMConfig(), catalog, cache_dir=raie_home(args.home) / "models")
-    numbers = {"backbone": "llm", "threads": torch.get_num_threads(),
-               **llm_speed(backbone, windows, batch_size=args.llm_batch_size)}
+    numbers = {
+        "backbone": "llm",
+        "threads": torch.get_num_threads(),
+        **llm_speed(backbone, windows, batch_size=args.llm_batch_size),
+    }
     if args.json:
         print(json.dumps(numbers))
     else:

@@ -14,10 +14,16 @@ from flows import env
 from flows.params import DEFAULT_DATASET
 
 PERIOD_COLUMNS = (
-    ("period", "period", "{}"), ("windows", "windows", "{}"), ("UPDATE", "update", "{}"),
-    ("EXPAND", "expand", "{}"), ("ADD", "add", "{}"), ("live", "live", "{}"),
-    ("retrained", "retrained", "{}"), ("ndcg10_champion", "NDCG@10 champ", "{:.4f}"),
-    ("ndcg10_base", "NDCG@10 base", "{:.4f}"), ("retention_ndcg10", "retention", "{:.4f}"),
+    ("period", "period", "{}"),
+    ("windows", "windows", "{}"),
+    ("UPDATE", "update", "{}"),
+    ("EXPAND", "expand", "{}"),
+    ("ADD", "add", "{}"),
+    ("live", "live", "{}"),
+    ("retrained", "retrained", "{}"),
+    ("ndcg10_champion", "NDCG@10 champ", "{:.4f}"),
+    ("ndcg10_base", "NDCG@10 base", "{:.4f}"),
+    ("retention_ndcg10", "retention", "{:.4f}"),
     ("gate", "gate", "{}"),
 )
 
@@ -40,12 +46,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--backbone", default="seqrec", choices=["seqrec", "llm"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--regions", type=int, default=None, help="K of the setup fit (default 5)")
-    p.add_argument("--max-windows", type=int, default=None,
-                   help="llm: setup windows budget (seeded subset)")
+    p.add_argument(
+        "--max-windows", type=int, default=None, help="llm: setup windows budget (seeded subset)"
+    )
     p.set_defaults(handler=_setup)
 
     p = sub.add_parser("update", parents=[common, data], help="one nightly update")
-    p.add_argument("--period", type=_date, default=None, help="period start (default: last complete)")
+    p.add_argument(
+        "--period", type=_date, default=None, help="period start (default: last complete)"
+    )
     p.add_argument("--force", action="store_true", help="re-run a published period")
     p.set_defaults(handler=_update)
 
@@ -71,20 +80,27 @@ def _config(args: argparse.Namespace):  # noqa: ANN202 - PipelineConfig
     from flows.params import PipelineConfig
 
     config = PipelineConfig(
-        dataset=args.dataset, path=args.path, every=args.every, backbone=args.backbone,
+        dataset=args.dataset,
+        path=args.path,
+        every=args.every,
+        backbone=args.backbone,
         seed=args.seed,
     )
     if args.regions is not None:
-        config = config.model_copy(update={"regions": replace(config.regions, n_regions=args.regions)})
+        config = config.model_copy(
+            update={"regions": replace(config.regions, n_regions=args.regions)}
+        )
     if args.backbone == "llm":  # LLM activations: region adapters train in the llm's batch size
-        config = config.model_copy(update={
-            "adapters": replace(config.adapters, batch_size=config.llm.batch_size)
-        })
+        config = config.model_copy(
+            update={"adapters": replace(config.adapters, batch_size=config.llm.batch_size)}
+        )
     if args.max_windows is not None:  # the llm's CPU budget: setup windows and region fitting
-        config = config.model_copy(update={
-            "llm": replace(config.llm, max_windows=args.max_windows),
-            "max_fit_windows": max(args.max_windows, 100),
-        })
+        config = config.model_copy(
+            update={
+                "llm": replace(config.llm, max_windows=args.max_windows),
+                "max_fit_windows": max(args.max_windows, 100),
+            }
+        )
     return config
 
 
@@ -101,7 +117,9 @@ def _update(args: argparse.Namespace) -> int:
     env.torch_threads()
     from flows.nightly_update import nightly_update
 
-    report = nightly_update(period=args.period, dataset=args.dataset, home=args.home, force=args.force)
+    report = nightly_update(
+        period=args.period, dataset=args.dataset, home=args.home, force=args.force
+    )
     _print(args, report, "update done")
     return 0
 
@@ -111,8 +129,9 @@ def _backfill(args: argparse.Namespace) -> int:
     from flows.backfill import backfill
 
     with _progress(args):
-        reports = backfill(start=args.start, end=args.end, dataset=args.dataset, home=args.home,
-                           force=args.force)
+        reports = backfill(
+            start=args.start, end=args.end, dataset=args.dataset, home=args.home, force=args.force
+        )
     if args.json:
         print(json.dumps(reports, default=str))
     else:
@@ -133,8 +152,14 @@ def _recommend(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    served = "the base (outside every region)" if result["region"] is None else f"region {result['region']}"
-    print(f"Top {args.k} for user {result['user']} — served by {served}, bank v{result['bank_version']}")
+    served = (
+        "the base (outside every region)"
+        if result["region"] is None
+        else f"region {result['region']}"
+    )
+    print(
+        f"Top {args.k} for user {result['user']} — served by {served}, bank v{result['bank_version']}"
+    )
     for rank, item in enumerate(result["items"], 1):
         print(f"{rank:3d}. {item['title']}  (item {item['item_id']}, score {item['score']:.3f})")
     return 0

@@ -30,7 +30,9 @@ def slice_path(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def _config(path: str) -> PipelineConfig:
     return PipelineConfig(
-        dataset="table", path=path, seed=0,
+        dataset="table",
+        path=path,
+        seed=0,
         seqrec=SeqRecConfig(max_epochs=4, patience=2),
         regions=RegionConfig(n_regions=3, min_train_samples=4),
         adapters=AdapterConfig(max_epochs=2, patience=1),
