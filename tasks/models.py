@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +20,7 @@ from raie_core.evaluation import KEY_SHIFT
 from raie_core.protocol import ItemVocab, build_vocab
 from raie_core.training import TrainResult
 from tasks import ingest
-from tasks.store import Store
+from tasks.store import Store, tree_digest
 from tasks.windows import WindowsRef, load_windows
 
 PIPELINE_CONFIG = "pipeline.json"
@@ -42,14 +41,6 @@ def catalog_vocab(store: Store) -> ItemVocab:
     """The item vocabulary of the dataset's whole catalog (new items indexable from the start)."""
     catalog = pl.read_parquet(Path(store.snapshots_dir) / ingest.CATALOG_FILE)
     return build_vocab(catalog)
-
-
-def base_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(file.name.encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 @task(name="train-backbone")
@@ -87,7 +78,7 @@ def train_backbone(
 def _base_info(store: Store, result: TrainResult) -> BaseInfo:
     return BaseInfo(
         str(store.base_dir),
-        base_digest(store.base_dir),
+        tree_digest(store.base_dir)[:16],
         result.epochs,
         result.best_epoch,
         min(result.val_losses, default=float("nan")),

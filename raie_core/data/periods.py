@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from raie_core.data.schema import Dataset, check_interactions
-from raie_core.errors import RaieConfigError
+from raie_core.data.schema import Dataset, check_interactions, parse_enum
 
 DEFAULT_POSITIVE_THRESHOLD = 4.0
 
@@ -26,13 +25,7 @@ class Every(enum.Enum):
     @classmethod
     def parse(cls, value: Every | str) -> Every:
         """Accept the enum or its string; raise RaieConfigError naming the bad value."""
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = ", ".join(e.value for e in cls)
-            raise RaieConfigError(f"every={value!r} should be one of {allowed}") from None
+        return parse_enum(cls, value, "every")
 
 
 def period_start(timestamp: pl.Expr, every: Every | str) -> pl.Expr:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TypeVar
 
 import polars as pl
 
@@ -22,6 +23,21 @@ QUARANTINE_SCHEMA = {"file": pl.String, "row": pl.Int64, "column": pl.String, "r
 ID_DTYPES = (pl.Int64, pl.String)
 
 
+E = TypeVar("E", bound=enum.Enum)
+
+
+def parse_enum(kind: type[E], value: E | str, field: str) -> E:
+    """The member of ``kind`` given as itself or its string value; RaieConfigError names
+    ``field`` and the allowed values otherwise."""
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise RaieConfigError(f"{field}={value!r} should be one of {allowed}") from None
+
+
 class ValidationMode(enum.Enum):
     """What a loader does with a bad row: fail the load, or set the row aside with its reason."""
 
@@ -31,13 +47,7 @@ class ValidationMode(enum.Enum):
     @classmethod
     def parse(cls, value: ValidationMode | str) -> ValidationMode:
         """Accept the enum or its string value; raise RaieConfigError naming the bad value."""
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = ", ".join(m.value for m in cls)
-            raise RaieConfigError(f"mode={value!r} should be one of {allowed}") from None
+        return parse_enum(cls, value, "mode")
 
 
 @dataclass(frozen=True, eq=False)
