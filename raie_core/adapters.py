@@ -101,13 +101,16 @@ class AdapterTrainingSet:
     """One region's training rows: new samples (weighted) and replay.
 
     context: (n, L) int64 left-padded; target: (n,) int64; weight: (n,) float32 > 0;
-    replay: (n,) bool, True for replayed older samples (never used for validation).
+    replay: (n,) bool, True for replayed older samples (never used for validation);
+    timestamp: (n,) int64 time of each target, or empty when unknown (then validation rows
+    are drawn at random instead of being the latest new rows).
     """
 
     context: np.ndarray
     target: np.ndarray
     weight: np.ndarray
     replay: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    timestamp: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         n = len(self.target)
@@ -115,11 +118,21 @@ class AdapterTrainingSet:
             object.__setattr__(self, "replay", np.zeros(n, dtype=bool))
         if not (len(self.context) == len(self.weight) == len(self.replay) == n):
             raise RaieConfigError("context, target, weight and replay should have the same rows")
+        if len(self.timestamp) not in (0, n):
+            raise RaieConfigError(f"timestamp rows={len(self.timestamp)} should be 0 or {n}")
         if n and float(np.min(self.weight)) <= 0:
             raise RaieConfigError(f"weight min={float(np.min(self.weight))} should be > 0")
 
     def __len__(self) -> int:
         return int(len(self.target))
+
+    def split(self, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(train, val) int64 rows: validation from the new rows only (the latest ones when
+        timestamps are known, else seeded random), replay always trains."""
+        rows = np.arange(len(self), dtype=np.int64)
+        new = rows[~self.replay]
+        times = self.timestamp[new] if len(self.timestamp) else None
+        return validation_split(new, fraction, seed, others=rows[self.replay], times=times)
 
     @staticmethod
     def from_windows(
@@ -135,6 +148,7 @@ class AdapterTrainingSet:
             target=both.target.astype(np.int64),
             weight=np.concatenate([w_new, np.ones(n_replay, np.float32)]),
             replay=np.concatenate([np.zeros(len(new), bool), np.ones(n_replay, bool)]),
+            timestamp=both.timestamp.astype(np.int64),
         )
 
 
@@ -321,8 +335,9 @@ def train_adapter(
     """Initialise (``warm_start``, default the config's) and train adapter ``name``.
 
     Only this adapter's LoRA weights and new-item rows change; the base and every other
-    adapter stay bit-identical. Early stopping on a seeded validation split of the new
-    (non-replay) rows; weighted full-softmax cross-entropy (sample weights from ``data``).
+    adapter stay bit-identical. Early stopping on `AdapterTrainingSet.split` (the latest
+    new rows when timestamps are known); the starting weights are kept when no epoch beats
+    them on validation. Weighted full-softmax cross-entropy (sample weights from ``data``).
     """
     if len(data) == 0:
         raise RaieConfigError(f"adapter {name!r} has no training rows")
@@ -337,10 +352,7 @@ def train_adapter(
     context = torch.from_numpy(np.ascontiguousarray(data.context, dtype=np.int64))
     target = torch.from_numpy(np.ascontiguousarray(data.target, dtype=np.int64))
     weight = torch.from_numpy(np.ascontiguousarray(data.weight, dtype=np.float32))
-    rows = np.arange(len(data), dtype=np.int64)
-    train_idx, val_idx = validation_split(
-        rows[~data.replay], bank.config.val_fraction, seed, others=rows[data.replay]
-    )
+    train_idx, val_idx = data.split(bank.config.val_fraction, seed)
     backbone = bank.backbone
 
     def loss_fn(index: torch.Tensor) -> torch.Tensor:

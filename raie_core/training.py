@@ -31,6 +31,8 @@ class TrainConfig:
     stopping; the parameters of the best epoch are restored. Without validation rows every
     epoch runs. grad_clip: max global gradient L2 norm (0 disables clipping).
     seed: seeds the batch order and torch's RNG (dropout, init) inside ``fit``.
+    keep_start: the starting parameters compete with every epoch on validation, so training
+    that never beats the start (an update that does not help the new data) changes nothing.
     """
 
     lr: float = 1e-3
@@ -41,6 +43,7 @@ class TrainConfig:
     min_delta: float = 0.0
     grad_clip: float = 1.0
     seed: int = 0
+    keep_start: bool = True
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "lr", self.lr, "> 0")
@@ -57,7 +60,8 @@ class TrainResult:
     """What one ``fit`` did.
 
     train_losses / val_losses: per epoch (val empty without validation rows).
-    epochs: epochs run; best_epoch: 1-based epoch whose parameters were kept.
+    epochs: epochs run; best_epoch: 1-based epoch whose parameters were kept, 0 when no
+    epoch beat the starting parameters on validation (they were kept: see ``keep_start``).
     stopped_early: patience ran out before max_epochs. n_train / n_val: rows used.
     """
 
@@ -76,12 +80,20 @@ def _check(ok: bool, field: str, value: object, rule: str) -> None:
 
 
 def validation_split(
-    candidates: np.ndarray, fraction: float, seed: int, others: np.ndarray | None = None
+    candidates: np.ndarray,
+    fraction: float,
+    seed: int,
+    others: np.ndarray | None = None,
+    times: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded random validation split.
+    """Seeded validation split: random, or the latest rows when ``times`` is given.
 
     candidates: (m,) int64 row indices the validation rows may come from.
     others: (k,) int64 rows that always go to training (e.g. replay), or None.
+    times: (m,) int64 time of each candidate (e.g. its target's timestamp), or None. Given,
+    the ``round(fraction * m)`` latest candidates validate (ties in seeded random order), so
+    early stopping picks the epoch that generalises forward in time; overlapping windows of
+    one user cannot sit on both sides of a random cut.
     Returns (train_index, val_index), both int64 and sorted; ``round(fraction * m)`` rows
     are held out, none when that is 0 or fewer than 2 candidates exist.
     """
@@ -89,6 +101,11 @@ def validation_split(
     candidates = np.asarray(candidates, dtype=np.int64)
     n_val = int(round(fraction * len(candidates))) if len(candidates) >= 2 else 0
     perm = np.random.default_rng(seed).permutation(len(candidates))
+    if times is not None:
+        times = np.asarray(times, dtype=np.int64)
+        if len(times) != len(candidates):
+            raise RaieConfigError(f"times rows={len(times)} should equal candidates={len(candidates)}")
+        perm = perm[np.argsort(-times[perm], kind="stable")]
     val = np.sort(candidates[perm[:n_val]])
     train = candidates[perm[n_val:]]
     if others is not None:
@@ -137,6 +154,9 @@ def _fit(
     train_losses: list[float] = []
     val_losses: list[float] = []
     best, best_epoch, best_state = float("inf"), 0, None
+    if len(val_index) and config.keep_start:
+        best = evaluate(module, loss_fn, val_index, config.batch_size)
+        best_state = [p.detach().clone() for p in params]
     for epoch in range(1, config.max_epochs + 1):
         order = np.asarray(train_index, dtype=np.int64)[rng.permutation(len(train_index))]
         train_losses.append(_epoch(module, params, loss_fn, order, optimizer, config))

@@ -57,7 +57,7 @@ def train_region_adapter(
     keys, weights, origin = training_set(summary, region_id)
     windows = windows_for_keys(store, keys)
     replay = origin == SampleSource.REPLAY
-    data = AdapterTrainingSet(windows.context, windows.target, weights, replay)
+    data = AdapterTrainingSet(windows.context, windows.target, weights, replay, windows.timestamp)
     name = adapter_name(region_id)
     result = train_adapter(
         bank,

@@ -31,7 +31,7 @@ from raie_core.baselines.base import (
 )
 from raie_core.errors import RaieStateError
 from raie_core.protocol import Windows
-from raie_core.training import TrainConfig, fit, validation_split
+from raie_core.training import TrainConfig, fit
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +47,6 @@ def train_config(config: MethodConfig, seed: int, lr: float | None = None) -> Tr
         grad_clip=config.grad_clip,
         seed=seed,
     )
-
-
-def split_rows(
-    data: AdapterTrainingSet, val_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(train, val) int64 row indices: validation only from new rows, replay always trains."""
-    rows = np.arange(len(data), dtype=np.int64)
-    return validation_split(rows[~data.replay], val_fraction, seed, others=rows[data.replay])
 
 
 def continue_or_zero(bank: RegionAdapters, name: str) -> WarmStart:
@@ -79,7 +71,7 @@ class FullFineTune:
         """Fine-tune all weights on ``new`` (early-stopped on a split of ``new``)."""
         data = training_set(new)
         context, target = as_tensor(data.context), as_tensor(data.target)
-        train_idx, val_idx = split_rows(data, self.config.val_fraction, seed)
+        train_idx, val_idx = data.split(self.config.val_fraction, seed)
         model = self.model.requires_grad_(True)
 
         def loss_fn(index: torch.Tensor) -> torch.Tensor:
@@ -182,7 +174,7 @@ class LwFLoRA(GlobalLoRA):
                 student, teacher[index], target[index], cfg.lwf_alpha, cfg.lwf_temperature
             )
 
-        train_idx, val_idx = split_rows(data, cfg.val_fraction, seed)
+        train_idx, val_idx = data.split(cfg.val_fraction, seed)
         result = fit(model, params, loss_fn, train_idx, val_idx, train_config(cfg, seed))
         model.eval()
         logger.info("lwf: %d epochs (best %d)", result.epochs, result.best_epoch)

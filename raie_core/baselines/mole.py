@@ -19,7 +19,7 @@ from raie_core.adapters import RegionAdapters, WarmStart
 from raie_core.backbones import encode_array
 from raie_core.backbones.base import Backbone
 from raie_core.baselines.base import MethodConfig, as_tensor, batched_logits, training_set
-from raie_core.baselines.finetune import split_rows, train_config
+from raie_core.baselines.finetune import train_config
 from raie_core.protocol import Windows
 from raie_core.training import fit
 
@@ -100,7 +100,7 @@ class MixtureOfLoRAExperts:
             ce = torch.nn.functional.cross_entropy(mixed, target[index])
             return ce + cfg.mole_balance * balance_loss(gates)
 
-        train_idx, val_idx = split_rows(data, cfg.val_fraction, seed)
+        train_idx, val_idx = data.split(cfg.val_fraction, seed)
         result = fit(
             gate,
             params + list(gate.parameters()),

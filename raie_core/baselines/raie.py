@@ -64,6 +64,7 @@ class RegionAwareEditing:
         self.regions: Regions | None = None
         self.context = np.zeros((0, 0), dtype=np.int64)
         self.target = np.zeros(0, dtype=np.int64)
+        self.timestamp = np.zeros(0, dtype=np.int64)
         self.history: list[PeriodRecord] = []
 
     def encode(self, context: np.ndarray) -> np.ndarray:
@@ -76,6 +77,7 @@ class RegionAwareEditing:
         ctx = windows.context.astype(np.int64)
         self.context = ctx if len(self.target) == 0 else np.concatenate([self.context, ctx])
         self.target = np.concatenate([self.target, windows.target.astype(np.int64)])
+        self.timestamp = np.concatenate([self.timestamp, windows.timestamp.astype(np.int64)])
         return keys
 
     def setup(self, old: Windows, seed: int) -> None:
@@ -111,6 +113,7 @@ class RegionAwareEditing:
                 target=self.target[s.keys],
                 weight=s.weights,
                 replay=s.source == SampleSource.REPLAY,
+                timestamp=self.timestamp[s.keys],
             )
             warm, source = self._warm_start(rid)
             train_adapter(

@@ -47,7 +47,9 @@ def test_fit_converges_without_validation() -> None:
 def test_early_stopping_restores_best_epoch() -> None:
     # Training pulls w towards 2, validation wants 0: validation only gets worse after epoch 1.
     module, loss_fn, train, val = _regression(2.0, 0.0)
-    config = TrainConfig(lr=0.1, batch_size=8, max_epochs=50, patience=3, grad_clip=0.0)
+    config = TrainConfig(
+        lr=0.1, batch_size=8, max_epochs=50, patience=3, grad_clip=0.0, keep_start=False
+    )
     result = fit(module, [module.w], loss_fn, train, val, config)
     assert result.best_epoch == 1
     assert result.epochs == 4 and result.stopped_early
@@ -57,6 +59,34 @@ def test_early_stopping_restores_best_epoch() -> None:
     assert float(module.w.detach()) == pytest.approx(0.1, abs=1e-6)
     assert result.val_losses[0] == pytest.approx(0.01, abs=1e-6)
     assert (result.n_train, result.n_val) == (8, 8)
+
+
+def test_start_is_kept_when_no_epoch_beats_it() -> None:
+    # Validation wants w = 0, where it starts: every epoch is worse, so nothing changes.
+    module, loss_fn, train, val = _regression(2.0, 0.0)
+    config = TrainConfig(lr=0.1, batch_size=8, max_epochs=50, patience=3, grad_clip=0.0)
+    result = fit(module, [module.w], loss_fn, train, val, config)
+    assert result.best_epoch == 0 and result.epochs == 3 and result.stopped_early
+    assert min(result.val_losses) > 0.0
+    assert float(module.w.detach()) == 0.0
+
+
+def test_start_loses_to_an_epoch_that_helps() -> None:
+    module, loss_fn, train, val = _regression(2.0, 2.0)
+    config = TrainConfig(lr=0.1, batch_size=8, max_epochs=5, patience=3, grad_clip=0.0)
+    result = fit(module, [module.w], loss_fn, train, val, config)
+    assert result.best_epoch == 5
+    assert 0.45 < float(module.w.detach()) <= 0.5  # five Adam steps of at most 0.1
+
+
+def test_latest_rows_validate_when_times_are_given() -> None:
+    times = np.array([5, 1, 9, 3, 7, 2, 8, 6, 4, 0])
+    candidates = np.arange(100, 110)
+    train, val = validation_split(candidates, 0.3, seed=1, others=np.array([7]), times=times)
+    assert val.tolist() == [102, 104, 106]  # times 9, 7, 8
+    assert train.tolist() == [7, 100, 101, 103, 105, 107, 108, 109]
+    with pytest.raises(RaieConfigError, match="times rows=2"):
+        validation_split(candidates, 0.3, seed=1, times=times[:2])
 
 
 def test_grad_clip_bounds_step() -> None:
@@ -111,7 +141,7 @@ def test_fit_restores_training_mode_and_evaluate_uses_eval() -> None:
 
     module.eval()
     fit(module, [module.w], recording, train, val, TrainConfig(batch_size=8, max_epochs=1))
-    assert modes == [True, False] and not module.training
+    assert modes == [False, True, False] and not module.training  # start scored, step, epoch
     # one Adam step of size lr=1e-3 moved w from 0 to 0.001 (towards 1)
     assert evaluate(module, loss_fn, val, batch_size=3) == pytest.approx((1 - 1e-3) ** 2)
 
