@@ -209,7 +209,10 @@ def _train_backbone(
         draft = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
         shutil.rmtree(draft, ignore_errors=True)
         backbone.save(draft)
-        draft.rename(folder)
+        try:
+            draft.rename(folder)
+        except OSError:  # another run cached the same backbone meanwhile
+            shutil.rmtree(draft, ignore_errors=True)
     return backbone, False
 
 

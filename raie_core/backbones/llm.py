@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import math
 import shutil
 import time
 from contextlib import nullcontext
@@ -74,6 +75,13 @@ class LLMConfig:
     max_windows: setup budget, a seeded random subset of at most this many windows
         (None = all). lora_r / lora_alpha / lora_dropout / lora_targets: the setup LoRA and
         the region adapters' default targets (attention and MLP projections).
+    prior_weight: weight w of the item-popularity prior added to every item logit (logit
+        adjustment): w * log((count + 1) / (n + n_items)), counts of the targets of *all*
+        setup windows, so the model starts at popularity and the prompt learns what differs
+        even when ``max_windows`` trains on a few windows only. 0 = no prior.
+    item_init_spread: how far each new item row starts from the mean of all item rows, as a
+        share of its title mean's distance (1 = the title mean itself; small values start
+        every item's logit alike, so the prior ranks first and training adds what differs).
     dtype: compute dtype (DType). device: "cpu", "cuda", ... (None = CUDA when available).
     """
 
@@ -94,6 +102,8 @@ class LLMConfig:
     lora_alpha: int = 16
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = PROJECTIONS
+    prior_weight: float = 1.0
+    item_init_spread: float = 1.0
     dtype: DType = DType.AUTO
     device: str | None = None
 
@@ -107,6 +117,10 @@ class LLMConfig:
             raise RaieConfigError(f"lora_dropout={self.lora_dropout} should be in [0, 1)")
         if not self.lora_targets:
             raise RaieConfigError("lora_targets=() should name at least one module")
+        for name in ("prior_weight", "item_init_spread"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise RaieConfigError(f"{name}={value} should be >= 0")
         if not isinstance(self.dtype, DType):
             raise RaieConfigError(f"dtype={self.dtype!r} should be a DType")
         self.train_config(0)
@@ -142,6 +156,8 @@ class LLMBackbone:
     model: a transformers causal LM with the item tokens added (frozen after setup).
     item_token_ids: (n_items,) int64, the token id of item index i + 1 at position i.
     known_items: (n_tokens,) bool, True for PAD and the items whose rows setup trained.
+    item_prior: (n_items,) float32 added to the item logits (`LLMConfig.prior_weight`);
+    None = zeros.
     """
 
     name = NAME
@@ -156,6 +172,7 @@ class LLMBackbone:
         codec: PromptCodec,
         item_token_ids: np.ndarray,
         known: np.ndarray,
+        item_prior: np.ndarray | None = None,
     ) -> None:
         self.vocab = vocab
         self.config = config
@@ -167,6 +184,9 @@ class LLMBackbone:
         self.device = _device(config)
         self.lora_targets = tuple(config.lora_targets)
         self._columns = torch.from_numpy(self.item_token_ids).to(self.device)
+        prior = np.zeros(len(self.item_token_ids), np.float32) if item_prior is None else item_prior
+        self.item_prior = np.asarray(prior, dtype=np.float32)
+        self._prior = torch.from_numpy(self.item_prior).to(self.device)
 
     def new_item_rows(self) -> list[int]:
         """Token-embedding rows of the items unknown at setup (trained by updates)."""
@@ -227,7 +247,7 @@ class LLMBackbone:
                 logits_to_keep=1,
                 **extra,
             )
-        return out.logits[:, -1, :].index_select(1, self._columns).float()
+        return out.logits[:, -1, :].index_select(1, self._columns).float() + self._prior
 
     def loss(
         self,
@@ -280,6 +300,7 @@ class LLMBackbone:
             "item_id_kind": "int" if np.issubdtype(ids.dtype, np.integer) else "str",
             "item_token_ids": self.item_token_ids.tolist(),
             "known_items": np.flatnonzero(self.known_items).tolist(),
+            "item_prior": self.item_prior.tolist(),
             "codec": asdict(self.codec),
         }
         self.model.save_pretrained(path / "model")
@@ -371,13 +392,18 @@ _CATALOG = ("item_id", "title", "genres", "year")
 
 
 def add_item_tokens(
-    model: PreTrainedModel, tokenizer: Any, vocab: ItemVocab, texts: dict[object, ItemText]
+    model: PreTrainedModel,
+    tokenizer: Any,
+    vocab: ItemVocab,
+    texts: dict[object, ItemText],
+    spread: float = 1.0,
 ) -> np.ndarray:
     """Add one ``<item_ID>`` token per item; returns (n_items,) int64 token ids.
 
-    Each new row is the mean of the token embeddings of " " + the item's title (the mean of
-    all rows when the title is unknown). With untied embeddings the output rows get the
-    same values. Mutates ``model`` and ``tokenizer``.
+    Each new row starts from the mean of the token embeddings of " " + the item's title (the
+    mean of all rows when the title is unknown), pulled towards the mean of those rows:
+    row = mean + spread * (title mean - mean) (`LLMConfig.item_init_spread`). With untied
+    embeddings the output rows get the same values. Mutates ``model`` and ``tokenizer``.
     """
     raw = vocab.item_ids.tolist()
     titles = [texts[i].title if i in texts and texts[i].title else None for i in raw]
@@ -394,6 +420,8 @@ def add_item_tokens(
     with torch.no_grad():
         fallback = weight[: int(ids.min())].mean(dim=0)
         init = torch.stack([weight[t].mean(dim=0) if t else fallback for t in title_ids])
+        centre = init.mean(dim=0)
+        init = centre + spread * (init - centre)
         weight[torch.from_numpy(ids)] = init
         output = model.get_output_embeddings()
         if output is not None and output.weight.data_ptr() != weight.data_ptr():
@@ -414,7 +442,7 @@ def load_llm_backbone(
     """
     model, tokenizer = load_base_lm(config, cache_dir)
     texts = catalog_texts(catalog)
-    item_token_ids = add_item_tokens(model, tokenizer, vocab, texts)
+    item_token_ids = add_item_tokens(model, tokenizer, vocab, texts, config.item_init_spread)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     codec = build_codec(
         lambda text: tokenizer(text, add_special_tokens=False).input_ids,
@@ -444,6 +472,14 @@ def build_llm(
 ) -> LLMBackbone:
     """`load_llm_backbone` in the argument order of `raie_core.backbones.build_backbone`."""
     return load_llm_backbone(vocab, catalog, config, cache_dir)
+
+
+def item_prior(target: np.ndarray, n_tokens: int, weight: float) -> np.ndarray:
+    """(n_tokens - 1,) float32 ``weight * log((count + 1) / (n + n_items))`` per item (index
+    i + 1 at position i) from (n,) int64 target item indices."""
+    counts = np.bincount(np.asarray(target, dtype=np.int64), minlength=n_tokens)[1:]
+    log_p = np.log((counts + 1.0) / (counts.sum() + len(counts)))
+    return (weight * log_p).astype(np.float32)
 
 
 def budget_windows(windows: Windows, max_windows: int | None, seed: int) -> Windows:
@@ -484,6 +520,16 @@ def setup_llm(
     the training record. ``backbone.model`` is consumed: use the returned backbone.
     """
     _check_windows(windows, backbone.vocab)
+    backbone = LLMBackbone(
+        backbone.vocab,
+        config,
+        backbone.model,
+        backbone.tokenizer,
+        backbone.codec,
+        backbone.item_token_ids,
+        backbone.known_items,
+        item_prior(windows.target, backbone.vocab.n_tokens, config.prior_weight),
+    )
     used = budget_windows(windows, config.max_windows, seed)
     known = backbone.known_items.copy()
     known[np.unique(used.context)] = True
@@ -515,6 +561,7 @@ def setup_llm(
         backbone.codec,
         backbone.item_token_ids,
         known,
+        backbone.item_prior,
     )
     return trained, result
 
@@ -550,8 +597,9 @@ def load_llm(path: str | Path, device: str | None = None) -> LLMBackbone:
     known = np.zeros(vocab.n_tokens, dtype=bool)
     known[np.asarray(meta["known_items"], dtype=np.int64)] = True
     token_ids = np.asarray(meta["item_token_ids"], dtype=np.int64)
+    prior = np.asarray(meta["item_prior"], dtype=np.float32)
     return LLMBackbone(
-        vocab, config, model.to(_device(config)).eval(), tokenizer, codec, token_ids, known
+        vocab, config, model.to(_device(config)).eval(), tokenizer, codec, token_ids, known, prior
     )
 
 

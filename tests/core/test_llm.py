@@ -28,6 +28,7 @@ from raie_core.backbones.llm import (
     DType,
     LLMBackbone,
     LLMConfig,
+    item_prior,
     llm_speed,
     load_base_lm,
     load_llm,
@@ -312,10 +313,39 @@ def test_setup_budget_uses_a_seeded_subset(tiny) -> None:
         setup_llm(tiny, Windows(bad.context, bad.target + 10, bad.user, bad.timestamp), config, 0)
 
 
+def test_popularity_prior_counts_every_setup_window_not_only_the_budget(tiny) -> None:
+    windows = _windows(16)
+    config = replace(tiny.config, max_windows=2, epochs=1, prior_weight=0.5)
+    trained, _ = setup_llm(tiny, windows, config, seed=0)
+    counts = np.bincount(windows.target, minlength=VOCAB.n_tokens)[1:]
+    expected = 0.5 * np.log((counts + 1.0) / (len(windows) + len(counts)))
+    np.testing.assert_allclose(trained.item_prior, expected, rtol=1e-6)
+    assert counts.max() > counts.min()  # the prior ranks items, it is not a constant
+    assert not item_prior(windows.target, VOCAB.n_tokens, 0.0).any()
+    same_model = LLMBackbone(
+        VOCAB,
+        config,
+        trained.model,
+        trained.tokenizer,
+        trained.codec,
+        trained.item_token_ids,
+        trained.known_items,
+    )
+    context = torch.from_numpy(windows.context[:3])
+    with torch.no_grad():
+        shift = trained.logits(trained.model, context) - same_model.logits(trained.model, context)
+    want = torch.from_numpy(expected.astype(np.float32)).expand(3, -1)
+    torch.testing.assert_close(shift[:, 1:], want, atol=1e-5, rtol=0)
+    with pytest.raises(RaieConfigError, match="prior_weight"):
+        replace(config, prior_weight=-1.0)
+
+
 def test_save_and_load_give_identical_scores_and_keys(tiny, tmp_path: Path) -> None:
     trained, _ = setup_llm(tiny, _windows(8), replace(tiny.config, epochs=1), seed=0)
     trained.save(tmp_path / "bb")
     loaded = load_llm(tmp_path / "bb")
+    np.testing.assert_array_equal(loaded.item_prior, trained.item_prior)
+    assert trained.item_prior.any()
     context = torch.from_numpy(_windows(5).context)
     with torch.no_grad():
         torch.testing.assert_close(
