@@ -85,6 +85,13 @@ class Windows:
             self.context[index], self.target[index], self.user[index], self.timestamp[index]
         )
 
+    def sample(self, max_windows: int | None, seed: int) -> Windows:
+        """A seeded random subset of at most ``max_windows`` rows, in their order (None = all)."""
+        if max_windows is None or len(self) <= max_windows:
+            return self
+        rows = np.random.default_rng(seed).choice(len(self), size=max_windows, replace=False)
+        return self.subset(np.sort(rows))
+
     @staticmethod
     def concat(parts: list[Windows]) -> Windows:
         """Row-wise concatenation (all parts share max_len)."""

@@ -4,7 +4,11 @@ Paper preset: the backbone trains on S (`setup_train`), every method updates onc
 scored on the held-out S windows (retention) and on T. Streaming preset: setup before a cut
 date (default t^S), then per period (default weekly) each method is scored prequentially on
 the period's windows before updating on them; retention is scored on the held-out setup
-windows at the end. The backbone is trained once per seed and shared by every method.
+windows at the end. The backbone is trained once per seed and shared by every method
+(seqrec backbones are cached under <home>/bench/backbones). `--backbone llm` sets up the
+pretrained LM on a `--max-windows` budget; `--max-period-windows` / `--max-eval-windows` cut
+the update periods and scored blocks to seeded subsets (the same rows for every backbone), so
+an llm run fits a CPU and a seqrec run with the same budgets scores the same windows.
 Methods run in-process through `raie_core` (not through the Prefect update flows). Prints one
 table (mean ± std over seeds), writes a markdown report with plots to --out, logs it to
 MLflow and leaves it as a Prefect artifact (skip both with --no-track).
@@ -76,6 +80,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--backbone-batch", type=int, default=128, help="setup batch size")
     parser.add_argument(
+        "--max-windows", type=int, default=None, help="llm: setup training budget (windows)"
+    )
+    parser.add_argument(
+        "--max-period-windows",
+        type=int,
+        default=None,
+        help="a seeded subset of at most N windows per update period (CPU budget for llm)",
+    )
+    parser.add_argument(
+        "--max-eval-windows",
+        type=int,
+        default=None,
+        help="a seeded subset of at most N windows per scored block (same rows for every backbone)",
+    )
+    parser.add_argument(
         "--no-backbone-cache",
         action="store_true",
         help="retrain every seed's backbone instead of reusing <home>/bench/backbones",
@@ -105,7 +124,7 @@ def _methods(args: argparse.Namespace) -> list[str]:
     return names
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from raie_core.data import load_dataset  # deferred: keeps `raie --help` fast
 
     dataset = load_dataset(args.dataset, args.path)
@@ -113,8 +132,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.max_users is not None:
         users = interactions["user_id"].unique().sort()[: args.max_users]
         interactions = interactions.filter(interactions["user_id"].is_in(users.implode()))
-    catalog = dataset.items if dataset.items is not None and dataset.items.height else interactions
-    return interactions, build_vocab(catalog)
+    has_items = dataset.items is not None and dataset.items.height
+    catalog = dataset.items if has_items else None
+    return interactions, build_vocab(catalog if has_items else interactions), catalog
 
 
 def _week_label(ts: int) -> str:
@@ -182,13 +202,26 @@ def _backbone_key(plan: Plan, vocab: Any, config: Any) -> str:
 
 
 def _train_backbone(
-    plan: Plan, vocab: Any, args: argparse.Namespace, seed: int, cache: Path | None
+    plan: Plan, vocab: Any, catalog: Any, args: argparse.Namespace, seed: int, cache: Path | None
 ) -> tuple[Any, bool]:
-    """The seed's trained backbone and whether it came from ``cache`` (trained and saved there
-    otherwise; the folder is renamed into place only once complete)."""
-    if args.backbone != "seqrec":
+    """The seed's trained backbone and whether it came from ``cache``.
+
+    seqrec: trained on every setup window and saved in ``cache`` (renamed into place only
+    once complete). llm: the pretrained LM (safetensors copy under <home>/models) set up on
+    a seeded ``--max-windows`` budget; never cached (hundreds of MB per seed).
+    """
+    if args.backbone == "llm":
+        from flows.env import raie_home
+        from raie_core.backbones.llm import LLMConfig, build_llm, setup_llm
+
+        config = LLMConfig(max_windows=args.max_windows)
+        lm = build_llm(vocab, config, catalog, cache_dir=raie_home(args.home) / "models")
+        backbone, result = setup_llm(lm, plan.train, config, seed)
+        logger.info("llm seed %d: %d windows, losses %s", seed, result.n_train, result.train_losses)
+        return backbone, False
+    if args.max_windows is not None:
         raise RaieConfigError(
-            f"--backbone {args.backbone}: bench quality runs seqrec only so far (llm needs a GPU-sized budget)"
+            f"--max-windows {args.max_windows} is the llm setup budget: seqrec trains on every window"
         )
     from raie_core.backbones import load_backbone
     from raie_core.backbones.seqrec import SeqRecConfig, fit_seqrec
@@ -214,6 +247,35 @@ def _train_backbone(
         except OSError:  # another run cached the same backbone meanwhile
             shutil.rmtree(draft, ignore_errors=True)
     return backbone, False
+
+
+def _method_config(args: argparse.Namespace) -> MethodConfig:
+    """The shared budget; with the llm, adapters train and score in the llm's batch sizes."""
+    config = dataclasses.replace(MethodConfig(), max_epochs=args.epochs)
+    if args.backbone == "llm":
+        from raie_core.backbones.llm import LLMConfig
+
+        llm = LLMConfig()
+        config = dataclasses.replace(
+            config, batch_size=llm.batch_size, score_batch=llm.eval_batch_size
+        )
+    return config
+
+
+BUDGET_SEED = 0
+"""--max-period-windows / --max-eval-windows subsets use one fixed seed, so every seed, method
+and backbone sees the same rows."""
+
+
+def budget_plan(plan: Plan, max_period: int | None, max_eval: int | None) -> Plan:
+    """``plan`` with each update period and each scored block cut to a seeded subset."""
+    return Plan(
+        train=plan.train,
+        setup=plan.setup,
+        periods=[(label, w.sample(max_period, BUDGET_SEED)) for label, w in plan.periods],
+        blocks={b: w.sample(max_eval, BUDGET_SEED) for b, w in plan.blocks.items()},
+        prequential=plan.prequential,
+    )
 
 
 def run_method(
@@ -270,23 +332,25 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     from flows.env import raie_home
 
     names = _methods(args)
-    interactions, vocab = _load(args)
+    interactions, vocab, catalog = _load(args)
     protocol = ProtocolConfig()
     plan = (
         paper_plan(interactions, protocol, vocab, args.validate)
         if args.preset == "paper"
         else streaming_plan(interactions, protocol, vocab, args)
     )
-    config = dataclasses.replace(MethodConfig(), max_epochs=args.epochs)
+    plan = budget_plan(plan, args.max_period_windows, args.max_eval_windows)
+    config = _method_config(args)
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     curves: dict[str, list[list[float]]] = {n: [] for n in names}
     backbone_s: list[float] = []
     cached = 0
-    cache = None if args.no_backbone_cache else raie_home(args.home) / "bench" / "backbones"
+    no_cache = args.no_backbone_cache or args.backbone == "llm"
+    cache = None if no_cache else raie_home(args.home) / "bench" / "backbones"
     raie_state: Any = None
     for seed in range(args.seeds):
         started = time.perf_counter()
-        backbone, reused = _train_backbone(plan, vocab, args, seed, cache)
+        backbone, reused = _train_backbone(plan, vocab, catalog, args, seed, cache)
         if reused:
             cached += 1
         else:
@@ -434,11 +498,15 @@ RECORDED_OPTIONS = (
     "backbone_batch",
     "epochs",
     "threads",
+    "max_windows",
+    "max_period_windows",
+    "max_eval_windows",
 )
 
 
 def _backbone_line(result: dict[str, Any]) -> str:
-    """'backbone setup 782.6 ± 173.0 s per seed (1 cached)' or 'backbones cached (3)'."""
+    """'backbone setup 782.6 ± 173.0 s per trained seed (1 reused from the cache)', or
+    'backbones reused from the cache (3)'."""
     cached = result["backbones_cached"]
     if result["backbone_s"] is None:
         return f"backbones reused from the cache ({cached})"

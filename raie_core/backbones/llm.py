@@ -45,7 +45,13 @@ from raie_core.backbones.llm_prompt import (
 )
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.protocol import ItemVocab, Windows
-from raie_core.training import TrainConfig, TrainResult, fit, weighted_cross_entropy
+from raie_core.training import (
+    TrainConfig,
+    TrainResult,
+    fit,
+    validation_split,
+    weighted_cross_entropy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +77,8 @@ class LLMConfig:
     max_prompt_items: last window items put in the prompt. max_prompt_tokens: prompt cap.
     template: the prompt's text (llm_prompt.PromptTemplate).
     lr, weight_decay, epochs, batch_size, grad_clip: setup training (`TrainConfig`).
+    val_fraction: share of the budgeted setup windows, the latest ones, held out: the setup
+        keeps the epoch (or the untrained start) with the lowest validation loss.
     eval_batch_size: windows per forward pass in `encode` / `logits`.
     max_windows: setup budget, a seeded random subset of at most this many windows
         (None = all). lora_r / lora_alpha / lora_dropout / lora_targets: the setup LoRA and
@@ -94,6 +102,7 @@ class LLMConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     epochs: int = 1
+    val_fraction: float = 0.1
     batch_size: int = 8
     grad_clip: float = 1.0
     eval_batch_size: int = 32
@@ -113,8 +122,9 @@ class LLMConfig:
                 raise RaieConfigError(f"{name}={getattr(self, name)} should be >= 1")
         if self.max_windows is not None and self.max_windows < 1:
             raise RaieConfigError(f"max_windows={self.max_windows} should be >= 1 or None")
-        if not 0.0 <= self.lora_dropout < 1.0:
-            raise RaieConfigError(f"lora_dropout={self.lora_dropout} should be in [0, 1)")
+        for name in ("lora_dropout", "val_fraction"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise RaieConfigError(f"{name}={getattr(self, name)} should be in [0, 1)")
         if not self.lora_targets:
             raise RaieConfigError("lora_targets=() should name at least one module")
         for name in ("prior_weight", "item_init_spread"):
@@ -420,8 +430,9 @@ def add_item_tokens(
     with torch.no_grad():
         fallback = weight[: int(ids.min())].mean(dim=0)
         init = torch.stack([weight[t].mean(dim=0) if t else fallback for t in title_ids])
-        centre = init.mean(dim=0)
-        init = centre + spread * (init - centre)
+        if spread != 1.0:
+            centre = init.mean(dim=0)
+            init = centre + spread * (init - centre)
         weight[torch.from_numpy(ids)] = init
         output = model.get_output_embeddings()
         if output is not None and output.weight.data_ptr() != weight.data_ptr():
@@ -482,14 +493,6 @@ def item_prior(target: np.ndarray, n_tokens: int, weight: float) -> np.ndarray:
     return (weight * log_p).astype(np.float32)
 
 
-def budget_windows(windows: Windows, max_windows: int | None, seed: int) -> Windows:
-    """A seeded random subset of at most ``max_windows`` windows (order kept)."""
-    if max_windows is None or len(windows) <= max_windows:
-        return windows
-    rows = np.random.default_rng(seed).choice(len(windows), size=max_windows, replace=False)
-    return windows.subset(np.sort(rows))
-
-
 def _check_windows(windows: Windows, vocab: ItemVocab) -> None:
     if len(windows) < 1:
         raise RaieConfigError("setup windows=0 should be >= 1")
@@ -514,8 +517,9 @@ def setup_llm(
 ) -> tuple[LLMBackbone, TrainResult]:
     """Setup training: a LoRA adapter plus the rows of the items seen in ``windows``.
 
-    windows: setup windows, cut to ``config.max_windows`` (seeded). The adapter and rows are
-    trained with item-token cross-entropy, merged into the base (``merge_and_unload``) and
+    windows: setup windows, cut to ``config.max_windows`` (seeded); the latest
+    ``config.val_fraction`` of those validate. The adapter and rows are trained with item-token
+    cross-entropy (the untrained start is kept when no epoch beats it on validation), merged into the base (``merge_and_unload``) and
     frozen. Returns the trained backbone (known_items = PAD + items in the used windows) and
     the training record. ``backbone.model`` is consumed: use the returned backbone.
     """
@@ -530,7 +534,7 @@ def setup_llm(
         backbone.known_items,
         item_prior(windows.target, backbone.vocab.n_tokens, config.prior_weight),
     )
-    used = budget_windows(windows, config.max_windows, seed)
+    used = windows.sample(config.max_windows, seed)
     known = backbone.known_items.copy()
     known[np.unique(used.context)] = True
     known[np.unique(used.target)] = True
@@ -546,10 +550,9 @@ def setup_llm(
         return backbone.loss(peft_model, context[index], target[index])
 
     params = [p for p in peft_model.parameters() if p.requires_grad]
-    train_index = np.arange(len(used), dtype=np.int64)
-    result = fit(
-        peft_model, params, loss_fn, train_index, train_index[:0], config.train_config(seed)
-    )
+    rows = np.arange(len(used), dtype=np.int64)
+    train_index, val_index = validation_split(rows, config.val_fraction, seed, times=used.timestamp)
+    result = fit(peft_model, params, loss_fn, train_index, val_index, config.train_config(seed))
     logger.info("llm setup: %d windows, epoch losses %s", len(used), result.train_losses)
     merged = peft_model.merge_and_unload()
     merged.requires_grad_(False)

@@ -153,7 +153,13 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _config(folder: Path, **changes: object) -> LLMConfig:
     base = LLMConfig(
-        model_source=str(folder), batch_size=4, lr=2e-2, epochs=6, device="cpu", lora_r=4
+        model_source=str(folder),
+        batch_size=4,
+        lr=2e-2,
+        epochs=6,
+        device="cpu",
+        lora_r=4,
+        val_fraction=0.0,
     )
     return replace(base, **changes)
 
@@ -302,6 +308,19 @@ def test_setup_trains_lora_and_seen_item_rows_then_merges_and_freezes(tiny, tiny
             rtol=0,
             atol=0,
         )
+
+
+def test_setup_validates_on_the_latest_windows_and_keeps_the_best(tiny) -> None:
+    windows = _windows(16)  # timestamps 0..15: rows 12..15 are the latest
+    context, target = torch.from_numpy(windows.context[12:]), torch.from_numpy(windows.target[12:])
+    with torch.no_grad():
+        start = float(tiny.loss(tiny.model, context, target))
+    config = replace(tiny.config, val_fraction=0.25, prior_weight=0.0)  # start = untrained model
+    trained, result = setup_llm(tiny, windows, config, seed=0)
+    assert (result.n_train, result.n_val) == (12, 4)
+    with torch.no_grad():
+        kept = float(trained.loss(trained.model, context, target))
+    assert kept == pytest.approx(min(start, *result.val_losses), rel=1e-4)
 
 
 def test_setup_budget_uses_a_seeded_subset(tiny) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -168,3 +169,90 @@ def test_tracked_run_logs_to_mlflow(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "raie.T_NDCG_10" in run.data.metrics or any(
         k.startswith("raie.T_NDCG") for k in run.data.metrics
     )
+
+
+def test_second_run_reuses_the_cached_backbone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def run(out: str, *extra: str) -> tuple[list, str]:
+        args = ["--json", "--home", str(tmp_path), "bench", "quality", "--methods", "base"]
+        assert main([*args, "--no-track", "--out", str(tmp_path / out), *SLICE, *extra]) == 0
+        return _rows(capsys)["rows"], (tmp_path / out / "report.md").read_text(encoding="utf-8")
+
+    first, first_text = run("a")
+    cached = list((tmp_path / "bench" / "backbones").iterdir())
+    assert len(cached) == 1 and (cached[0] / "backbone.json").is_file()
+    assert "per trained seed" in first_text and "cache" not in first_text
+    again, again_text = run("b")
+
+    def scores(rows: list) -> list:
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
+
+    assert scores(again) == scores(first)  # the reloaded backbone scores as the trained one
+    assert "backbones reused from the cache (1)" in again_text
+    _, fresh_text = run("c", "--no-backbone-cache")
+    assert "per trained seed" in fresh_text and "cache" not in fresh_text
+
+
+def test_window_budgets_cut_periods_and_blocks_to_the_same_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from flows.benches import quality
+    from raie_core.protocol import ProtocolConfig
+
+    args = argparse.Namespace(dataset="ml-100k", path=None, max_users=80)
+    interactions, vocab, catalog = quality._load(args)
+    assert catalog is not None and catalog.height == vocab.n_tokens - 1
+    plan = quality.paper_plan(interactions, ProtocolConfig(), vocab)
+    cut = quality.budget_plan(plan, 10, 7)
+    again = quality.budget_plan(plan, 10, 7)
+    assert [len(w) for _, w in cut.periods] == [10] and {len(w) for w in cut.blocks.values()} == {7}
+    for block, windows in cut.blocks.items():
+        assert np.array_equal(windows.target, again.blocks[block].target)
+        full = plan.blocks[block]
+        where = {
+            (u, t, y): i for i, (u, t, y) in enumerate(zip(full.user, full.timestamp, full.target))
+        }
+        rows = [where[k] for k in zip(windows.user, windows.timestamp, windows.target)]
+        assert rows == sorted(rows)  # a subset of the block's rows, in their order
+    assert cut.train is plan.train and cut.setup is plan.setup
+    assert quality.budget_plan(plan, None, None).blocks["T"] is plan.blocks["T"]
+    code = main(["--home", str(tmp_path), "bench", "quality", "--max-windows", "8", "--no-track"])
+    assert code == 1
+    assert "--max-windows 8 is the llm setup budget" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_llm_backbone_runs_the_bench_on_a_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "--json",
+            "--home",
+            str(tmp_path),
+            "bench",
+            "quality",
+            "--backbone",
+            "llm",
+            "--methods",
+            "popularity,base,raie",
+            "--max-windows",
+            "8",
+            "--max-period-windows",
+            "24",
+            "--max-eval-windows",
+            "8",
+            "--no-track",
+            "--out",
+            str(tmp_path / "llm"),
+            *SLICE,
+        ]
+    )
+    assert code == 0
+    rows = {r["method"]: r for r in _rows(capsys)["rows"]}
+    assert set(rows) == {"popularity", "base", "raie"}
+    assert 0.0 <= rows["raie"]["T_NDCG@10"]["mean"] <= 1.0
+    assert (tmp_path / "models" / "model.safetensors").is_file()  # the cached LM copy
