@@ -104,7 +104,9 @@ def validation_split(
     if times is not None:
         times = np.asarray(times, dtype=np.int64)
         if len(times) != len(candidates):
-            raise RaieConfigError(f"times rows={len(times)} should equal candidates={len(candidates)}")
+            raise RaieConfigError(
+                f"times rows={len(times)} should equal candidates={len(candidates)}"
+            )
         perm = perm[np.argsort(-times[perm], kind="stable")]
     val = np.sort(candidates[perm[:n_val]])
     train = candidates[perm[n_val:]]

@@ -425,8 +425,7 @@ def write_report(result: dict[str, Any], args: argparse.Namespace, out: Path, co
         "",
         f"Command: `{command}`",
         "",
-        f"Seeds: {args.seeds}; windows: {result['windows']}; "
-        f"{_backbone_line(result)}.",
+        f"Seeds: {args.seeds}; windows: {result['windows']}; {_backbone_line(result)}.",
         "",
         "Mean ± sample std over seeds; full ranking over every item, context masked.",
         "",

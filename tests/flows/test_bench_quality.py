@@ -213,9 +213,10 @@ def test_window_budgets_cut_periods_and_blocks_to_the_same_rows(
         assert np.array_equal(windows.target, again.blocks[block].target)
         full = plan.blocks[block]
         where = {
-            (u, t, y): i for i, (u, t, y) in enumerate(zip(full.user, full.timestamp, full.target))
+            (u, t, y): i
+            for i, (u, t, y) in enumerate(zip(full.user, full.timestamp, full.target, strict=True))
         }
-        rows = [where[k] for k in zip(windows.user, windows.timestamp, windows.target)]
+        rows = [where[k] for k in zip(windows.user, windows.timestamp, windows.target, strict=True)]
         assert rows == sorted(rows)  # a subset of the block's rows, in their order
     assert cut.train is plan.train and cut.setup is plan.setup
     assert quality.budget_plan(plan, None, None).blocks["T"] is plan.blocks["T"]
