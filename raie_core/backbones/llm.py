@@ -90,6 +90,8 @@ class LLMConfig:
     item_init_spread: how far each new item row starts from the mean of all item rows, as a
         share of its title mean's distance (1 = the title mean itself; small values start
         every item's logit alike, so the prior ranks first and training adds what differs).
+        0.3 with prior_weight 1: on 240 late-F windows of ML-100K (128 setup windows) NDCG@10
+        0.0194 against 0.0066 at 1.0, 0.0151 at 0.1 and popularity's 0.0096.
     dtype: compute dtype (DType). device: "cpu", "cuda", ... (None = CUDA when available).
     """
 
@@ -112,7 +114,7 @@ class LLMConfig:
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = PROJECTIONS
     prior_weight: float = 1.0
-    item_init_spread: float = 1.0
+    item_init_spread: float = 0.3
     dtype: DType = DType.AUTO
     device: str | None = None
 

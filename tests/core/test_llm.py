@@ -160,6 +160,7 @@ def _config(folder: Path, **changes: object) -> LLMConfig:
         device="cpu",
         lora_r=4,
         val_fraction=0.0,
+        item_init_spread=1.0,
     )
     return replace(base, **changes)
 
@@ -194,6 +195,16 @@ def test_item_tokens_are_single_tokens_initialised_from_title_means(tiny, tiny_f
     assert tiny.model.get_output_embeddings().weight.data_ptr() == weight.data_ptr()
     assert tiny.known_items.tolist() == [True] + [False] * 7
     assert tiny.new_item_rows() == tiny.item_token_ids.tolist()
+
+
+def test_item_rows_start_pulled_towards_their_common_mean(tiny, tiny_folder) -> None:
+    ids = torch.from_numpy(tiny.item_token_ids)
+    full = tiny.model.get_input_embeddings().weight[ids]
+    shrunk = load_llm_backbone(VOCAB, CATALOG, _config(tiny_folder, item_init_spread=0.3))
+    rows = shrunk.model.get_input_embeddings().weight[ids]
+    centre = full.mean(dim=0)
+    torch.testing.assert_close(rows, centre + 0.3 * (full - centre), rtol=0, atol=1e-6)
+    assert (full - centre).norm(dim=1).min() > 0  # the titles really differ
 
 
 def test_logits_are_the_lm_item_columns_at_the_last_position(tiny) -> None:
