@@ -6,7 +6,7 @@ date (default t^S), then per period (default weekly) each method is scored prequ
 the period's windows before updating on them; retention is scored on the held-out setup
 windows at the end. The backbone is trained once per seed and shared by every method
 (seqrec backbones are cached under <home>/bench/backbones). `--backbone llm` sets up the
-pretrained LM on a `--max-windows` budget; `--max-period-windows` / `--max-eval-windows` cut
+pretrained LM on a `--max-windows` budget; `--max-update-windows` / `--max-eval-windows` cut
 the update periods and scored blocks to seeded subsets (the same rows for every backbone), so
 an llm run fits a CPU and a seqrec run with the same budgets scores the same windows.
 Methods run in-process through `raie_core` (not through the Prefect update flows). Prints one
@@ -83,10 +83,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-windows", type=int, default=None, help="llm: setup training budget (windows)"
     )
     parser.add_argument(
-        "--max-period-windows",
+        "--max-update-windows",
         type=int,
         default=None,
-        help="a seeded subset of at most N windows per update period (CPU budget for llm)",
+        help="a seeded subset of at most N windows of the setup (region fitting, replay) set "
+        "and of each update period (CPU budget for llm)",
     )
     parser.add_argument(
         "--max-eval-windows",
@@ -263,16 +264,17 @@ def _method_config(args: argparse.Namespace) -> MethodConfig:
 
 
 BUDGET_SEED = 0
-"""--max-period-windows / --max-eval-windows subsets use one fixed seed, so every seed, method
+"""--max-update-windows / --max-eval-windows subsets use one fixed seed, so every seed, method
 and backbone sees the same rows."""
 
 
-def budget_plan(plan: Plan, max_period: int | None, max_eval: int | None) -> Plan:
-    """``plan`` with each update period and each scored block cut to a seeded subset."""
+def budget_plan(plan: Plan, max_update: int | None, max_eval: int | None) -> Plan:
+    """``plan`` with the setup (replay) set, each update period and each scored block cut to
+    seeded subsets; the backbone's training windows are left whole."""
     return Plan(
         train=plan.train,
-        setup=plan.setup,
-        periods=[(label, w.sample(max_period, BUDGET_SEED)) for label, w in plan.periods],
+        setup=plan.setup.sample(max_update, BUDGET_SEED),
+        periods=[(label, w.sample(max_update, BUDGET_SEED)) for label, w in plan.periods],
         blocks={b: w.sample(max_eval, BUDGET_SEED) for b, w in plan.blocks.items()},
         prequential=plan.prequential,
     )
@@ -339,7 +341,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         if args.preset == "paper"
         else streaming_plan(interactions, protocol, vocab, args)
     )
-    plan = budget_plan(plan, args.max_period_windows, args.max_eval_windows)
+    plan = budget_plan(plan, args.max_update_windows, args.max_eval_windows)
     config = _method_config(args)
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     curves: dict[str, list[list[float]]] = {n: [] for n in names}
@@ -498,7 +500,7 @@ RECORDED_OPTIONS = (
     "epochs",
     "threads",
     "max_windows",
-    "max_period_windows",
+    "max_update_windows",
     "max_eval_windows",
 )
 
