@@ -516,12 +516,17 @@ def _backbone_line(result: dict[str, Any]) -> str:
     return line + (f" ({cached} reused from the cache)" if cached else "")
 
 
+STREAMING_OPTIONS = ("every", "cut", "max_periods")
+"""Options the paper preset ignores (left out of its recorded command)."""
+
+
 def _command(args: argparse.Namespace) -> str:
     """The command line that reproduces this run (every option that changes the numbers)."""
+    streaming_only = () if args.preset == "streaming" else STREAMING_OPTIONS
     opts = [
         f"--{k.replace('_', '-')} {getattr(args, k)}"
         for k in RECORDED_OPTIONS
-        if getattr(args, k) is not None
+        if getattr(args, k) is not None and k not in streaming_only
     ]
     flags = [f"--{f}" for f in ("ablations", "validate") if getattr(args, f)]
     return " ".join(["raie bench quality", *opts, *flags])

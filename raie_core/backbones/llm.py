@@ -520,9 +520,10 @@ def setup_llm(
     """Setup training: a LoRA adapter plus the rows of the items seen in ``windows``.
 
     windows: setup windows, cut to ``config.max_windows`` (seeded); the latest
-    ``config.val_fraction`` of those validate. The adapter and rows are trained with item-token
-    cross-entropy (the untrained start is kept when no epoch beats it on validation), merged into the base (``merge_and_unload``) and
-    frozen. Returns the trained backbone (known_items = PAD + items in the used windows) and
+    ``config.val_fraction`` of those validate. The item prior counts every window's target.
+    The adapter and rows are trained with item-token cross-entropy (the untrained start is
+    kept when no epoch beats it on validation), merged into the base (``merge_and_unload``)
+    and frozen. Returns the trained backbone (known_items = PAD + items in the used windows) and
     the training record. ``backbone.model`` is consumed: use the returned backbone.
     """
     _check_windows(windows, backbone.vocab)

@@ -77,6 +77,9 @@ def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFix
         assert row["wall_s"]["mean"] > 0
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "| raie |" in text and "## RAIE edits (seed 0)" in text
+    command = next(line for line in text.splitlines() if line.startswith("Command: "))
+    assert "--preset paper" in command and "--max-users 80" in command
+    assert "--every" not in command  # a streaming-only option
     for png in ("ndcg_per_period.png", "live_regions.png", "edit_counts.png", "regions_pca.png"):
         assert (out / png).stat().st_size > 1000
 
