@@ -518,15 +518,19 @@ def _backbone_line(result: dict[str, Any]) -> str:
 
 STREAMING_OPTIONS = ("every", "cut", "max_periods")
 """Options the paper preset ignores (left out of its recorded command)."""
+SEQREC_OPTIONS = ("backbone_epochs", "backbone_batch")
+"""Options the llm backbone ignores (it trains on the --max-windows budget)."""
 
 
 def _command(args: argparse.Namespace) -> str:
     """The command line that reproduces this run (every option that changes the numbers)."""
-    streaming_only = () if args.preset == "streaming" else STREAMING_OPTIONS
+    ignored = (() if args.preset == "streaming" else STREAMING_OPTIONS) + (
+        SEQREC_OPTIONS if args.backbone == "llm" else ()
+    )
     opts = [
         f"--{k.replace('_', '-')} {getattr(args, k)}"
         for k in RECORDED_OPTIONS
-        if getattr(args, k) is not None and k not in streaming_only
+        if getattr(args, k) is not None and k not in ignored
     ]
     flags = [f"--{f}" for f in ("ablations", "validate") if getattr(args, f)]
     return " ".join(["raie bench quality", *opts, *flags])

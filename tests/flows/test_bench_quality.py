@@ -260,3 +260,5 @@ def test_llm_backbone_runs_the_bench_on_a_budget(
     assert set(rows) == {"popularity", "base", "raie"}
     assert 0.0 <= rows["raie"]["T_NDCG@10"]["mean"] <= 1.0
     assert (tmp_path / "models" / "model.safetensors").is_file()  # the cached LM copy
+    text = (tmp_path / "llm" / "report.md").read_text(encoding="utf-8")
+    assert "--max-windows 8" in text and "--backbone-epochs" not in text
