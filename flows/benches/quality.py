@@ -7,8 +7,9 @@ the period's windows before updating on them; retention is scored on the held-ou
 windows at the end. The backbone is trained once per seed and shared by every method
 (seqrec backbones are cached under <home>/bench/backbones). `--backbone llm` sets up the
 pretrained LM on a `--max-windows` budget; `--max-update-windows` / `--max-eval-windows` cut
-the update periods and scored blocks to seeded subsets (the same rows for every backbone), so
-an llm run fits a CPU and a seqrec run with the same budgets scores the same windows.
+the setup (replay) set and update periods, and the scored blocks, to seeded subsets (the same
+rows for every backbone), so an llm run fits a CPU and a seqrec run with the same budgets
+scores the same windows.
 Methods run in-process through `raie_core` (not through the Prefect update flows). Prints one
 table (mean ± std over seeds), writes a markdown report with plots to --out, logs it to
 MLflow and leaves it as a Prefect artifact (skip both with --no-track).
@@ -334,6 +335,10 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     from flows.env import raie_home
 
     names = _methods(args)
+    for name in ("max_windows", "max_update_windows", "max_eval_windows"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise RaieConfigError(f"--{name.replace('_', '-')} {value} should be >= 1")
     interactions, vocab, catalog = _load(args)
     protocol = ProtocolConfig()
     plan = (

@@ -226,6 +226,9 @@ def test_window_budgets_cut_periods_and_blocks_to_the_same_rows(
     code = main(["--home", str(tmp_path), "bench", "quality", "--max-windows", "8", "--no-track"])
     assert code == 1
     assert "--max-windows 8 is the llm setup budget" in capsys.readouterr().err
+    code = main(["--home", str(tmp_path), "bench", "quality", "--max-eval-windows", "0"])
+    assert code == 1
+    assert "--max-eval-windows 0 should be >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.slow
