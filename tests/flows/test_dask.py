@@ -27,8 +27,14 @@ def slice_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+SESSION_STORES = ("RAIE_HOME", "PREFECT_HOME", "PREFECT_API_URL", "MLFLOW_TRACKING_URI")
+"""The test session's shared stores (conftest): dropped, so each run keeps its Prefect and
+MLflow state under its own --home and leaves no lineage in the session's MLflow."""
+
+
 def _raie(home: Path, *args: str, dask: bool = False) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAIE_TORCH_THREADS": "1"}
+    env = {k: v for k, v in os.environ.items() if k not in SESSION_STORES}
+    env.update(OMP_NUM_THREADS="1", RAIE_TORCH_THREADS="1")
     env.pop("RAIE_TASK_RUNNER", None)
     if dask:
         env["RAIE_TASK_RUNNER"] = "dask"
@@ -64,3 +70,5 @@ def test_dask_cluster_trains_the_same_adapters_as_in_process(
     trained = _published(homes["thread"])
     assert len(trained) >= 2  # a real fan-out: several regions retrained this period
     assert _published(homes["dask"]) == trained
+    for home in homes.values():  # each run tracked in its own home's MLflow store
+        assert (home / "mlflow.db").is_file()
