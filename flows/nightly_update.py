@@ -16,14 +16,14 @@ from prefect.runtime import flow_run
 
 from flows import env
 from flows.params import DEFAULT_DATASET, PipelineConfig
-from raie_core.evaluation import quality_gate
-from tasks.adapters import train_region_adapter
+from raie_core.evaluation import GateResult, quality_gate
+from tasks.adapters import AdapterInfo, train_region_adapter
 from tasks.bank import bank_spec, champion, publish_bank_version
 from tasks.evaluate import BankSpec, evaluate
 from tasks.lineage import track_period
 from tasks.models import embed_windows, load_base, read_pipeline_config
-from tasks.regions import edit_period_regions
-from tasks.store import Store
+from tasks.regions import EditSummary, edit_period_regions
+from tasks.store import BankManifest, Store
 from tasks.windows import WindowsRef, build_period_windows, last_complete_period
 
 progress = logging.getLogger("raie.progress")
@@ -81,8 +81,7 @@ def nightly_update(
             for rid in summary.affected
         ]
         trained = [future.result() for future in futures]
-        adapters = {rid: path for rid, path in current.adapters.items() if rid in summary.live_ids}
-        adapters |= {info.region_id: info.path for info in trained}
+        adapters = period_adapters(current.adapters, summary, trained)
         retention = evaluate(
             store,
             BankSpec(summary.regions_path, adapters),
@@ -93,32 +92,10 @@ def nightly_update(
         gate = quality_gate(
             retention["NDCG@10"], setup.extra["retention_reference"], config.retention_tolerance
         )
-        metrics = {
-            **{f"prequential.{k}": v for k, v in prequential.items()},
-            **{f"base.{k}": v for k, v in base.items()},
-            **{f"retention.{k}": v for k, v in retention.items()},
-        }
-        version = publish_bank_version(
-            store,
-            period=label,
-            config_hash=config.config_hash(),
-            data_digest=windows.digest,
-            regions_path=summary.regions_path,
-            adapters=adapters,
-            decisions=summary.counts,
-            metrics=metrics,
-            quality_gate=vars(gate),
-            decisions_path=summary.decisions_path,
-            extra={
-                "affected": summary.affected,
-                "added": summary.added,
-                "merged": summary.merged,
-                "retired": summary.retired,
-                "live": len(summary.live_ids),
-                "windows": windows.rows,
-                "champion_evaluated": serving.version,
-            },
+        fields = bank_version_fields(
+            config, label, windows, summary, adapters, (prequential, base, retention), gate, serving
         )
+        version = publish_bank_version(store, **fields)
         track_period(
             store,
             config.model_dump(mode="json"),
@@ -126,7 +103,7 @@ def nightly_update(
             summary,
             trained,
             version,
-            metrics,
+            fields["metrics"],
             vars(gate),
             setup.extra["base_digest"],
             windows.digest,
@@ -148,6 +125,55 @@ def nightly_update(
     _artifacts(report, summary.counts)
     progress.info("period %s done", label, extra={"raie_report": report})
     return report
+
+
+def period_adapters(
+    previous: dict[int, str], summary: EditSummary, trained: list[AdapterInfo]
+) -> dict[int, str]:
+    """The new version's adapter map: live regions keep their adapter, retrained ones the new."""
+    adapters = {rid: path for rid, path in previous.items() if rid in summary.live_ids}
+    return adapters | {info.region_id: info.path for info in trained}
+
+
+def bank_version_fields(
+    config: PipelineConfig,
+    label: str,
+    windows: WindowsRef,
+    summary: EditSummary,
+    adapters: dict[int, str],
+    scores: tuple[dict, dict, dict],
+    gate: GateResult,
+    serving: BankManifest,
+) -> dict:
+    """`publish_bank_version`'s keyword arguments for an edited period (also the pipeline
+    bench's bare update); scores = (prequential, base, retention) metrics, serving = the
+    champion those prequential scores came from."""
+    names = ("prequential", "base", "retention")
+    metrics = {
+        f"{name}.{k}": v
+        for name, values in zip(names, scores, strict=True)
+        for k, v in values.items()
+    }
+    return {
+        "period": label,
+        "config_hash": config.config_hash(),
+        "data_digest": windows.digest,
+        "regions_path": summary.regions_path,
+        "adapters": adapters,
+        "decisions": summary.counts,
+        "metrics": metrics,
+        "quality_gate": vars(gate),
+        "decisions_path": summary.decisions_path,
+        "extra": {
+            "affected": summary.affected,
+            "added": summary.added,
+            "merged": summary.merged,
+            "retired": summary.retired,
+            "live": len(summary.live_ids),
+            "windows": windows.rows,
+            "champion_evaluated": serving.version,
+        },
+    }
 
 
 def _publish_unchanged(store: Store, config: PipelineConfig, label: str, current) -> dict:  # noqa: ANN001

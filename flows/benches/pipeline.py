@@ -191,6 +191,7 @@ def bare_update(period: date, dataset: str, home: str) -> dict:
 
 def _bare_edit_publish(store, config, history, serving, period, windows, keys, scored) -> dict:  # noqa: ANN001
     """The edit, training, retention, gate and publication steps of `bare_update`."""
+    from flows.nightly_update import bank_version_fields, period_adapters
     from raie_core.evaluation import quality_gate
     from tasks.adapters import train_region_adapter
     from tasks.bank import bank_spec, publish_bank_version
@@ -207,42 +208,16 @@ def _bare_edit_publish(store, config, history, serving, period, windows, keys, s
         train_region_adapter.fn(store, config.adapters, summary, rid, current.adapters, config.seed)
         for rid in summary.affected
     ]
-    adapters = {rid: path for rid, path in current.adapters.items() if rid in summary.live_ids}
-    adapters |= {info.region_id: info.path for info in trained}
-    heldout = WindowsRef(setup.extra["heldout"], 0, "", 0)
+    adapters = period_adapters(current.adapters, summary, trained)
+    heldout = WindowsRef(**setup.extra["heldout"])
     spec = BankSpec(summary.regions_path, adapters)
     retention = evaluate.fn(store, spec, heldout, config.adapters, config.regions)
     reference = setup.extra["retention_reference"]
     gate = quality_gate(retention["NDCG@10"], reference, config.retention_tolerance)
-    metrics = {
-        f"{name}.{k}": v
-        for name, values in zip(
-            ("prequential", "base", "retention"), (*scored, retention), strict=True
-        )
-        for k, v in values.items()
-    }
-    extra = {
-        "affected": summary.affected,
-        "added": summary.added,
-        "merged": summary.merged,
-        "retired": summary.retired,
-        "live": len(summary.live_ids),
-        "windows": windows.rows,
-        "champion_evaluated": serving.version,
-    }
-    version = publish_bank_version.fn(
-        store,
-        period=label,
-        config_hash=config.config_hash(),
-        data_digest=windows.digest,
-        regions_path=summary.regions_path,
-        adapters=adapters,
-        decisions=summary.counts,
-        metrics=metrics,
-        quality_gate=vars(gate),
-        decisions_path=summary.decisions_path,
-        extra=extra,
+    fields = bank_version_fields(
+        config, label, windows, summary, adapters, (*scored, retention), gate, serving
     )
+    version = publish_bank_version.fn(store, **fields)
     return {
         "period": label,
         "version": version,
