@@ -22,7 +22,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from raie_core.backbones.base import Backbone
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.protocol import Windows
-from raie_core.training import TrainConfig, TrainResult, fit, validation_split
+from raie_core.training import TrainConfig, TrainResult, fit, train_config_from, validation_split
 
 logger = logging.getLogger(__name__)
 
@@ -85,15 +85,7 @@ class AdapterConfig:
         self.train_config(0)
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            patience=self.patience,
-            grad_clip=self.grad_clip,
-            seed=seed,
-        )
+        return train_config_from(self, seed)
 
 
 @dataclass(frozen=True, eq=False)

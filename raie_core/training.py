@@ -55,6 +55,17 @@ class TrainConfig:
         _check(self.grad_clip >= 0, "grad_clip", self.grad_clip, ">= 0")
 
 
+TRAIN_FIELDS = ("lr", "weight_decay", "batch_size", "max_epochs", "patience", "grad_clip")
+"""The `TrainConfig` knobs that the backbone, adapter and method configs repeat by name."""
+
+
+def train_config_from(settings: object, seed: int, **overrides: object) -> TrainConfig:
+    """A `TrainConfig` from the `TRAIN_FIELDS` that ``settings`` has (same names), with
+    ``seed`` and ``overrides`` on top; fields it lacks keep their `TrainConfig` default."""
+    values = {name: getattr(settings, name) for name in TRAIN_FIELDS if hasattr(settings, name)}
+    return TrainConfig(**{**values, "seed": seed, **overrides})
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What one ``fit`` did.

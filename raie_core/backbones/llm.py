@@ -49,6 +49,7 @@ from raie_core.training import (
     TrainConfig,
     TrainResult,
     fit,
+    train_config_from,
     validation_split,
     weighted_cross_entropy,
 )
@@ -138,14 +139,7 @@ class LLMConfig:
         self.train_config(0)
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            batch_size=self.batch_size,
-            max_epochs=self.epochs,
-            grad_clip=self.grad_clip,
-            seed=seed,
-        )
+        return train_config_from(self, seed, max_epochs=self.epochs)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -26,6 +26,7 @@ from raie_core.training import (
     TrainConfig,
     TrainResult,
     fit,
+    train_config_from,
     validation_split,
     weighted_cross_entropy,
 )
@@ -77,15 +78,7 @@ class SeqRecConfig:
         self.train_config()
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            patience=self.patience,
-            grad_clip=self.grad_clip,
-            seed=self.seed,
-        )
+        return train_config_from(self, self.seed)
 
 
 def model_inputs(context: torch.Tensor) -> dict[str, torch.Tensor]:

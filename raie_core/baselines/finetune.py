@@ -31,22 +31,14 @@ from raie_core.baselines.base import (
 )
 from raie_core.errors import RaieStateError
 from raie_core.protocol import Windows
-from raie_core.training import TrainConfig, fit
+from raie_core.training import TrainConfig, fit, train_config_from
 
 logger = logging.getLogger(__name__)
 
 
 def train_config(config: MethodConfig, seed: int, lr: float | None = None) -> TrainConfig:
     """The shared budget as a `TrainConfig` (lr overridable for full fine-tuning)."""
-    return TrainConfig(
-        lr=config.lr if lr is None else lr,
-        weight_decay=config.weight_decay,
-        batch_size=config.batch_size,
-        max_epochs=config.max_epochs,
-        patience=config.patience,
-        grad_clip=config.grad_clip,
-        seed=seed,
-    )
+    return train_config_from(config, seed, lr=config.lr if lr is None else lr)
 
 
 def continue_or_zero(bank: RegionAdapters, name: str) -> WarmStart:

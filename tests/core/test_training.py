@@ -176,3 +176,14 @@ def test_fit_rejects_frozen_params_and_empty_train() -> None:
     module.w.requires_grad_(True)
     with pytest.raises(RaieConfigError, match="empty"):
         fit(module, [module.w], loss_fn, np.array([], dtype=np.int64), val, TrainConfig())
+
+
+def test_train_config_from_reads_the_shared_knobs_by_name() -> None:
+    from types import SimpleNamespace
+
+    from raie_core.training import train_config_from
+
+    knobs = SimpleNamespace(lr=0.5, batch_size=7, patience=4, epochs=9, unrelated="x")
+    config = train_config_from(knobs, seed=3, max_epochs=knobs.epochs)
+    assert (config.lr, config.batch_size, config.patience, config.max_epochs) == (0.5, 7, 4, 9)
+    assert config.seed == 3 and config.grad_clip == TrainConfig().grad_clip  # absent: default
