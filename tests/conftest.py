@@ -40,7 +40,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True, scope="session")
 def _single_torch_thread() -> None:
-    """Tiny test models run fastest on one thread and do not fight the test servers for cores."""
+    """Tiny test models run fastest on one thread and do not fight the test servers for cores
+    (on a loaded 2-core machine OpenMP spinning once made a tiny llm setup 18x slower: 24.6 s
+    vs 1.4 s)."""
     import torch
 
     torch.set_num_threads(1)

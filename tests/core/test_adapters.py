@@ -31,15 +31,6 @@ FRESH = list(range(15, 27))  # items 21..26 are unknown at setup
 CONFIG = AdapterConfig(max_epochs=6, lr=1e-2, batch_size=64)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread (2 threads spin against each other on a loaded box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def backbone() -> SeqRecBackbone:
     config = SeqRecConfig(
@@ -275,8 +266,6 @@ def test_ml100k_update_makes_new_items_rank_better() -> None:
     assert pick.sum() >= 10
     context, target = split.test.context[pick], torch.from_numpy(split.test.target[pick])
     bank = RegionAdapters(backbone, AdapterConfig())
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     result = train_adapter(
         bank,
         adapter_name(0),
@@ -284,7 +273,6 @@ def test_ml100k_update_makes_new_items_rank_better() -> None:
         seed=0,
         warm_start=WarmStart.ZERO,
     )
-    torch.set_num_threads(threads)
 
     def median_rank(region: int) -> float:
         scores = routed_scores(bank, context, np.full(len(context), region)).scores

@@ -39,15 +39,6 @@ def _windows(n: int, seed: int, items: tuple[int, int] = (1, N_ITEMS)) -> Window
     return Windows(context, target, np.arange(n), np.arange(n, dtype=np.int64))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread on a shared machine; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def backbone():
     vocab = ItemVocab(np.arange(100, 100 + N_ITEMS, dtype=np.int64))

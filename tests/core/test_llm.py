@@ -110,16 +110,6 @@ def test_encode_prompts_left_pads_and_counts_positions_from_the_first_real_token
 # ---------------------------------------------------------------- tiny model fixtures
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matrices gain nothing from threads; on a loaded 2-core machine OpenMP spinning
-    made one setup 18x slower (24.6 s vs 1.4 s), so these tests run single-threaded."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved tiny Llama (tied embeddings) with a byte-level BPE tokenizer."""

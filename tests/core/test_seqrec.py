@@ -33,15 +33,6 @@ L = 6
 TINY = SeqRecConfig(n_embd=16, n_head=2, n_layer=2, max_len=L, dropout=0.1, lr=5e-3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread (2 threads spin against each other on a loaded box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def cycle_windows(n: int, items: list[int], seed: int) -> Windows:
     """Windows over the cycle items[0] -> items[1] -> ...: the next item is always determined."""
     rng = np.random.default_rng(seed)
@@ -220,10 +211,7 @@ def ml100k_backbone() -> tuple[SeqRecBackbone, PaperSplit]:
     dataset = load_dataset("ml-100k")
     vocab = build_vocab(dataset.items)
     split = paper_split(dataset.interactions, ProtocolConfig(max_len=20), vocab)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     backbone, result = fit_seqrec(vocab, split.setup_train, SeqRecConfig(max_len=20))
-    torch.set_num_threads(threads)
     print(f"\nseqrec setup training: {result.epochs} epochs, best {result.best_epoch}")
     return backbone, split
 

@@ -8,15 +8,6 @@ from raie_core.errors import RaieConfigError
 from raie_core.training import TrainConfig, evaluate, fit, validation_split
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread (2 threads spin against each other on a loaded box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Scalar(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
