@@ -194,6 +194,21 @@ class LLMBackbone:
         self.item_prior = np.asarray(prior, dtype=np.float32)
         self._prior = torch.from_numpy(self.item_prior).to(self.device)
 
+    def replace(self, **changes: Any) -> LLMBackbone:
+        """A copy with some constructor arguments changed (vocab, config, model, tokenizer,
+        codec, item_token_ids, known, item_prior); the rest are shared, not copied."""
+        fields = {
+            "vocab": self.vocab,
+            "config": self.config,
+            "model": self.model,
+            "tokenizer": self.tokenizer,
+            "codec": self.codec,
+            "item_token_ids": self.item_token_ids,
+            "known": self.known_items,
+            "item_prior": self.item_prior,
+        }
+        return LLMBackbone(**{**fields, **changes})
+
     def new_item_rows(self) -> list[int]:
         """Token-embedding rows of the items unknown at setup (trained by updates)."""
         return self.item_token_ids[~self.known_items[1:]].tolist()
@@ -521,16 +536,8 @@ def setup_llm(
     the training record. ``backbone.model`` is consumed: use the returned backbone.
     """
     _check_windows(windows, backbone.vocab)
-    backbone = LLMBackbone(
-        backbone.vocab,
-        config,
-        backbone.model,
-        backbone.tokenizer,
-        backbone.codec,
-        backbone.item_token_ids,
-        backbone.known_items,
-        item_prior(windows.target, backbone.vocab.n_tokens, config.prior_weight),
-    )
+    prior = item_prior(windows.target, backbone.vocab.n_tokens, config.prior_weight)
+    backbone = backbone.replace(config=config, item_prior=prior)
     used = windows.sample(config.max_windows, seed)
     known = backbone.known_items.copy()
     known[np.unique(used.context)] = True
@@ -553,16 +560,7 @@ def setup_llm(
     logger.info("llm setup: %d windows, epoch losses %s", len(used), result.train_losses)
     merged = peft_model.merge_and_unload()
     merged.requires_grad_(False)
-    trained = LLMBackbone(
-        backbone.vocab,
-        config,
-        merged.eval(),
-        backbone.tokenizer,
-        backbone.codec,
-        backbone.item_token_ids,
-        known,
-        backbone.item_prior,
-    )
+    trained = backbone.replace(model=merged.eval(), known=known)
     return trained, result
 
 

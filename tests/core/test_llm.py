@@ -26,7 +26,6 @@ from raie_core.adapters import AdapterConfig, RegionAdapters, routed_scores, tra
 from raie_core.adapters import AdapterTrainingSet as TrainingSet
 from raie_core.backbones.llm import (
     DType,
-    LLMBackbone,
     LLMConfig,
     item_prior,
     llm_speed,
@@ -222,15 +221,7 @@ def test_scores_and_keys_do_not_depend_on_batch_padding(tiny) -> None:
     keys_alone = torch.cat([tiny.encode(tiny.model, context[k : k + 1]) for k in range(6)])
     torch.testing.assert_close(keys, keys_alone, rtol=1e-4, atol=1e-5)
     assert keys.shape == (6, 32)
-    chunked = LLMBackbone(
-        VOCAB,
-        replace(tiny.config, eval_batch_size=4),
-        tiny.model,
-        tiny.tokenizer,
-        tiny.codec,
-        tiny.item_token_ids,
-        tiny.known_items,
-    )
+    chunked = tiny.replace(config=replace(tiny.config, eval_batch_size=4))
     torch.testing.assert_close(chunked.encode(tiny.model, context), keys, rtol=1e-4, atol=1e-5)
     with torch.no_grad():
         torch.testing.assert_close(
@@ -342,15 +333,7 @@ def test_popularity_prior_counts_every_setup_window_not_only_the_budget(tiny) ->
     np.testing.assert_allclose(trained.item_prior, expected, rtol=1e-6)
     assert counts.max() > counts.min()  # the prior ranks items, it is not a constant
     assert not item_prior(windows.target, VOCAB.n_tokens, 0.0).any()
-    same_model = LLMBackbone(
-        VOCAB,
-        config,
-        trained.model,
-        trained.tokenizer,
-        trained.codec,
-        trained.item_token_ids,
-        trained.known_items,
-    )
+    same_model = trained.replace(item_prior=None)
     context = torch.from_numpy(windows.context[:3])
     with torch.no_grad():
         shift = trained.logits(trained.model, context) - same_model.logits(trained.model, context)
