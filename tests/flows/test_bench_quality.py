@@ -32,27 +32,20 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
+def _bench(home: Path, out: Path, *args: str, track: bool = False) -> int:
+    """`raie --json bench quality` on the small slice, report in ``out`` (MLflow only with
+    ``track``)."""
+    where = ["--out", str(out)] + ([] if track else ["--no-track"])
+    return main(["--json", "--home", str(home), "bench", "quality", *args, *where, *SLICE])
+
+
 def _rows(capsys: pytest.CaptureFixture[str]) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
 def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report"
-    code = main(
-        [
-            "--json",
-            "--home",
-            str(tmp_path),
-            "bench",
-            "quality",
-            "--preset",
-            "paper",
-            "--no-track",
-            "--out",
-            str(out),
-            *SLICE,
-        ]
-    )
+    code = _bench(tmp_path, out, "--preset", "paper")
     assert code == 0
     payload = _rows(capsys)
     methods = [r["method"] for r in payload["rows"]]
@@ -88,24 +81,8 @@ def test_streaming_preset_prequential_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "stream"
-    code = main(
-        [
-            "--json",
-            "--home",
-            str(tmp_path),
-            "bench",
-            "quality",
-            "--preset",
-            "streaming",
-            "--methods",
-            "base,lora,raie",
-            "--max-periods",
-            "3",
-            "--no-track",
-            "--out",
-            str(out),
-            *SLICE,
-        ]
+    code = _bench(
+        tmp_path, out, *"--preset streaming --methods base,lora,raie --max-periods 3".split()
     )
     assert code == 0
     rows = {r["method"]: r for r in _rows(capsys)["rows"]}
@@ -116,22 +93,7 @@ def test_streaming_preset_prequential_table(
 
 
 def test_validate_scores_late_f_never_t(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            "--json",
-            "--home",
-            str(tmp_path),
-            "bench",
-            "quality",
-            "--validate",
-            "--methods",
-            "base,raie-no-fallback",
-            "--no-track",
-            "--out",
-            str(tmp_path / "v"),
-            *SLICE,
-        ]
-    )
+    code = _bench(tmp_path, tmp_path / "v", "--validate", "--methods", "base,raie-no-fallback")
     assert code == 0
     row = _rows(capsys)["rows"][1]
     assert row["method"] == "raie-no-fallback"
@@ -150,20 +112,7 @@ def test_unknown_method_is_a_clean_error(
 
 @pytest.mark.slow
 def test_tracked_run_logs_to_mlflow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            "--json",
-            "--home",
-            str(tmp_path),
-            "bench",
-            "quality",
-            "--methods",
-            "base,raie",
-            "--out",
-            str(tmp_path / "tracked"),
-            *SLICE,
-        ]
-    )
+    code = _bench(tmp_path, tmp_path / "tracked", "--methods", "base,raie", track=True)
     assert code == 0
     run_id = _rows(capsys)["mlflow_run_id"]
     from mlflow import MlflowClient
@@ -178,8 +127,7 @@ def test_second_run_reuses_the_cached_backbone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def run(out: str, *extra: str) -> tuple[list, str]:
-        args = ["--json", "--home", str(tmp_path), "bench", "quality", "--methods", "base"]
-        assert main([*args, "--no-track", "--out", str(tmp_path / out), *SLICE, *extra]) == 0
+        assert _bench(tmp_path, tmp_path / out, "--methods", "base", *extra) == 0
         return _rows(capsys)["rows"], (tmp_path / out / "report.md").read_text(encoding="utf-8")
 
     first, first_text = run("a")
@@ -235,28 +183,15 @@ def test_window_budgets_cut_periods_and_blocks_to_the_same_rows(
 def test_llm_backbone_runs_the_bench_on_a_budget(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        [
-            "--json",
-            "--home",
-            str(tmp_path),
-            "bench",
-            "quality",
-            "--backbone",
-            "llm",
-            "--methods",
-            "popularity,base,raie",
-            "--max-windows",
-            "8",
-            "--max-update-windows",
-            "24",
-            "--max-eval-windows",
-            "8",
-            "--no-track",
-            "--out",
-            str(tmp_path / "llm"),
-            *SLICE,
-        ]
+    budgets = "--max-windows 8 --max-update-windows 24 --max-eval-windows 8"
+    code = _bench(
+        tmp_path,
+        tmp_path / "llm",
+        "--backbone",
+        "llm",
+        "--methods",
+        "popularity,base,raie",
+        *budgets.split(),
     )
     assert code == 0
     rows = {r["method"]: r for r in _rows(capsys)["rows"]}
