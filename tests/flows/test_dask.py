@@ -9,22 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polars as pl
 import pytest
-
-from raie_core.data import load_dataset
 
 RAIE = Path(sys.executable).parent / "raie"
 UNTIL, PERIOD = "1997-12-15", "1997-12-15"
 
 
 @pytest.fixture(scope="module")
-def slice_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+def slice_path(ml100k_slice) -> str:  # noqa: ANN001
     """The first 100 users of the real ML-100K as a table file."""
-    frame = load_dataset("ml-100k").interactions.filter(pl.col("user_id") <= 100)
-    path = tmp_path_factory.mktemp("dask-slice") / "ml100k-slice.parquet"
-    frame.write_parquet(path)
-    return str(path)
+    return ml100k_slice(100)
 
 
 SESSION_STORES = ("RAIE_HOME", "PREFECT_HOME", "PREFECT_API_URL", "MLFLOW_TRACKING_URI")

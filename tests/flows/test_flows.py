@@ -12,7 +12,6 @@ import pytest
 from flows.params import PipelineConfig
 from raie_core.adapters import AdapterConfig
 from raie_core.backbones.seqrec import SeqRecConfig
-from raie_core.data import load_dataset
 from raie_core.regions import RegionConfig
 
 UNTIL = date(1997, 12, 15)
@@ -20,12 +19,9 @@ PERIODS = (date(1997, 12, 15), date(1997, 12, 22))
 
 
 @pytest.fixture(scope="module")
-def slice_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The first 150 users of the real ML-100K as a table file (schema column names)."""
-    frame = load_dataset("ml-100k").interactions.filter(pl.col("user_id") <= 150)
-    path = tmp_path_factory.mktemp("slice") / "ml100k-slice.parquet"
-    frame.write_parquet(path)
-    return str(path)
+def slice_path(ml100k_slice) -> str:  # noqa: ANN001
+    """The first 150 users of the real ML-100K as a table file."""
+    return ml100k_slice(150)
 
 
 def _config(path: str) -> PipelineConfig:
