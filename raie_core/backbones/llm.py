@@ -44,6 +44,7 @@ from raie_core.backbones.llm_prompt import (
     encode_prompts,
 )
 from raie_core.errors import RaieConfigError, RaieStateError
+from raie_core.metrics import popularity_scores
 from raie_core.protocol import ItemVocab, Windows
 from raie_core.training import (
     TrainConfig,
@@ -499,7 +500,7 @@ def build_llm(
 def item_prior(target: np.ndarray, n_tokens: int, weight: float) -> np.ndarray:
     """(n_tokens - 1,) float32 ``weight * log((count + 1) / (n + n_items))`` per item (index
     i + 1 at position i) from (n,) int64 target item indices."""
-    counts = np.bincount(np.asarray(target, dtype=np.int64), minlength=n_tokens)[1:]
+    counts = popularity_scores(np.asarray(target, dtype=np.int64), n_tokens).double().numpy()[1:]
     log_p = np.log((counts + 1.0) / (counts.sum() + len(counts)))
     return (weight * log_p).astype(np.float32)
 

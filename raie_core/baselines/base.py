@@ -18,7 +18,7 @@ import torch
 from raie_core.adapters import AdapterConfig, AdapterTrainingSet, WarmStart
 from raie_core.backbones.base import Backbone
 from raie_core.errors import RaieConfigError
-from raie_core.metrics import DEFAULT_KS, ranking_metrics, target_ranks
+from raie_core.metrics import DEFAULT_KS, popularity_scores, ranking_metrics, target_ranks
 from raie_core.protocol import Windows
 from raie_core.regions import RegionConfig
 
@@ -241,9 +241,7 @@ class PopularityMethod:
         self._count(new)
 
     def _count(self, windows: Windows) -> None:
-        targets = torch.from_numpy(windows.target.astype(np.int64))
-        self.counts += torch.bincount(targets, minlength=self.n_tokens).to(torch.float32)
-        self.counts[0] = 0.0
+        self.counts += popularity_scores(windows.target.astype(np.int64), self.n_tokens)
 
     def scores(self, context: np.ndarray) -> torch.Tensor:
         return self.counts.expand(len(context), self.n_tokens)
