@@ -216,7 +216,9 @@ def _train_backbone(
         from flows.env import raie_home
         from raie_core.backbones.llm import LLMConfig, build_llm, setup_llm
 
-        config = LLMConfig(max_windows=args.max_windows)
+        config = (
+            LLMConfig() if args.max_windows is None else LLMConfig(max_windows=args.max_windows)
+        )
         lm = build_llm(vocab, config, catalog, cache_dir=raie_home(args.home) / "models")
         backbone, result = setup_llm(lm, plan.train, config, seed)
         logger.info("llm seed %d: %d windows, losses %s", seed, result.n_train, result.train_losses)
@@ -252,15 +254,13 @@ def _train_backbone(
 
 
 def _method_config(args: argparse.Namespace) -> MethodConfig:
-    """The shared budget; with the llm, adapters train and score in the llm's batch sizes."""
+    """The shared budget; with the llm, adapters train in the llm's batch size (its scoring
+    already runs in chunks of its own eval batch)."""
     config = dataclasses.replace(MethodConfig(), max_epochs=args.epochs)
     if args.backbone == "llm":
         from raie_core.backbones.llm import LLMConfig
 
-        llm = LLMConfig()
-        config = dataclasses.replace(
-            config, batch_size=llm.batch_size, score_batch=llm.eval_batch_size
-        )
+        config = dataclasses.replace(config, batch_size=LLMConfig().batch_size)
     return config
 
 
