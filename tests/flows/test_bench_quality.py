@@ -100,6 +100,29 @@ def test_validate_scores_late_f_never_t(tmp_path: Path, capsys: pytest.CaptureFi
     assert "V_NDCG@10" in row and not any(k.startswith("T_") for k in row)
 
 
+def test_validation_plan_scores_every_late_f_window_and_updates_on_early_f() -> None:
+    import argparse
+    import dataclasses
+
+    from flows.benches import quality
+    from raie_core.protocol import ProtocolConfig, paper_split
+
+    args = argparse.Namespace(dataset="ml-100k", path=None, max_users=None)
+    interactions, vocab, _ = quality._load(args)
+    config = ProtocolConfig()
+    plan = quality.paper_plan(interactions, config, vocab, validate=True)
+    f = paper_split(interactions, config, vocab).finetune
+    cut = np.quantile(f.timestamp, quality.VALIDATION_QUANTILE)
+    ((label, early),) = plan.periods
+    assert label == "F-early" and np.array_equal(early.target, f.target[f.timestamp < cut])
+    v = plan.blocks["V"]
+    assert set(plan.blocks) == {"S", "V"} and v.timestamp.min() >= cut
+    dense = paper_split(interactions, dataclasses.replace(config, stride=1), vocab).finetune
+    assert len(v) == int(np.count_nonzero(dense.timestamp >= cut))
+    assert len(v) > 4 * np.count_nonzero(f.timestamp >= cut)  # 2,579 vs 543 on ML-100K
+    assert v.timestamp.max() < paper_split(interactions, config, vocab).test.timestamp.min()
+
+
 def test_unknown_method_is_a_clean_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
