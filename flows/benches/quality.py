@@ -378,8 +378,11 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             )
             if name == "raie" and seed == 0:
                 raie_state = _raie_snapshot(out["method"], plan.setup)
+    headline = headline_field(args.preset, args.validate)
     return {
         "rows": report.summarize(runs),
+        "headline": headline,
+        "paired": report.paired_rows(runs, headline, reference="base", subject="raie"),
         "curves": {n: np.mean(np.asarray(c), axis=0).tolist() for n, c in curves.items()},
         "labels": _period_labels(plan),
         "backbone_s": report.mean_std(backbone_s) if backbone_s else None,
@@ -405,6 +408,24 @@ def _raie_snapshot(method: Any, setup: Windows) -> dict[str, Any]:
         "centers": regions.center[regions.live],
         "ids": regions.live_ids,
     }
+
+
+def headline_field(preset: str, validate: bool = False) -> str:
+    """The field the bars are judged on: prequential (streaming), V (--validate) or T NDCG@10."""
+    return f"{'P' if preset == 'streaming' else 'V' if validate else 'T'}_NDCG@10"
+
+
+def paired_fields(result: dict[str, Any]) -> list[str]:
+    """Columns of the paired table present in this run (method - base, raie - method)."""
+    names = {k for row in result["paired"] for k in row if k != "method"}
+    return [f for f in (f"{result['headline']} - base", "raie - method") if f in names]
+
+
+PAIRED_NOTE = (
+    "Paired per-seed differences of {field} (mean ± standard error over seeds; in brackets the "
+    "seeds where the first term is higher): every method of a seed shares its backbone, so "
+    "these separate methods far better than the ± std of the table above."
+)
 
 
 def table_fields(preset: str, validate: bool = False) -> list[str]:
@@ -446,6 +467,14 @@ def write_report(result: dict[str, Any], args: argparse.Namespace, out: Path, co
         report.format_table(result["rows"], fields, markdown=True),
         "",
     ]
+    paired = paired_fields(result)
+    if paired:
+        lines += [
+            PAIRED_NOTE.format(field=result["headline"]),
+            "",
+            report.format_table(result["paired"], paired, markdown=True),
+            "",
+        ]
     if raie is not None:
         lines += [
             "## RAIE edits (seed 0)",
@@ -568,10 +597,17 @@ def run(args: argparse.Namespace) -> int:
             f"{_backbone_line(result)}"
         )
         print(report.format_table(result["rows"], table_fields(args.preset, args.validate)))
+        paired = paired_fields(result)
+        if paired:
+            print(
+                f"\npaired per-seed differences of {result['headline']} (mean ± s.e., seeds ahead)"
+            )
+            print(report.format_table(result["paired"], paired))
         print(f"report: {path}", flush=True)
     run_id = None if args.no_track else _track(path, result["rows"], args)
     if args.json:
-        print(json.dumps({"rows": result["rows"], "report": str(path), "mlflow_run_id": run_id}))
+        payload = {"rows": result["rows"], "paired": result["paired"], "report": str(path)}
+        print(json.dumps({**payload, "mlflow_run_id": run_id}))
     elif run_id:
         print(f"MLflow run {run_id} (experiment raie-bench-quality)")
     return 0

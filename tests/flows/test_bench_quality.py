@@ -68,8 +68,16 @@ def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFix
                     assert 0.0 <= cell["mean"] <= 1.0 and cell["std"] == 0.0
         assert row["T_Recall@5"]["mean"] <= row["T_Recall@10"]["mean"] <= row["T_Recall@20"]["mean"]
         assert row["wall_s"]["mean"] > 0
+    paired = {r["method"]: r for r in payload["paired"]}
+    assert list(paired) == methods
+    rows = {r["method"]: r for r in payload["rows"]}
+    lora_vs_base = paired["lora"]["T_NDCG@10 - base"]
+    gap = rows["lora"]["T_NDCG@10"]["mean"] - rows["base"]["T_NDCG@10"]["mean"]
+    assert lora_vs_base["mean"] == pytest.approx(gap) and lora_vs_base["seeds"] == 1
+    assert "raie - method" in paired["base"] and "raie - method" not in paired["raie"]
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "| raie |" in text and "## RAIE edits (seed 0)" in text
+    assert "Paired per-seed differences of T_NDCG@10" in text
     command = next(line for line in text.splitlines() if line.startswith("Command: "))
     assert "--preset paper" in command and "--max-users 80" in command
     assert "--every" not in command  # a streaming-only option

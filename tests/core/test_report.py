@@ -1,0 +1,51 @@
+"""Benchmark summaries: mean ± std rows and paired per-seed differences."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from raie_core import report
+from raie_core.errors import RaieConfigError
+
+F = "T_NDCG@10"
+
+
+def _runs(**values: list[float]) -> dict[str, list[dict[str, float]]]:
+    return {m: [{F: v} for v in vs] for m, vs in values.items()}
+
+
+def test_paired_difference_is_per_seed_not_a_difference_of_noisy_means() -> None:
+    # seed effects dominate each method's spread, but raie is ahead by 0.001 in every seed
+    runs = _runs(base=[0.050, 0.060, 0.040], raie=[0.051, 0.061, 0.041])
+    d = report.paired_difference(runs["raie"], runs["base"], F)
+    assert d["mean"] == pytest.approx(0.001)
+    assert d["se"] == pytest.approx(0.0, abs=1e-12)
+    assert (d["ahead"], d["seeds"]) == (3, 3)
+    assert report.summarize(runs)[1][F]["std"] == pytest.approx(0.01)
+
+
+def test_paired_difference_standard_error_and_seeds_ahead() -> None:
+    d = report.paired_difference([{F: 3.0}, {F: 1.0}, {F: 2.0}], [{F: 1.0}, {F: 2.0}, {F: 2.0}], F)
+    # differences 2, -1, 0: mean 1/3, sample std sqrt(7/3), se = std / sqrt(3)
+    assert d["mean"] == pytest.approx(1 / 3)
+    assert d["se"] == pytest.approx(math.sqrt(7 / 3) / math.sqrt(3))
+    assert d["ahead"] == 1
+    assert report.paired_difference([{F: 1.0}], [{F: 0.5}], F)["se"] == 0.0
+    with pytest.raises(RaieConfigError, match="same seeds, got 2 and 1"):
+        report.paired_difference([{F: 1.0}, {F: 2.0}], [{F: 1.0}], F)
+
+
+def test_paired_rows_compare_with_base_and_raie_and_format() -> None:
+    runs = _runs(base=[0.05, 0.06], lora=[0.052, 0.061], raie=[0.051, 0.063])
+    rows = {r["method"]: r for r in report.paired_rows(runs, F, reference="base", subject="raie")}
+    assert set(rows["base"]) == {"method", "raie - method"}
+    assert set(rows["raie"]) == {"method", f"{F} - base"}
+    assert rows["lora"][f"{F} - base"]["mean"] == pytest.approx(0.0015)
+    assert rows["lora"]["raie - method"]["mean"] == pytest.approx(0.0005)
+    assert rows["lora"]["raie - method"]["ahead"] == 1
+    table = report.format_table(list(rows.values()), [f"{F} - base", "raie - method"])
+    assert "+0.0015 ± 0.0005 (2/2)" in table and "+0.0005 ± 0.0015 (1/2)" in table
+    lone = report.paired_rows(_runs(lora=[0.05]), F, reference="base", subject="raie")
+    assert lone == [{"method": "lora"}]
