@@ -52,9 +52,9 @@ class AdapterConfig:
 
     r / alpha / dropout: LoRA rank, scaling numerator and dropout. targets: module names
     (empty = the backbone's `lora_targets`). lr, weight_decay, batch_size, max_epochs,
-    patience, grad_clip, min_val_rows: see `TrainConfig`. val_fraction: share of the *new*
-    samples held out for early stopping (replay rows always train). warm_start: default
-    initialisation. new_item_rows: also train the embedding rows of items unknown at setup.
+    patience, grad_clip: see `TrainConfig`. val_fraction: share of the *new* samples held
+    out for early stopping (replay rows always train). warm_start: default initialisation.
+    new_item_rows: also train the embedding rows of items unknown at setup.
     """
 
     r: int = 8
@@ -67,7 +67,6 @@ class AdapterConfig:
     max_epochs: int = 20
     patience: int = 3
     grad_clip: float = 1.0
-    min_val_rows: int = 0
     val_fraction: float = 0.1
     warm_start: WarmStart = WarmStart.PREVIOUS
     new_item_rows: bool = True

@@ -33,8 +33,6 @@ class TrainConfig:
     seed: seeds the batch order and torch's RNG (dropout, init) inside ``fit``.
     keep_start: the starting parameters compete with every epoch on validation, so training
     that never beats the start (an update that does not help the new data) changes nothing.
-    min_val_rows: fewer validation rows than this are too few to judge an epoch by: they
-    train instead, every epoch runs and the start is not kept (0 = any validation row judges).
     """
 
     lr: float = 1e-3
@@ -46,7 +44,6 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     keep_start: bool = True
-    min_val_rows: int = 0
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "lr", self.lr, "> 0")
@@ -56,18 +53,9 @@ class TrainConfig:
         _check(self.patience >= 1, "patience", self.patience, ">= 1")
         _check(self.min_delta >= 0, "min_delta", self.min_delta, ">= 0")
         _check(self.grad_clip >= 0, "grad_clip", self.grad_clip, ">= 0")
-        _check(self.min_val_rows >= 0, "min_val_rows", self.min_val_rows, ">= 0")
 
 
-TRAIN_FIELDS = (
-    "lr",
-    "weight_decay",
-    "batch_size",
-    "max_epochs",
-    "patience",
-    "grad_clip",
-    "min_val_rows",
-)
+TRAIN_FIELDS = ("lr", "weight_decay", "batch_size", "max_epochs", "patience", "grad_clip")
 """The `TrainConfig` knobs that the backbone, adapter and method configs repeat by name."""
 
 
@@ -150,8 +138,7 @@ def fit(
 
     module: set to train mode for steps and eval mode for validation (restored at the end).
     params: the parameters AdamW updates (must require grad); nothing else is touched.
-    train_index / val_index: (n,) / (m,) int64 sample indices handed to ``loss_fn``; fewer
-    than ``config.min_val_rows`` validation rows join the training rows.
+    train_index / val_index: (n,) / (m,) int64 sample indices handed to ``loss_fn``.
     The torch RNG is forked, so the caller's global RNG state is left unchanged.
     """
     params = list(params)
@@ -159,9 +146,6 @@ def fit(
         raise RaieConfigError("fit needs a non-empty list of parameters that require grad")
     if len(train_index) == 0:
         raise RaieConfigError("train_index is empty: nothing to train on")
-    if 0 < len(val_index) < config.min_val_rows:
-        train_index = np.concatenate([train_index, val_index])
-        val_index = np.zeros(0, dtype=np.int64)
     was_training = module.training
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)

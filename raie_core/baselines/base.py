@@ -29,9 +29,9 @@ logger = logging.getLogger(__name__)
 class MethodConfig:
     """The shared budget and each method's own knobs (tuned on a validation split of F only).
 
-    lr / weight_decay / batch_size / max_epochs / patience / grad_clip / min_val_rows /
-    val_fraction: the `TrainConfig` budget every trained method gets (early stopping on the
-    latest *new* rows; replayed rows always train). full_ft_lr: learning rate of `full_ft`, which
+    lr / weight_decay / batch_size / max_epochs / patience / grad_clip / val_fraction: the
+    `TrainConfig` budget every trained method gets (early stopping on a seeded split of the
+    *new* rows; replayed rows always train). full_ft_lr: learning rate of `full_ft`, which
     moves every backbone weight (a LoRA-sized lr wrecks a 2-layer model).
     lora_r / lora_alpha / lora_dropout: shape of every LoRA (one per adapter, same for all).
     new_item_rows: adapters also train the embedding rows of items unseen at setup.
@@ -55,7 +55,6 @@ class MethodConfig:
     max_epochs: int = 10
     patience: int = 2
     grad_clip: float = 1.0
-    min_val_rows: int = 0
     val_fraction: float = 0.1
     full_ft_lr: float = 1e-4
     lora_r: int = 8
@@ -112,7 +111,6 @@ class MethodConfig:
             max_epochs=self.max_epochs,
             patience=self.patience,
             grad_clip=self.grad_clip,
-            min_val_rows=self.min_val_rows,
             val_fraction=self.val_fraction,
             warm_start=WarmStart.PREVIOUS,
             new_item_rows=self.new_item_rows,

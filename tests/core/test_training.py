@@ -70,20 +70,6 @@ def test_start_loses_to_an_epoch_that_helps() -> None:
     assert 0.45 < float(module.w.detach()) <= 0.5  # five Adam steps of at most 0.1
 
 
-def test_too_few_validation_rows_train_instead_of_judging() -> None:
-    # The same 8 validation rows that keep the start above (they want w = 0) are fewer than
-    # min_val_rows: they join training, every epoch runs and training moves w.
-    module, loss_fn, train, val = _regression(2.0, 0.0)
-    config = TrainConfig(lr=0.1, batch_size=16, max_epochs=5, grad_clip=0.0, min_val_rows=9)
-    result = fit(module, [module.w], loss_fn, train, val, config)
-    assert (result.n_train, result.n_val, result.val_losses) == (16, 0, ())
-    assert result.epochs == 5 and result.best_epoch == 5
-    assert float(module.w.detach()) > 0.4  # pulled towards the mean target 1, not kept at 0
-    module, loss_fn, train, val = _regression(2.0, 0.0)
-    enough = TrainConfig(lr=0.1, batch_size=16, max_epochs=5, grad_clip=0.0, min_val_rows=8)
-    assert fit(module, [module.w], loss_fn, train, val, enough).best_epoch == 0
-
-
 def test_latest_rows_validate_when_times_are_given() -> None:
     times = np.array([5, 1, 9, 3, 7, 2, 8, 6, 4, 0])
     candidates = np.arange(100, 110)
@@ -166,14 +152,7 @@ def test_validation_split_properties() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [
-        ("lr", 0.0),
-        ("batch_size", 0),
-        ("max_epochs", 0),
-        ("patience", 0),
-        ("grad_clip", -1.0),
-        ("min_val_rows", -1),
-    ],
+    [("lr", 0.0), ("batch_size", 0), ("max_epochs", 0), ("patience", 0), ("grad_clip", -1.0)],
 )
 def test_config_errors_name_field(field: str, value: float) -> None:
     with pytest.raises(RaieConfigError, match=f"{field}={value}"):
