@@ -76,7 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--validate",
         action="store_true",
-        help="paper preset on F only: update on early F, score late F as block V (for tuning)",
+        help="tune on F only, never on T: the paper preset updates on early F and scores late F "
+        "(block V); the streaming preset stops at t^F",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--backbone-batch", type=int, default=128, help="setup batch size")
@@ -182,15 +183,17 @@ def paper_plan(
 def streaming_plan(
     interactions: Any, config: ProtocolConfig, vocab: Any, args: argparse.Namespace
 ) -> Plan:
-    """Setup before the cut, one update per period; prequential scores, retention on S."""
+    """Setup before the cut, one update per period; prequential scores, retention on S.
+    With ``args.validate`` the periods stop at t^F (the last one cut there): T is never touched."""
+    split = paper_split(interactions, config, vocab)
     if args.cut is None:
-        cut = paper_split(interactions, config, vocab).t_setup
+        cut = split.t_setup
     else:
         cut = int(
             datetime.datetime.fromisoformat(args.cut).replace(tzinfo=datetime.UTC).timestamp()
         )
     train, heldout = streaming_setup(interactions, cut, config, vocab)
-    end = int(interactions["timestamp"].max()) + 1
+    end = split.t_finetune if args.validate else int(interactions["timestamp"].max()) + 1
     step = PERIODS[args.every] * DAY
     periods = []
     for start in range(cut, end, step):
@@ -198,6 +201,10 @@ def streaming_plan(
         if len(windows):
             periods.append((_week_label(start), windows))
     periods = periods[: args.max_periods]
+    if not periods:
+        raise RaieConfigError(
+            f"--cut {_week_label(cut)} leaves no streaming period before {_week_label(end)}"
+        )
     setup = train.subset(np.arange(0, len(train), OLD_STRIDE))
     return Plan(train=train, setup=setup, periods=periods, blocks={"S": heldout}, prequential=True)
 

@@ -131,6 +131,36 @@ def test_validation_plan_scores_every_late_f_window_and_updates_on_early_f() -> 
     assert v.timestamp.max() < paper_split(interactions, config, vocab).test.timestamp.min()
 
 
+def test_streaming_validation_stops_at_t_f() -> None:
+    import argparse
+
+    from flows.benches import quality
+    from raie_core.errors import RaieConfigError
+    from raie_core.protocol import ProtocolConfig, paper_split
+
+    interactions, vocab, _ = quality._load(
+        argparse.Namespace(dataset="ml-100k", path=None, max_users=None)
+    )
+    config = ProtocolConfig()
+    t_f = paper_split(interactions, config, vocab).t_finetune
+    args = argparse.Namespace(cut=None, every="2w", max_periods=None, validate=True)
+    tuned = quality.streaming_plan(interactions, config, vocab, args)
+    full = quality.streaming_plan(
+        interactions, config, vocab, argparse.Namespace(**{**vars(args), "validate": False})
+    )
+    assert max(int(w.timestamp.max()) for _, w in tuned.periods) < t_f
+    assert max(int(w.timestamp.max()) for _, w in full.periods) >= t_f
+    assert len(tuned.periods) < len(full.periods)
+    assert [len(w) for _, w in tuned.periods[:-1]] == [len(w) for _, w in full.periods][
+        : len(tuned.periods) - 1
+    ]
+    late = argparse.Namespace(**{**vars(args), "cut": "1998-03-20"})
+    with pytest.raises(
+        RaieConfigError, match="--cut 1998-03-20 leaves no streaming period before 1998-03-08"
+    ):
+        quality.streaming_plan(interactions, config, vocab, late)
+
+
 def test_unknown_method_is_a_clean_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
