@@ -66,9 +66,9 @@ def paired_difference(
 def paired_rows(
     runs: Mapping[str, Sequence[Mapping[str, float]]], field: str, reference: str, subject: str
 ) -> list[dict[str, object]]:
-    """Per method m: {"method": m, f"- {reference}": m - reference, f"{subject} -": subject - m},
-    each a `paired_difference` of ``field``; a column is left out where it would compare a
-    method with itself or a method absent from ``runs``."""
+    """One row per method m: {"method": m, "<field> - <reference>": m - reference,
+    "<subject> - method": subject - m}, each a `paired_difference` of ``field``; a column is
+    left out where it would compare a method with itself or with a method absent from runs."""
     rows: list[dict[str, object]] = []
     for method, records in runs.items():
         row: dict[str, object] = {"method": method}
@@ -96,7 +96,7 @@ def format_table(
 
 
 def _cell(value: object) -> str:
-    """ "mean ± std", a paired difference as "+mean ± se (ahead/seeds)", "-" for no value."""
+    """Cell text: "mean ± std", a paired difference "+mean ± se (ahead/seeds)", "-" if absent."""
     if not isinstance(value, Mapping):
         return "-"
     if "se" in value:
