@@ -100,7 +100,8 @@ def _cell(value: object) -> str:
     if not isinstance(value, Mapping):
         return "-"
     if "se" in value:
-        return f"{value['mean']:+.4f} ± {value['se']:.4f} ({value['ahead']}/{value['seeds']})"
+        mean = round(float(value["mean"]), 4) + 0.0  # + 0.0: no "-0.0000" for a tiny negative
+        return f"{mean:+.4f} ± {value['se']:.4f} ({value['ahead']}/{value['seeds']})"
     mean, std = float(value["mean"]), float(value["std"])
     digits = 1 if abs(mean) >= 10 else 4
     return f"{mean:.{digits}f} ± {std:.{digits}f}"

@@ -47,5 +47,10 @@ def test_paired_rows_compare_with_base_and_raie_and_format() -> None:
     assert rows["lora"]["raie - method"]["ahead"] == 1
     table = report.format_table(list(rows.values()), [f"{F} - base", "raie - method"])
     assert "+0.0015 ± 0.0005 (2/2)" in table and "+0.0005 ± 0.0015 (1/2)" in table
+    tie = report.paired_difference([{F: 0.3}, {F: 0.3}], [{F: 0.1 + 0.2}, {F: 0.1 + 0.2}], F)
+    assert tie["mean"] < 0  # -5.6e-17: float noise, shown as a tie
+    assert report.format_table([{"method": "m", "d": tie}], ["d"]).endswith(
+        "+0.0000 ± 0.0000 (0/2)"
+    )
     lone = report.paired_rows(_runs(lora=[0.05]), F, reference="base", subject="raie")
     assert lone == [{"method": "lora"}]
