@@ -433,10 +433,11 @@ def period_windows(
     return _gather(seq, user_start, targets, config.max_len)
 
 
-def setup_cut_point(interactions: pl.DataFrame, config: ProtocolConfig) -> int:
-    """t^S in UTC seconds: the setup_quantile of the positive timestamps (streaming default)."""
+def cut_points(interactions: pl.DataFrame, config: ProtocolConfig) -> tuple[int, int]:
+    """(t^S, t^F) in UTC seconds: the setup / finetune quantiles of the positive timestamps,
+    as `paper_split` cuts them, without building any window (t^S: the streaming default)."""
     frame = positives(interactions, config)
-    return _cut_points(frame[TIME].to_numpy(), config)[0]
+    return _cut_points(frame[TIME].to_numpy(), config)
 
 
 def latest_context(

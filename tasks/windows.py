@@ -24,8 +24,8 @@ from raie_core.protocol import (
     ItemVocab,
     ProtocolConfig,
     Windows,
+    cut_points,
     period_windows,
-    setup_cut_point,
     streaming_setup,
 )
 from tasks import ingest
@@ -133,7 +133,7 @@ def default_setup_cut(store: Store, protocol: ProtocolConfig, every: str) -> dat
     history = pl.concat(
         [ingest.read_snapshot(p) for _, p in ingest.list_snapshots(store.snapshots_dir)]
     )
-    seconds = setup_cut_point(history, protocol)
+    seconds = cut_points(history, protocol)[0]
     return pl.select(period_start(pl.lit(seconds, dtype=pl.Int64), every)).item()
 
 

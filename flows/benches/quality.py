@@ -40,6 +40,7 @@ from raie_core.protocol import (
     ProtocolConfig,
     Windows,
     build_vocab,
+    cut_points,
     paper_split,
     period_windows,
     streaming_setup,
@@ -185,15 +186,15 @@ def streaming_plan(
 ) -> Plan:
     """Setup before the cut, one update per period; prequential scores, retention on S.
     With ``args.validate`` the periods stop at t^F (the last one cut there): T is never touched."""
-    split = paper_split(interactions, config, vocab)
+    t_setup, t_finetune = cut_points(interactions, config)
     if args.cut is None:
-        cut = split.t_setup
+        cut = t_setup
     else:
         cut = int(
             datetime.datetime.fromisoformat(args.cut).replace(tzinfo=datetime.UTC).timestamp()
         )
     train, heldout = streaming_setup(interactions, cut, config, vocab)
-    end = split.t_finetune if args.validate else int(interactions["timestamp"].max()) + 1
+    end = t_finetune if args.validate else int(interactions["timestamp"].max()) + 1
     step = PERIODS[args.every] * DAY
     periods = []
     for start in range(cut, end, step):
