@@ -13,6 +13,7 @@ from raie_core.adapters import WarmStart
 from raie_core.backbones.base import Backbone
 from raie_core.baselines.base import (
     BaseMethod,
+    EbprConfig,
     MethodConfig,
     PopularityMethod,
     UpdateMethod,
@@ -20,6 +21,7 @@ from raie_core.baselines.base import (
     replay_sample,
     window_ranks,
 )
+from raie_core.baselines.ebpr import EditingBPR, bpr_edit_loss, mine_edit_pairs
 from raie_core.baselines.finetune import FullFineTune, GlobalLoRA, LwFLoRA, ReplayLoRA, lwf_loss
 from raie_core.baselines.lsat import LongShortAdapters, fuse_logits
 from raie_core.baselines.mole import MixtureOfLoRAExperts, balance_loss
@@ -35,6 +37,7 @@ METHODS: dict[str, Callable[[Backbone, MethodConfig], UpdateMethod]] = {
     "lwf": LwFLoRA,
     "lsat": LongShortAdapters,
     "mole": MixtureOfLoRAExperts,
+    "ebpr": EditingBPR,
     "raie": RegionAwareEditing,
 }
 
@@ -88,6 +91,8 @@ __all__ = [
     "ABLATIONS",
     "METHODS",
     "BaseMethod",
+    "EbprConfig",
+    "EditingBPR",
     "FullFineTune",
     "GlobalLoRA",
     "LongShortAdapters",
@@ -100,11 +105,13 @@ __all__ = [
     "ReplayLoRA",
     "UpdateMethod",
     "balance_loss",
+    "bpr_edit_loss",
     "build_method",
     "evaluate",
     "fuse_logits",
     "lwf_loss",
     "method_names",
+    "mine_edit_pairs",
     "replay_sample",
     "window_ranks",
 ]

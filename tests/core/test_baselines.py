@@ -14,12 +14,15 @@ from raie_core.backbones.seqrec import SeqRecConfig, build_seqrec
 from raie_core.baselines import (
     ABLATIONS,
     METHODS,
+    EbprConfig,
     MethodConfig,
     balance_loss,
+    bpr_edit_loss,
     build_method,
     evaluate,
     fuse_logits,
     lwf_loss,
+    mine_edit_pairs,
     replay_sample,
 )
 from raie_core.baselines.lsat import LONG, SHORT
@@ -81,6 +84,7 @@ def test_registry_names_and_unknown_method(backbone) -> None:
         "lwf",
         "lsat",
         "mole",
+        "ebpr",
         "raie",
     ]
     assert {
@@ -103,6 +107,8 @@ def test_config_validation_names_field() -> None:
         MethodConfig(replay_ratio=1.0)
     with pytest.raises(RaieConfigError, match="raie_warm_start"):
         MethodConfig(raie_warm_start=WarmStart.ZERO)
+    with pytest.raises(RaieConfigError, match="ebpr.steps=0 should be >= 1"):
+        EbprConfig(steps=0)
 
 
 def test_base_leaves_weights_untouched_and_scores_with_backbone(backbone) -> None:
@@ -220,6 +226,49 @@ def test_mole_scores_before_its_first_update_equal_base(backbone) -> None:
     method.setup(OLD, seed=0)  # prequential: scored before any update (experts have B = 0)
     base = build_method("base", backbone, CONFIG).scores(NEW.context)
     torch.testing.assert_close(method.scores(NEW.context), base, rtol=1e-4, atol=1e-4)
+
+
+def test_mine_edit_pairs_takes_the_best_wrong_unseen_items() -> None:
+    # 2 windows over 6 tokens (0 = PAD): scores rank items 5 > 4 > 3 > 2 > 1 in both rows.
+    scores = torch.tensor([[9.0, 1.0, 2.0, 3.0, 4.0, 5.0]] * 2)
+    context = np.array([[1, 5], [2, 2]], dtype=np.int64)  # row 0 has seen item 5
+    windows = Windows(context, np.array([4, 3]), np.zeros(2), np.zeros(2, dtype=np.int64))
+    pairs = mine_edit_pairs(scores, windows, top=3, per_window=2, max_pairs=10, seed=0)
+    # row 0: top-3 unseen = 4, 3, 2; 4 is the target -> 3, 2. row 1: 5, 4, 3; target 3 -> 5, 4.
+    assert pairs.row.tolist() == [0, 0, 1, 1]
+    assert pairs.bad.tolist() == [3, 2, 5, 4]
+    capped = mine_edit_pairs(scores, windows, top=3, per_window=2, max_pairs=3, seed=0)
+    assert len(capped) == 3
+    again = mine_edit_pairs(scores, windows, top=3, per_window=2, max_pairs=3, seed=0)
+    assert capped.bad.tolist() == again.bad.tolist()
+
+
+def test_bpr_edit_loss_is_mean_negative_log_sigmoid() -> None:
+    scores = torch.tensor([[0.0, 2.0, 0.5, -1.0]])
+    loss = bpr_edit_loss(scores, torch.tensor([1]), torch.tensor([[2, 3]]))
+    expected = -(F.logsigmoid(torch.tensor(0.5 - 2.0)) + F.logsigmoid(torch.tensor(-1.0 - 2.0))) / 2
+    torch.testing.assert_close(loss, expected)
+
+
+def test_ebpr_edits_only_the_item_embedding_and_demotes_mined_items(backbone) -> None:
+    config = dataclasses.replace(CONFIG, ebpr=EbprConfig(top=3, steps=30, lr=1e-2, negatives=5))
+    before = _snapshot(backbone.model)
+    method = build_method("ebpr", backbone, config)
+    method.setup(OLD, seed=0)
+    pairs = mine_edit_pairs(method.scores(NEW.context), NEW, 3, 2, 10_000, seed=0)
+    first = method.scores(NEW.context)
+    method.update(NEW, OLD, seed=0)
+    edited = method.scores(NEW.context)
+    assert all(torch.equal(before[k], v) for k, v in _snapshot(backbone.model).items())
+    changed = {k for k, v in _snapshot(method.model).items() if not torch.equal(before[k], v)}
+    embedding = {"transformer.wte.weight", "lm_head.weight"}  # tied: one tensor, two names
+    assert changed and changed <= embedding
+
+    def margin(scores: torch.Tensor) -> float:
+        """Mean score of each pair's bad item above its window's mean item score."""
+        return float((scores[pairs.row, pairs.bad] - scores[pairs.row, 1:].mean(1)).mean())
+
+    assert margin(edited) < margin(first) - 0.1
 
 
 def test_raie_fits_regions_edits_and_routes(backbone) -> None:

@@ -58,6 +58,7 @@ def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFix
         "lwf",
         "lsat",
         "mole",
+        "ebpr",
         "raie",
     ]
     for row in payload["rows"]:
