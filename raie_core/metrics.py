@@ -99,15 +99,22 @@ def ranking_metrics(
         raise RaieDataError("no ranks to average: an evaluation set is empty")
     if bool((rank < 0).any()):
         raise RaieConfigError("ranks should be >= 0 (0-based)")
-    gain = 1.0 / torch.log2(rank + 2.0)
     metrics: dict[str, float] = {}
     for k in ks:
-        if int(k) != k or k < 1:
-            raise RaieConfigError(f"k={k} should be an integer >= 1")
-        hit = rank < k
-        metrics[f"Recall@{k}"] = float(hit.to(torch.float64).mean())
-        metrics[f"NDCG@{k}"] = float(torch.where(hit, gain, 0.0).mean())
+        metrics[f"Recall@{k}"] = float((rank < k).to(torch.float64).mean())
+        metrics[f"NDCG@{k}"] = float(ndcg_gains(rank, k).mean())
     return metrics
+
+
+def ndcg_gains(ranks: torch.Tensor | np.ndarray, k: int) -> torch.Tensor:
+    """(n,) float64 NDCG@k of each sample: 1 / log2(rank + 2) when rank < k, else 0.
+
+    ranks: (n,) 0-based ranks (one target per sample, so the ideal DCG is 1).
+    """
+    if int(k) != k or k < 1:
+        raise RaieConfigError(f"k={k} should be an integer >= 1")
+    rank = torch.as_tensor(ranks).to(torch.float64).reshape(-1)
+    return torch.where(rank < k, 1.0 / torch.log2(rank + 2.0), 0.0)
 
 
 def popularity_scores(train_targets: torch.Tensor | np.ndarray, n_tokens: int) -> torch.Tensor:

@@ -14,6 +14,12 @@ from matplotlib.figure import Figure
 from raie_core.errors import RaieConfigError
 
 EDIT_ACTIONS = ("update", "expand", "add")
+BOOTSTRAP_DRAWS = 2000
+"""Resamples of the evaluation users behind each `user_interval`."""
+BOOTSTRAP_SEED = 0
+"""Seed of those resamples (the interval is reproducible)."""
+BOOTSTRAP_LEVEL = 0.95
+"""Coverage of the central interval."""
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:
@@ -63,19 +69,63 @@ def paired_difference(
     }
 
 
+def user_interval(
+    diff: np.ndarray, users: np.ndarray, draws: int = BOOTSTRAP_DRAWS, seed: int = BOOTSTRAP_SEED
+) -> dict[str, float]:
+    """Central `BOOTSTRAP_LEVEL` interval of mean(diff) when the evaluation users are resampled.
+
+    diff: (n,) per-window difference of two methods; users: (n,) the user of each window.
+    Each of ``draws`` seeded draws takes as many users as there are, with replacement, each
+    with all of their windows, and averages diff over the windows drawn. Windows of one user
+    are correlated, so this is the uncertainty that comes from *which users* were evaluated,
+    which no number of training seeds reduces. Returns {"low", "high"}.
+    """
+    diff = np.asarray(diff, dtype=np.float64)
+    if diff.shape != np.shape(users) or diff.size == 0:
+        raise RaieConfigError(
+            f"diff {diff.shape} and users {np.shape(users)} should be equal, non-empty shapes"
+        )
+    ids, index = np.unique(users, return_inverse=True)
+    total = np.bincount(index, weights=diff, minlength=ids.size)
+    count = np.bincount(index, minlength=ids.size).astype(np.float64)
+    pick = np.random.default_rng(seed).integers(0, ids.size, size=(draws, ids.size))
+    means = total[pick].sum(axis=1) / count[pick].sum(axis=1)
+    tail = 100.0 * (1.0 - BOOTSTRAP_LEVEL) / 2.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return {"low": float(low), "high": float(high)}
+
+
 def paired_rows(
-    runs: Mapping[str, Sequence[Mapping[str, float]]], field: str, reference: str, subject: str
+    runs: Mapping[str, Sequence[Mapping[str, float]]],
+    field: str,
+    reference: str,
+    subject: str,
+    windows: Mapping[str, np.ndarray] | None = None,
+    users: np.ndarray | None = None,
 ) -> list[dict[str, object]]:
     """One row per method m: {"method": m, "<field> - <reference>": m - reference,
     "<subject> - method": subject - m}, each a `paired_difference` of ``field``; a column is
-    left out where it would compare a method with itself or with a method absent from runs."""
+    left out where it would compare a method with itself or with a method absent from runs.
+
+    windows: method -> (seeds, n) per-window values whose mean over windows is ``field``, and
+    users: (n,) their users; given both, every cell also gets the `user_interval` of the
+    seed-mean per-window difference.
+    """
+
+    def pair(a: str, b: str) -> dict[str, float]:
+        cell = paired_difference(runs[a], runs[b], field)
+        if windows is not None and users is not None:
+            diff = np.mean(windows[a], axis=0) - np.mean(windows[b], axis=0)
+            cell.update(user_interval(diff, users))
+        return cell
+
     rows: list[dict[str, object]] = []
-    for method, records in runs.items():
+    for method in runs:
         row: dict[str, object] = {"method": method}
         if reference in runs and method != reference:
-            row[f"{field} - {reference}"] = paired_difference(records, runs[reference], field)
+            row[f"{field} - {reference}"] = pair(method, reference)
         if subject in runs and method != subject:
-            row[f"{subject} - method"] = paired_difference(runs[subject], records, field)
+            row[f"{subject} - method"] = pair(subject, method)
         rows.append(row)
     return rows
 
@@ -96,15 +146,24 @@ def format_table(
 
 
 def _cell(value: object) -> str:
-    """Cell text: "mean ± std", a paired difference "+mean ± se (ahead/seeds)", "-" if absent."""
+    """Cell text: "mean ± std", a paired difference "+mean ± se (ahead/seeds)" with its user
+    interval "[low, high]" when it has one, "-" if absent."""
     if not isinstance(value, Mapping):
         return "-"
     if "se" in value:
-        mean = round(float(value["mean"]), 4) + 0.0  # + 0.0: no "-0.0000" for a tiny negative
-        return f"{mean:+.4f} ± {value['se']:.4f} ({value['ahead']}/{value['seeds']})"
+        mean = _signed(float(value["mean"]))
+        text = f"{mean} ± {value['se']:.4f} ({value['ahead']}/{value['seeds']})"
+        if "low" in value:
+            text += f" [{_signed(float(value['low']))}, {_signed(float(value['high']))}]"
+        return text
     mean, std = float(value["mean"]), float(value["std"])
     digits = 1 if abs(mean) >= 10 else 4
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _signed(value: float) -> str:
+    """ "+0.0012" / "-0.0012"; + 0.0 so a tiny negative prints "+0.0000", not "-0.0000"."""
+    return f"{round(value, 4) + 0.0:+.4f}"
 
 
 def period_curves(

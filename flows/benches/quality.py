@@ -35,7 +35,7 @@ import numpy as np
 from raie_core import report
 from raie_core.baselines import ABLATIONS, METHODS, MethodConfig, build_method, window_ranks
 from raie_core.errors import RaieConfigError
-from raie_core.metrics import ranking_metrics
+from raie_core.metrics import ndcg_gains, ranking_metrics
 from raie_core.protocol import (
     ProtocolConfig,
     Windows,
@@ -302,7 +302,8 @@ def run_method(
     """One method, one seed: setup, the periods (prequential or not), the blocks.
 
     Returns {"fields": {block_metric: value, "wall_s": s}, "curve": per-period NDCG@10,
-    "method": the method object (for RAIE's region plots)}.
+    "ranks": {block: (n,) target ranks}, "method": the method object (for RAIE's region
+    plots)}.
     """
     started = time.perf_counter()
     method = build_method(name, backbone, config)
@@ -327,7 +328,7 @@ def run_method(
         for metric, value in ranking_metrics(ranks_by_block[block]).items():
             fields[f"{block}_{metric}"] = value
     fields["wall_s"] = time.perf_counter() - started
-    return {"fields": fields, "curve": curve, "method": method}
+    return {"fields": fields, "curve": curve, "ranks": ranks_by_block, "method": method}
 
 
 def _weekly_curve(ranks: np.ndarray, windows: Windows) -> list[float]:
@@ -365,6 +366,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     config = _method_config(args)
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     curves: dict[str, list[list[float]]] = {n: [] for n in names}
+    headline = headline_field(args.preset, args.validate)
+    block, k = headline.split("_NDCG@")
+    gains: dict[str, list[np.ndarray]] = {n: [] for n in names}
     backbone_s: list[float] = []
     cached = 0
     no_cache = args.no_backbone_cache or args.backbone == "llm"
@@ -381,16 +385,23 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             out = run_method(name, backbone, config, plan, seed)
             runs[name].append(out["fields"])
             curves[name].append(out["curve"])
+            gains[name].append(ndcg_gains(out["ranks"][block], int(k)).numpy())
             logger.warning(
                 "seed %d %s: %s", seed, name, {k: round(v, 4) for k, v in out["fields"].items()}
             )
             if name == "raie" and seed == 0:
                 raie_state = _raie_snapshot(out["method"], plan.setup)
-    headline = headline_field(args.preset, args.validate)
     return {
         "rows": report.summarize(runs),
         "headline": headline,
-        "paired": report.paired_rows(runs, headline, reference="base", subject="raie"),
+        "paired": report.paired_rows(
+            runs,
+            headline,
+            reference="base",
+            subject="raie",
+            windows={n: np.stack(g) for n, g in gains.items()},
+            users=_block_users(plan, block),
+        ),
         "curves": {n: np.mean(np.asarray(c), axis=0).tolist() for n, c in curves.items()},
         "labels": _period_labels(plan),
         "backbone_s": report.mean_std(backbone_s) if backbone_s else None,
@@ -403,6 +414,13 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             **{b: len(w) for b, w in plan.blocks.items()},
         },
     }
+
+
+def _block_users(plan: Plan, block: str) -> np.ndarray:
+    """(n,) user of each scored window of ``block``, in `run_method`'s rank order."""
+    if block == "P":
+        return np.concatenate([w.user for _, w in plan.periods])
+    return plan.blocks[block].user
 
 
 def _raie_snapshot(method: Any, setup: Windows) -> dict[str, Any]:
@@ -430,9 +448,12 @@ def paired_fields(result: dict[str, Any]) -> list[str]:
 
 
 PAIRED_NOTE = (
-    "Paired per-seed differences of {field} (mean ± standard error over seeds; in brackets the "
-    "seeds where the first term is higher): every method of a seed shares its backbone, so "
-    "these separate methods far better than the ± std of the table above."
+    "Paired per-seed differences of {field} (mean ± standard error over seeds; in parentheses "
+    "the seeds where the first term is higher): every method of a seed shares its backbone, so "
+    "these separate methods far better than the ± std of the table above. In square brackets "
+    "a 95 % interval of the same difference over the evaluated users (user bootstrap of the "
+    "seed-mean per-window difference): seeds only average out training noise, so a difference "
+    "whose interval holds 0 is not resolved by these users, however many seeds ran."
 )
 
 
@@ -608,7 +629,8 @@ def run(args: argparse.Namespace) -> int:
         paired = paired_fields(result)
         if paired:
             print(
-                f"\npaired per-seed differences of {result['headline']} (mean ± s.e., seeds ahead)"
+                f"\npaired per-seed differences of {result['headline']} "
+                "(mean ± s.e., seeds ahead) [95 % interval over users]"
             )
             print(report.format_table(result["paired"], paired))
         print(f"report: {path}", flush=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from raie_core.errors import RaieConfigError, RaieDataError
-from raie_core.metrics import popularity_scores, ranking_metrics, target_ranks
+from raie_core.metrics import ndcg_gains, popularity_scores, ranking_metrics, target_ranks
 
 # PAD column 0 scores highest on purpose: it must never count.
 FIVE = torch.tensor([[9.0, 0.1, 0.5, 0.3, 0.9, 0.2]])
@@ -56,6 +56,7 @@ def test_ranking_metrics_hand_worked() -> None:
     assert m["NDCG@10"] == pytest.approx(sum(g[:4]) / 6)
     assert m["Recall@20"] == pytest.approx(5 / 6)
     assert m["NDCG@20"] == pytest.approx(sum(g) / 6)
+    assert ndcg_gains(ranks, 10).tolist() == pytest.approx([*g[:4], 0.0, 0.0])
     assert ranking_metrics(np.array([0]))["NDCG@5"] == 1.0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from raie_core import report
@@ -54,3 +55,38 @@ def test_paired_rows_compare_with_base_and_raie_and_format() -> None:
     )
     lone = report.paired_rows(_runs(lora=[0.05]), F, reference="base", subject="raie")
     assert lone == [{"method": "lora"}]
+
+
+def test_user_interval_resamples_users_not_windows() -> None:
+    # user 1 gains 0.02 on each of 3 windows, user 2 loses 0.01 on 1 window, user 3 gains 0
+    diff = np.array([0.02, 0.02, 0.02, -0.01, 0.0])
+    users = np.array([1, 1, 1, 2, 3])
+    interval = report.user_interval(diff, users, draws=4000, seed=1)
+    # one draw = 3 users with replacement; its mean is a ratio of user sums to user counts,
+    # so the extremes are all-user-2 (-0.01) and all-user-1 (+0.02)
+    assert -0.01 <= interval["low"] < diff.mean() < interval["high"] <= 0.02
+    assert interval == report.user_interval(diff, users, draws=4000, seed=1)  # seeded
+    # the same differences spread over 5 users give a narrower interval than over 3
+    spread = report.user_interval(diff, np.arange(5), draws=4000, seed=1)
+    assert spread["high"] - spread["low"] < interval["high"] - interval["low"]
+    same = report.user_interval(np.full(4, 0.003), np.array([1, 1, 2, 3]), draws=100, seed=0)
+    assert same["low"] == pytest.approx(0.003) and same["high"] == pytest.approx(0.003)
+    with pytest.raises(RaieConfigError, match="should be equal, non-empty shapes"):
+        report.user_interval(diff, users[:3])
+
+
+def test_paired_rows_with_windows_add_a_user_interval_around_the_mean() -> None:
+    # 2 seeds x 4 windows of 2 users; the window means are the run fields
+    base = np.array([[0.0, 1.0, 0.0, 0.5], [0.5, 0.0, 0.0, 0.5]])
+    raie = np.array([[0.5, 1.0, 0.0, 0.5], [0.5, 0.5, 0.0, 0.5]])
+    runs = {m: [{F: float(v.mean())} for v in w] for m, w in (("base", base), ("raie", raie))}
+    users = np.array([7, 7, 9, 9])
+    rows = report.paired_rows(runs, F, "base", "raie", {"base": base, "raie": raie}, users)
+    cell = rows[1][f"{F} - base"]
+    assert cell["mean"] == pytest.approx(0.125)
+    assert cell["low"] <= cell["mean"] <= cell["high"]
+    assert (
+        report.format_table(rows, [f"{F} - base"])
+        .splitlines()[-1]
+        .endswith(f"(2/2) [{cell['low']:+.4f}, {cell['high']:+.4f}]")
+    )

@@ -75,6 +75,7 @@ def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFix
     lora_vs_base = paired["lora"]["T_NDCG@10 - base"]
     gap = rows["lora"]["T_NDCG@10"]["mean"] - rows["base"]["T_NDCG@10"]["mean"]
     assert lora_vs_base["mean"] == pytest.approx(gap) and lora_vs_base["seeds"] == 1
+    assert lora_vs_base["low"] <= lora_vs_base["mean"] <= lora_vs_base["high"]  # over T users
     assert "raie - method" in paired["base"] and "raie - method" not in paired["raie"]
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "| raie |" in text and "## RAIE edits (seed 0)" in text
@@ -94,10 +95,15 @@ def test_streaming_preset_prequential_table(
         tmp_path, out, *"--preset streaming --methods base,lora,raie --max-periods 3".split()
     )
     assert code == 0
-    rows = {r["method"]: r for r in _rows(capsys)["rows"]}
+    payload = _rows(capsys)
+    rows = {r["method"]: r for r in payload["rows"]}
     assert set(rows) == {"base", "lora", "raie"}
     assert {"P_NDCG@10", "S_NDCG@10"} <= set(rows["raie"])
     assert "T_NDCG@10" not in rows["raie"]
+    # the users behind the interval are those of the prequential windows, period by period
+    cell = next(r for r in payload["paired"] if r["method"] == "raie")["P_NDCG@10 - base"]
+    gap = rows["raie"]["P_NDCG@10"]["mean"] - rows["base"]["P_NDCG@10"]["mean"]
+    assert cell["mean"] == pytest.approx(gap) and cell["low"] <= gap <= cell["high"]
     assert (out / "edit_counts.png").is_file()
 
 
