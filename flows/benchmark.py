@@ -1,7 +1,7 @@
 """The benchmark flow (deployment `benchmark`): RAIE against the usual update strategies.
 
-A thin flow over `raie bench quality` (flows/benches/quality.py): same options, the table
-and report left as Prefect artifacts and logged to MLflow.
+A thin flow over `raie bench quality` (flows/benches/quality.py): the same options, the same
+code path — the report is written, logged to MLflow and left as a Prefect artifact.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.params import DEFAULT_DATASET
 
@@ -22,44 +21,23 @@ def benchmark(
     methods: str | None = None,
     dataset: str = DEFAULT_DATASET,
     home: str | None = None,
-) -> list[dict]:
-    """Run the quality benchmark; returns one row per method (mean ± std per metric)."""
+    options: list[str] | None = None,
+) -> dict:
+    """Run the quality benchmark; ``options`` are further `raie bench quality` options (e.g.
+    ``["--validate", "--max-users", "80"]``). Returns {"rows", "paired", "report",
+    "mlflow_run_id"}, as `raie --json bench quality` prints them."""
     from flows.benches import quality
 
     parser = argparse.ArgumentParser()
     quality.add_arguments(parser)
-    argv = [
-        "--preset",
-        preset,
-        "--backbone",
-        backbone,
-        "--seeds",
-        str(seeds),
-        "--dataset",
-        dataset,
-        "--no-track",
-    ]
-    argv += ["--methods", methods] if methods else []
+    argv = ["--preset", preset, "--backbone", backbone, "--seeds", str(seeds)]
+    argv += ["--dataset", dataset, *(["--methods", methods] if methods else []), *(options or [])]
     args = parser.parse_args(argv)
     args.home, args.json = home, True
-    result = quality.run_bench(args)
-    fields = quality.table_fields(preset)
-    rows = [
-        {
-            "method": r["method"],
-            **{f: f"{r[f]['mean']:.4f} ± {r[f]['std']:.4f}" for f in fields if f in r},
-        }
-        for r in result["rows"]
-    ]
-    create_table_artifact(
-        key="raie-benchmark", table=rows, description=f"{preset} preset, {seeds} seeds"
-    )
-    create_markdown_artifact(
-        key="raie-benchmark-summary",
-        markdown=f"# RAIE benchmark ({preset}, {backbone}, {seeds} seeds)\n\n"
-        + "\n".join(
-            f"* {r['method']}: " + ", ".join(f"{k} {v}" for k, v in r.items() if k != "method")
-            for r in rows
-        ),
-    )
-    return result["rows"]
+    result, path, run_id = quality.bench(args)
+    return {
+        "rows": result["rows"],
+        "paired": result["paired"],
+        "report": str(path),
+        "mlflow_run_id": run_id,
+    }

@@ -606,7 +606,10 @@ def _command(args: argparse.Namespace) -> str:
     return " ".join(["raie bench quality", *opts, *flags])
 
 
-def run(args: argparse.Namespace) -> int:
+def bench(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
+    """The whole benchmark, for the CLI and the `benchmark` deployment alike: run every
+    method x seed, write the report, and (unless ``--no-track``) log it to MLflow and leave
+    it as a Prefect artifact. Returns (result, report.md path, MLflow run id or None)."""
     if args.seeds < 1:
         raise RaieConfigError(f"--seeds {args.seeds} should be >= 1")
     from flows.env import raie_home
@@ -618,26 +621,30 @@ def run(args: argparse.Namespace) -> int:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else raie_home(args.home) / "bench" / f"quality-{stamp}"
     result = run_bench(args)
-    command = _command(args)
-    path = write_report(result, args, out, command)
-    if not args.json:
-        print(
-            f"bench quality: {args.preset} preset, {args.backbone}, {args.seeds} seed(s), "
-            f"{_backbone_line(result)}"
-        )
-        print(report.format_table(result["rows"], table_fields(args.preset, args.validate)))
-        paired = paired_fields(result)
-        if paired:
-            print(
-                f"\npaired per-seed differences of {result['headline']} "
-                "(mean ± s.e., seeds ahead) [95 % interval over users]"
-            )
-            print(report.format_table(result["paired"], paired))
-        print(f"report: {path}", flush=True)
+    path = write_report(result, args, out, _command(args))
     run_id = None if args.no_track else _track(path, result["rows"], args)
+    return result, path, run_id
+
+
+def run(args: argparse.Namespace) -> int:
+    result, path, run_id = bench(args)
     if args.json:
         payload = {"rows": result["rows"], "paired": result["paired"], "report": str(path)}
         print(json.dumps({**payload, "mlflow_run_id": run_id}))
-    elif run_id:
+        return 0
+    print(
+        f"bench quality: {args.preset} preset, {args.backbone}, {args.seeds} seed(s), "
+        f"{_backbone_line(result)}"
+    )
+    print(report.format_table(result["rows"], table_fields(args.preset, args.validate)))
+    paired = paired_fields(result)
+    if paired:
+        print(
+            f"\npaired per-seed differences of {result['headline']} "
+            "(mean ± s.e., seeds ahead) [95 % interval over users]"
+        )
+        print(report.format_table(result["paired"], paired))
+    print(f"report: {path}")
+    if run_id:
         print(f"MLflow run {run_id} (experiment raie-bench-quality)")
     return 0

@@ -178,17 +178,34 @@ def test_unknown_method_is_a_clean_error(
     assert "--methods ['nope'] should name methods" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_tracked_run_logs_to_mlflow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = _bench(tmp_path, tmp_path / "tracked", "--methods", "base,raie", track=True)
-    assert code == 0
-    run_id = _rows(capsys)["mlflow_run_id"]
+def test_benchmark_flow_reports_to_mlflow_and_prefect(
+    prefect_backend,  # noqa: ANN001
+    tmp_path: Path,
+) -> None:
+    """The `benchmark` deployment's flow takes the CLI's path: report, MLflow run, artifact."""
     from mlflow import MlflowClient
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    run = MlflowClient().get_run(run_id)
-    assert "raie.T_NDCG_10" in run.data.metrics or any(
-        k.startswith("raie.T_NDCG") for k in run.data.metrics
+    from flows.benchmark import benchmark
+
+    out = tmp_path / "flow"
+    result = benchmark(
+        preset="paper",
+        seeds=1,
+        methods="base,raie",
+        home=str(tmp_path),
+        options=[*SLICE, "--out", str(out)],
     )
+    assert [r["method"] for r in result["rows"]] == ["base", "raie"]
+    assert result["report"] == str(out / "report.md")
+    metrics = MlflowClient().get_run(result["mlflow_run_id"]).data.metrics
+    raie_t = next(r for r in result["rows"] if r["method"] == "raie")["T_NDCG@10"]["mean"]
+    assert metrics["raie.T_NDCG_at_10"] == pytest.approx(raie_t)
+    query = ArtifactFilter(key=ArtifactFilterKey(any_=["bench-quality"]))
+    with get_client(sync_client=True) as client:
+        published = [a.data for a in client.read_artifacts(artifact_filter=query)]
+    assert (out / "report.md").read_text(encoding="utf-8") in published
 
 
 def test_second_run_reuses_the_cached_backbone(
