@@ -367,7 +367,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     curves: dict[str, list[list[float]]] = {n: [] for n in names}
     headline = headline_field(args.preset, args.validate)
-    block, k = headline.split("_NDCG@")
+    block, cutoff = headline.split("_NDCG@")
     gains: dict[str, list[np.ndarray]] = {n: [] for n in names}
     backbone_s: list[float] = []
     cached = 0
@@ -385,7 +385,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             out = run_method(name, backbone, config, plan, seed)
             runs[name].append(out["fields"])
             curves[name].append(out["curve"])
-            gains[name].append(ndcg_gains(out["ranks"][block], int(k)).numpy())
+            gains[name].append(ndcg_gains(out["ranks"][block], int(cutoff)).numpy())
             logger.warning(
                 "seed %d %s: %s", seed, name, {k: round(v, 4) for k, v in out["fields"].items()}
             )

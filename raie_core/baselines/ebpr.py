@@ -86,10 +86,11 @@ class EditingBPR:
         weight.requires_grad_(True)
         optimizer = torch.optim.Adam([weight], lr=cfg.lr)
         rng = np.random.default_rng(seed)
-        n_items = self.backbone.vocab.n_tokens - 1
         for _ in range(cfg.steps):
             pick = rng.choice(len(pairs), size=min(cfg.batch_size, len(pairs)), replace=False)
-            negatives = rng.integers(1, n_items + 1, size=(len(pick), cfg.negatives))
+            negatives = rng.integers(
+                1, self.backbone.vocab.n_tokens, size=(len(pick), cfg.negatives)
+            )
             scores = self.backbone.logits(self.model, as_tensor(new.context[pairs.row[pick]]))
             loss = bpr_edit_loss(scores, as_tensor(pairs.bad[pick]), as_tensor(negatives))
             optimizer.zero_grad(set_to_none=True)
