@@ -24,8 +24,8 @@ def benchmark(
     options: list[str] | None = None,
 ) -> dict:
     """Run the quality benchmark; ``options`` are further `raie bench quality` options (e.g.
-    ``["--validate", "--max-users", "80"]``). Returns {"rows", "paired", "report",
-    "mlflow_run_id"}, as `raie --json bench quality` prints them."""
+    ``["--validate", "--max-users", "80"]``). Returns {"rows", "paired", "bars",
+    "report", "mlflow_run_id"}, as `raie --json bench quality` prints them."""
     from flows.benches import quality
 
     parser = argparse.ArgumentParser()
@@ -35,9 +35,4 @@ def benchmark(
     args = parser.parse_args(argv)
     args.home, args.json = home, True
     result, path, run_id = quality.bench(args)
-    return {
-        "rows": result["rows"],
-        "paired": result["paired"],
-        "report": str(path),
-        "mlflow_run_id": run_id,
-    }
+    return quality.payload(result, path, run_id)

@@ -133,9 +133,9 @@ def paired_rows(
 def format_table(
     rows: Sequence[Mapping[str, object]], fields: Sequence[str], markdown: bool = False
 ) -> str:
-    """A fixed-width (or markdown) table: method, then each field's cell (see `_cell`)."""
+    """A fixed-width (or markdown) table: method, then each field's cell (see `cell_text`)."""
     head = ["method", *fields]
-    body = [[str(r["method"]), *(_cell(r.get(f)) for f in fields)] for r in rows]
+    body = [[str(r["method"]), *(cell_text(r.get(f)) for f in fields)] for r in rows]
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         return "\n".join(lines + ["| " + " | ".join(b) + " |" for b in body])
@@ -145,7 +145,7 @@ def format_table(
     )
 
 
-def _cell(value: object) -> str:
+def cell_text(value: object) -> str:
     """Cell text: "mean ± std", a paired difference "+mean ± se (ahead/seeds)" with its user
     interval "[low, high]" when it has one, "-" if absent."""
     if not isinstance(value, Mapping):

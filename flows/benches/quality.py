@@ -457,6 +457,80 @@ PAIRED_NOTE = (
 )
 
 
+RETENTION_TOLERANCE = 0.02
+"""DESIGN §10: RAIE's held-out S NDCG@10 may trail base's by at most this share."""
+REFERENCE_CODE_NDCG = 0.0362
+"""T NDCG@10 of the paper's public RAIE on ML-100K, paper preset, seqrec backbone, 3 seeds
+(research/reference-run.md); only comparable on the whole data set."""
+REFERENCE_FACTOR = 1.2
+"""DESIGN §10: RAIE should reach this multiple of ``REFERENCE_CODE_NDCG``."""
+DATA_BUDGETS = ("max_users", "max_windows", "max_update_windows", "max_eval_windows")
+
+
+def quality_bars(result: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """DESIGN §10's quality bars, judged on this run's seed means (none without raie and base).
+
+    Each bar is {"bar": what is compared, "raie": RAIE's value, "target": the value to reach,
+    "met": raie >= target}. The headline field is compared with the best other method
+    (RAIE's ablations excluded) in the paper preset and with `lora` in the streaming preset;
+    held-out S NDCG@10 with ``1 - RETENTION_TOLERANCE`` times base's; T NDCG@10 with
+    ``REFERENCE_FACTOR`` times the paper's public code, on the whole ML-100K with seqrec only.
+    The headline bar also carries the paired "raie - method" cell (seed s.e., user interval).
+    """
+    means = {
+        str(r["method"]): {k: v["mean"] for k, v in r.items() if k != "method"}
+        for r in result["rows"]
+    }
+    if "raie" not in means or "base" not in means:
+        return []
+    head, raie = result["headline"], means["raie"]
+    streaming = args.preset == "streaming"
+    rivals = ["lora"] if streaming else list(means)
+    why = "the streaming bar" if streaming else "best baseline"
+    rivals = [m for m in rivals if m in means and m != "raie" and not m.startswith("raie-")]
+    bars = []
+    if rivals:
+        best = max(rivals, key=lambda m: means[m][head])
+        paired = next(r for r in result["paired"] if r["method"] == best)
+        bars.append(
+            {
+                **_bar(f"{head} >= {best} ({why})", raie[head], means[best][head]),
+                "paired": paired.get("raie - method"),
+            }
+        )
+    retention = (1 - RETENTION_TOLERANCE) * means["base"]["S_NDCG@10"]
+    bars.append(
+        _bar(f"S_NDCG@10 within {RETENTION_TOLERANCE:.0%} of base", raie["S_NDCG@10"], retention)
+    )
+    whole = all(getattr(args, name, None) is None for name in DATA_BUDGETS)
+    if head == "T_NDCG@10" and args.dataset == "ml-100k" and args.backbone == "seqrec" and whole:
+        target = REFERENCE_FACTOR * REFERENCE_CODE_NDCG
+        text = f"T_NDCG@10 >= {REFERENCE_FACTOR}x the paper's public code ({REFERENCE_CODE_NDCG})"
+        bars.append(_bar(text, raie[head], target))
+    return bars
+
+
+def _bar(text: str, value: float, target: float) -> dict[str, Any]:
+    return {"bar": text, "raie": value, "target": target, "met": bool(value >= target)}
+
+
+def format_bars(bars: list[dict[str, Any]]) -> list[str]:
+    """One line per bar: met / NOT met, what, RAIE's value against the target."""
+    lines = []
+    for b in bars:
+        line = f"{'met' if b['met'] else 'NOT met':7s}  {b['bar']}: raie {b['raie']:.4f}, target {b['target']:.4f}"
+        if b.get("paired"):
+            line += f"; raie - method {report.cell_text(b['paired'])}"
+        lines.append(line)
+    return lines
+
+
+BARS_NOTE = (
+    "## Quality bars (DESIGN §10)\n\nJudged on the seed means above; a bar met by a difference "
+    "whose user interval holds 0 is met by these data, not resolved by them."
+)
+
+
 def table_fields(preset: str, validate: bool = False) -> list[str]:
     blocks = ("P", "S") if preset == "streaming" else ("S", "V") if validate else ("S", "T")
     metrics = [f"{m}@{k}" for k in (5, 10, 20) for m in ("Recall", "NDCG")]
@@ -504,6 +578,8 @@ def write_report(result: dict[str, Any], args: argparse.Namespace, out: Path, co
             report.format_table(result["paired"], paired, markdown=True),
             "",
         ]
+    if result["bars"]:
+        lines += [BARS_NOTE, "", *(f"* {line}" for line in format_bars(result["bars"])), ""]
     if raie is not None:
         lines += [
             "## RAIE edits (seed 0)",
@@ -621,16 +697,22 @@ def bench(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else raie_home(args.home) / "bench" / f"quality-{stamp}"
     result = run_bench(args)
+    result["bars"] = quality_bars(result, args)
     path = write_report(result, args, out, _command(args))
     run_id = None if args.no_track else _track(path, result["rows"], args)
     return result, path, run_id
 
 
+def payload(result: dict[str, Any], path: Path, run_id: str | None) -> dict[str, Any]:
+    """What `raie --json bench quality` prints and the `benchmark` flow returns."""
+    keep = {key: result[key] for key in ("rows", "paired", "bars")}
+    return {**keep, "report": str(path), "mlflow_run_id": run_id}
+
+
 def run(args: argparse.Namespace) -> int:
     result, path, run_id = bench(args)
     if args.json:
-        payload = {"rows": result["rows"], "paired": result["paired"], "report": str(path)}
-        print(json.dumps({**payload, "mlflow_run_id": run_id}))
+        print(json.dumps(payload(result, path, run_id)))
         return 0
     print(
         f"bench quality: {args.preset} preset, {args.backbone}, {args.seeds} seed(s), "
@@ -644,6 +726,9 @@ def run(args: argparse.Namespace) -> int:
             "(mean ± s.e., seeds ahead) [95 % interval over users]"
         )
         print(report.format_table(result["paired"], paired))
+    if result["bars"]:
+        print("\nquality bars (DESIGN §10, seed means):")
+        print("\n".join(format_bars(result["bars"])))
     print(f"report: {path}")
     if run_id:
         print(f"MLflow run {run_id} (experiment raie-bench-quality)")

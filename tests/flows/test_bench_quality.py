@@ -80,6 +80,17 @@ def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFix
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "| raie |" in text and "## RAIE edits (seed 0)" in text
     assert "Paired per-seed differences of T_NDCG@10" in text
+    bars = payload["bars"]  # no paper-code bar on an 80-user slice
+    best = max(methods[:-1], key=lambda m: rows[m]["T_NDCG@10"]["mean"])
+    assert [b["bar"] for b in bars] == [
+        f"T_NDCG@10 >= {best} (best baseline)",
+        "S_NDCG@10 within 2% of base",
+    ]
+    assert bars[0]["met"] == (rows["raie"]["T_NDCG@10"]["mean"] >= rows[best]["T_NDCG@10"]["mean"])
+    assert bars[1]["met"] == (
+        rows["raie"]["S_NDCG@10"]["mean"] >= 0.98 * rows["base"]["S_NDCG@10"]["mean"]
+    )
+    assert "## Quality bars (DESIGN §10)" in text and bars[0]["bar"] in text
     command = next(line for line in text.splitlines() if line.startswith("Command: "))
     assert "--preset paper" in command and "--max-users 80" in command
     assert "--every" not in command  # a streaming-only option
@@ -285,3 +296,78 @@ def test_llm_backbone_runs_the_bench_on_a_budget(
     assert (tmp_path / "models" / "model.safetensors").is_file()  # the cached LM copy
     text = (tmp_path / "llm" / "report.md").read_text(encoding="utf-8")
     assert "--max-windows 8" in text and "--backbone-epochs" not in text
+
+
+def _bar_args(*argv: str):
+    import argparse
+
+    from flows.benches import quality
+
+    parser = argparse.ArgumentParser()
+    quality.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def _bar_result(headline: str, means: dict[str, tuple[float, float]]) -> dict:
+    """A bench result with {method: (headline mean, S_NDCG@10 mean)} and paired cells."""
+    rows = [
+        {"method": m, headline: {"mean": h, "std": 0.0}, "S_NDCG@10": {"mean": s, "std": 0.0}}
+        for m, (h, s) in means.items()
+    ]
+    raie = means["raie"][0]
+    paired = [
+        {"method": m, "raie - method": {"mean": raie - h, "se": 0.0, "ahead": 0, "seeds": 3}}
+        for m, (h, _) in means.items()
+        if m != "raie"
+    ] + [{"method": "raie"}]
+    return {"rows": rows, "paired": paired, "headline": headline}
+
+
+def test_quality_bars_judge_raie_against_the_best_baseline_base_and_the_paper_code() -> None:
+    from flows.benches.quality import format_bars, quality_bars
+
+    means = {
+        "popularity": (0.0215, 0.0085),
+        "base": (0.0519, 0.0365),
+        "full_ft": (0.0546, 0.0396),
+        "raie-no-add": (0.0600, 0.0300),  # an ablation: never the bar
+        "raie": (0.0517, 0.0358),
+    }
+    bars = quality_bars(_bar_result("T_NDCG@10", means), _bar_args("--preset", "paper"))
+    head, retention, reference = bars
+    assert head["bar"] == "T_NDCG@10 >= full_ft (best baseline)" and not head["met"]
+    assert head["target"] == 0.0546 and head["paired"]["mean"] == pytest.approx(-0.0029)
+    # 0.98 x 0.0365 = 0.03577 <= 0.0358
+    assert retention["met"] and retention["target"] == pytest.approx(0.03577)
+    assert reference["met"] and reference["target"] == pytest.approx(1.2 * 0.0362)
+    lines = format_bars(bars)
+    assert lines[0].startswith("NOT met") and "raie - method -0.0029" in lines[0]
+    assert lines[1].startswith("met")
+
+    means["raie"] = (0.0550, 0.0350)  # ahead of every baseline, S 4 % below base
+    head, retention, _ = quality_bars(_bar_result("T_NDCG@10", means), _bar_args())
+    assert head["met"] and not retention["met"]
+
+
+def test_streaming_bar_is_lora_and_the_paper_code_needs_the_whole_paper_run() -> None:
+    from flows.benches.quality import quality_bars
+
+    means = {"base": (0.048, 0.037), "full_ft": (0.049, 0.041), "lora": (0.047, 0.041)}
+    stream = _bar_result("P_NDCG@10", {**means, "raie": (0.0471, 0.037)})
+    bars = quality_bars(stream, _bar_args("--preset", "streaming"))
+    assert [b["bar"] for b in bars] == [
+        "P_NDCG@10 >= lora (the streaming bar)",
+        "S_NDCG@10 within 2% of base",
+    ]
+    assert bars[0]["met"]  # full_ft is higher, but DESIGN's streaming bar is lora
+    sliced = quality_bars(
+        _bar_result("T_NDCG@10", {**means, "raie": (0.05, 0.04)}), _bar_args("--max-users", "80")
+    )
+    assert len(sliced) == 2  # a slice is not comparable with the reference run
+    llm = quality_bars(
+        _bar_result("T_NDCG@10", means | {"raie": (0.05, 0.04)}), _bar_args("--backbone", "llm")
+    )
+    assert len(llm) == 2  # the reference run used seqrec
+    no_raie = _bar_result("T_NDCG@10", {**means, "raie": (0.0, 0.0)})
+    no_raie["rows"] = no_raie["rows"][:-1]
+    assert quality_bars(no_raie, _bar_args()) == []
