@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from raie_core.errors import RaieConfigError
+from raie_core.metrics import ranking_metrics
 
 EDIT_ACTIONS = ("update", "expand", "add")
 BOOTSTRAP_DRAWS = 2000
@@ -127,6 +128,27 @@ def paired_rows(
         if subject in runs and method != subject:
             row[f"{subject} - method"] = pair(subject, method)
         rows.append(row)
+    return rows
+
+
+def region_rows(
+    route: np.ndarray, ranks: Mapping[str, np.ndarray], cutoff: int = 10
+) -> list[dict[str, object]]:
+    """NDCG@cutoff of every method on the windows each region served.
+
+    route: (n,) int64 region that served each window (-1 = the base); ranks: method -> (n,)
+    0-based target ranks of the same windows. Returns one row per region, by id (-1 first):
+    {"region": id, "windows": count, "NDCG@<cutoff>": {method: value}}.
+    """
+    route = np.asarray(route, dtype=np.int64)
+    rows: list[dict[str, object]] = []
+    for region in np.unique(route):
+        rows_of = route == region
+        ndcg = {
+            m: ranking_metrics(np.asarray(r)[rows_of], (cutoff,))[f"NDCG@{cutoff}"]
+            for m, r in ranks.items()
+        }
+        rows.append({"region": int(region), "windows": int(rows_of.sum()), f"NDCG@{cutoff}": ndcg})
     return rows
 
 

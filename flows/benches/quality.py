@@ -35,7 +35,7 @@ import numpy as np
 from raie_core import report
 from raie_core.baselines import ABLATIONS, METHODS, MethodConfig, build_method, window_ranks
 from raie_core.errors import RaieConfigError
-from raie_core.metrics import ndcg_gains, ranking_metrics
+from raie_core.metrics import ndcg_gains, ranking_metrics, target_ranks
 from raie_core.protocol import (
     ProtocolConfig,
     Windows,
@@ -302,25 +302,28 @@ def run_method(
     """One method, one seed: setup, the periods (prequential or not), the blocks.
 
     Returns {"fields": {block_metric: value, "wall_s": s}, "curve": per-period NDCG@10,
-    "ranks": {block: (n,) target ranks}, "method": the method object (for RAIE's region
-    plots)}.
+    "ranks": {block: (n,) target ranks}, "routes": {block: (n,) serving region, -1 = base},
+    "method": the method object (for RAIE's region plots)}.
     """
     started = time.perf_counter()
     method = build_method(name, backbone, config)
     method.setup(plan.setup, seed)
-    old, prequential, curve = plan.setup, [], []
+    old, prequential, served, curve = plan.setup, [], [], []
     for _, windows in plan.periods:
         if plan.prequential:
-            ranks = window_ranks(method, windows)
+            ranks, route = _score(method, windows)
             prequential.append(ranks)
+            served.append(route)
             curve.append(ranking_metrics(ranks)["NDCG@10"])
         method.update(windows, old, seed)
         old = Windows.concat([old, windows])
     fields: dict[str, float] = {}
-    blocks = dict(plan.blocks)
-    ranks_by_block = {b: window_ranks(method, w) for b, w in blocks.items()}
+    scored = {b: _score(method, w) for b, w in plan.blocks.items()}
+    ranks_by_block = {b: ranks for b, (ranks, _) in scored.items()}
+    routes = {b: route for b, (_, route) in scored.items()}
     if prequential:
         ranks_by_block["P"] = np.concatenate(prequential)
+        routes["P"] = np.concatenate(served)
     else:
         last = "V" if "V" in plan.blocks else "T"
         curve = _weekly_curve(ranks_by_block[last], plan.blocks[last])
@@ -328,7 +331,22 @@ def run_method(
         for metric, value in ranking_metrics(ranks_by_block[block]).items():
             fields[f"{block}_{metric}"] = value
     fields["wall_s"] = time.perf_counter() - started
-    return {"fields": fields, "curve": curve, "ranks": ranks_by_block, "method": method}
+    return {
+        "fields": fields,
+        "curve": curve,
+        "ranks": ranks_by_block,
+        "routes": routes,
+        "method": method,
+    }
+
+
+def _score(method: Any, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) target ranks and (n,) region that served each window (-1 = the base; all -1
+    for methods without regions)."""
+    if not hasattr(method, "routed"):
+        return window_ranks(method, windows), np.full(len(windows), -1, dtype=np.int64)
+    routed = method.routed(windows.context)
+    return target_ranks(routed.scores, windows.target, windows.context).numpy(), routed.route
 
 
 def _weekly_curve(ranks: np.ndarray, windows: Windows) -> list[float]:
@@ -374,6 +392,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     no_cache = args.no_backbone_cache or args.backbone == "llm"
     cache = None if no_cache else raie_home(args.home) / "bench" / "backbones"
     raie_state: Any = None
+    raie_routes: np.ndarray | None = None
+    first_ranks: dict[str, np.ndarray] = {}
     for seed in range(args.seeds):
         started = time.perf_counter()
         backbone, reused = _train_backbone(plan, vocab, catalog, args, seed, cache)
@@ -389,8 +409,11 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             logger.warning(
                 "seed %d %s: %s", seed, name, {k: round(v, 4) for k, v in out["fields"].items()}
             )
+            if seed == 0:
+                first_ranks[name] = out["ranks"][block]
             if name == "raie" and seed == 0:
                 raie_state = _raie_snapshot(out["method"], plan.setup)
+                raie_routes = out["routes"][block]
     return {
         "rows": report.summarize(runs),
         "headline": headline,
@@ -407,6 +430,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "backbone_s": report.mean_std(backbone_s) if backbone_s else None,
         "backbones_cached": cached,
         "raie": raie_state,
+        "regions": []
+        if raie_routes is None
+        else report.region_rows(raie_routes, first_ranks, int(cutoff)),
         "windows": {
             "train": len(plan.train),
             "setup": len(plan.setup),
@@ -525,6 +551,30 @@ def format_bars(bars: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+REGIONS_NOTE = (
+    "## Per region ({field}, seed 0)\n\nThe windows each RAIE region served (base = outside "
+    "every band or no adapter yet; in the streaming preset, the region at the time each "
+    "window was scored), and every method's NDCG@10 on those same windows: where region-aware "
+    "editing gains or loses against one global update."
+)
+
+
+def region_table(result: dict[str, Any]) -> str:
+    """Markdown table of ``result["regions"]`` (`report.region_rows`)."""
+    rows = result["regions"]
+    field = next(k for k in rows[0] if k.startswith("NDCG@"))
+    methods = list(rows[0][field])
+    lines = [
+        "| region | windows | " + " | ".join(methods) + " |",
+        "|" + "---|" * (len(methods) + 2),
+    ]
+    for r in rows:
+        name = "base" if r["region"] < 0 else str(r["region"])
+        cells = [f"{r[field][m]:.4f}" for m in methods]
+        lines.append(f"| {name} | {r['windows']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 BARS_NOTE = (
     "## Quality bars (DESIGN §10)\n\nJudged on the seed means above; a bar met by a difference "
     "whose user interval holds 0 is met by these data, not resolved by them."
@@ -578,6 +628,8 @@ def write_report(result: dict[str, Any], args: argparse.Namespace, out: Path, co
             report.format_table(result["paired"], paired, markdown=True),
             "",
         ]
+    if result["regions"]:
+        lines += [REGIONS_NOTE.format(field=result["headline"]), "", region_table(result), ""]
     if result["bars"]:
         lines += [BARS_NOTE, "", *(f"* {line}" for line in format_bars(result["bars"])), ""]
     if raie is not None:
@@ -705,7 +757,7 @@ def bench(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
 
 def payload(result: dict[str, Any], path: Path, run_id: str | None) -> dict[str, Any]:
     """What `raie --json bench quality` prints and the `benchmark` flow returns."""
-    keep = {key: result[key] for key in ("rows", "paired", "bars")}
+    keep = {key: result[key] for key in ("rows", "paired", "bars", "regions", "windows")}
     return {**keep, "report": str(path), "mlflow_run_id": run_id}
 
 

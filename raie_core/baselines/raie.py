@@ -19,6 +19,7 @@ from raie_core.adapters import (
     GLOBAL,
     AdapterTrainingSet,
     RegionAdapters,
+    RoutedScores,
     WarmStart,
     adapter_name,
     routed_scores,
@@ -149,7 +150,10 @@ class RegionAwareEditing:
             return r.region
         return np.where(r.region >= 0, r.region, r.scores.k1).astype(np.int64)
 
+    def routed(self, context: np.ndarray) -> RoutedScores:
+        """Scores of each row through its region's adapter, and the region that served it
+        (-1 = the frozen base: outside every band, or a region without an adapter)."""
+        return routed_scores(self.bank, context, self.routes(context), self.config.score_batch)
+
     def scores(self, context: np.ndarray) -> torch.Tensor:
-        return routed_scores(
-            self.bank, context, self.routes(context), self.config.score_batch
-        ).scores
+        return self.routed(context).scores

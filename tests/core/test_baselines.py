@@ -285,6 +285,10 @@ def test_raie_fits_regions_edits_and_routes(backbone) -> None:
     outside = routes < 0
     torch.testing.assert_close(scores[torch.from_numpy(outside)], base[torch.from_numpy(outside)])
     assert scores.shape == (len(NEW), N_ITEMS + 1)
+    routed = method.routed(NEW.context)  # the same scores, and who served each row
+    torch.testing.assert_close(routed.scores, scores)
+    trained = np.isin(routes, list(second.affected))
+    np.testing.assert_array_equal(routed.route, np.where(trained, routes, -1))
 
 
 def test_raie_without_fallback_routes_every_row(backbone) -> None:

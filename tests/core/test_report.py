@@ -90,3 +90,19 @@ def test_paired_rows_with_windows_add_a_user_interval_around_the_mean() -> None:
         .splitlines()[-1]
         .endswith(f"(2/2) [{cell['low']:+.4f}, {cell['high']:+.4f}]")
     )
+
+
+def test_region_rows_score_every_method_on_the_windows_each_region_served() -> None:
+    route = np.array([3, -1, 3, 0, 3])
+    ranks = {"base": np.array([0, 1, 20, 2, 0]), "raie": np.array([1, 1, 0, 0, 9])}
+    rows = report.region_rows(route, ranks)
+    assert [(r["region"], r["windows"]) for r in rows] == [(-1, 1), (0, 1), (3, 3)]
+    by_region = {r["region"]: r["NDCG@10"] for r in rows}
+    # NDCG@10 of one target at 0-based rank r is 1 / log2(r + 2), 0 from rank 10 on
+    assert by_region[-1] == {
+        "base": pytest.approx(1 / math.log2(3)),
+        "raie": pytest.approx(1 / math.log2(3)),
+    }
+    assert by_region[0]["base"] == pytest.approx(0.5) and by_region[0]["raie"] == 1.0
+    assert by_region[3]["base"] == pytest.approx((1 + 0 + 1) / 3)
+    assert by_region[3]["raie"] == pytest.approx((1 / math.log2(3) + 1 + 1 / math.log2(11)) / 3)

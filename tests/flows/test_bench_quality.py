@@ -91,6 +91,10 @@ def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFix
         rows["raie"]["S_NDCG@10"]["mean"] >= 0.98 * rows["base"]["S_NDCG@10"]["mean"]
     )
     assert "## Quality bars (DESIGN §10)" in text and bars[0]["bar"] in text
+    regions = payload["regions"]  # every T window once, under the region that served it
+    assert sum(r["windows"] for r in regions) == payload["windows"]["T"]
+    assert all(set(r["NDCG@10"]) == set(methods) for r in regions)
+    assert "## Per region (T_NDCG@10, seed 0)" in text
     command = next(line for line in text.splitlines() if line.startswith("Command: "))
     assert "--preset paper" in command and "--max-users 80" in command
     assert "--every" not in command  # a streaming-only option
@@ -115,6 +119,9 @@ def test_streaming_preset_prequential_table(
     cell = next(r for r in payload["paired"] if r["method"] == "raie")["P_NDCG@10 - base"]
     gap = rows["raie"]["P_NDCG@10"]["mean"] - rows["base"]["P_NDCG@10"]["mean"]
     assert cell["mean"] == pytest.approx(gap) and cell["low"] <= gap <= cell["high"]
+    # per region: the prequential windows, each under the region serving it when scored
+    served = sum(r["windows"] for r in payload["regions"])
+    assert served == sum(payload["windows"]["periods"]) > 0
     assert (out / "edit_counts.png").is_file()
 
 
