@@ -411,9 +411,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             )
             if seed == 0:
                 first_ranks[name] = out["ranks"][block]
-            if name == "raie" and seed == 0:
-                raie_state = _raie_snapshot(out["method"], plan.setup)
-                raie_routes = out["routes"][block]
+                if name == "raie":
+                    raie_state = _raie_snapshot(out["method"], plan.setup)
+                    raie_routes = out["routes"][block]
     return {
         "rows": report.summarize(runs),
         "headline": headline,
@@ -511,9 +511,9 @@ def quality_bars(result: dict[str, Any], args: argparse.Namespace) -> list[dict[
         return []
     head, raie = result["headline"], means["raie"]
     streaming = args.preset == "streaming"
-    rivals = ["lora"] if streaming else list(means)
     why = "the streaming bar" if streaming else "best baseline"
-    rivals = [m for m in rivals if m in means and m != "raie" and not m.startswith("raie-")]
+    candidates = ["lora"] if streaming else list(means)
+    rivals = [m for m in candidates if m in means and m != "raie" and not m.startswith("raie-")]
     bars = []
     if rivals:
         best = max(rivals, key=lambda m: means[m][head])
@@ -544,7 +544,8 @@ def format_bars(bars: list[dict[str, Any]]) -> list[str]:
     """One line per bar: met / NOT met, what, RAIE's value against the target."""
     lines = []
     for b in bars:
-        line = f"{'met' if b['met'] else 'NOT met':7s}  {b['bar']}: raie {b['raie']:.4f}, target {b['target']:.4f}"
+        verdict = "met" if b["met"] else "NOT met"
+        line = f"{verdict:7s}  {b['bar']}: raie {b['raie']:.4f}, target {b['target']:.4f}"
         if b.get("paired"):
             line += f"; raie - method {report.cell_text(b['paired'])}"
         lines.append(line)
