@@ -12,7 +12,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from raie_core.errors import RaieConfigError
-from raie_core.metrics import ranking_metrics
 
 EDIT_ACTIONS = ("update", "expand", "add")
 BOOTSTRAP_DRAWS = 2000
@@ -132,23 +131,20 @@ def paired_rows(
 
 
 def region_rows(
-    route: np.ndarray, ranks: Mapping[str, np.ndarray], cutoff: int = 10
+    route: np.ndarray, values: Mapping[str, np.ndarray], field: str
 ) -> list[dict[str, object]]:
-    """NDCG@cutoff of every method on the windows each region served.
+    """Each method's mean per-window ``field`` on the windows each region served.
 
-    route: (n,) int64 region that served each window (-1 = the base); ranks: method -> (n,)
-    0-based target ranks of the same windows. Returns one row per region, by id (-1 first):
-    {"region": id, "windows": count, "NDCG@<cutoff>": {method: value}}.
+    route: (n,) int64 region that served each window (-1 = the base); values: method -> (n,)
+    per-window values of the same windows (e.g. `metrics.ndcg_gains`). Returns one row per
+    region, by id (-1 first): {"region": id, "windows": count, field: {method: mean}}.
     """
     route = np.asarray(route, dtype=np.int64)
     rows: list[dict[str, object]] = []
     for region in np.unique(route):
         rows_of = route == region
-        ndcg = {
-            m: ranking_metrics(np.asarray(r)[rows_of], (cutoff,))[f"NDCG@{cutoff}"]
-            for m, r in ranks.items()
-        }
-        rows.append({"region": int(region), "windows": int(rows_of.sum()), f"NDCG@{cutoff}": ndcg})
+        means = {m: float(np.mean(np.asarray(v)[rows_of])) for m, v in values.items()}
+        rows.append({"region": int(region), "windows": int(rows_of.sum()), field: means})
     return rows
 
 

@@ -393,7 +393,6 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     cache = None if no_cache else raie_home(args.home) / "bench" / "backbones"
     raie_state: Any = None
     raie_routes: np.ndarray | None = None
-    first_ranks: dict[str, np.ndarray] = {}
     for seed in range(args.seeds):
         started = time.perf_counter()
         backbone, reused = _train_backbone(plan, vocab, catalog, args, seed, cache)
@@ -409,11 +408,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             logger.warning(
                 "seed %d %s: %s", seed, name, {k: round(v, 4) for k, v in out["fields"].items()}
             )
-            if seed == 0:
-                first_ranks[name] = out["ranks"][block]
-                if name == "raie":
-                    raie_state = _raie_snapshot(out["method"], plan.setup)
-                    raie_routes = out["routes"][block]
+            if name == "raie" and seed == 0:
+                raie_state = _raie_snapshot(out["method"], plan.setup)
+                raie_routes = out["routes"][block]
     return {
         "rows": report.summarize(runs),
         "headline": headline,
@@ -432,7 +429,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "raie": raie_state,
         "regions": []
         if raie_routes is None
-        else report.region_rows(raie_routes, first_ranks, int(cutoff)),
+        else report.region_rows(raie_routes, {n: g[0] for n, g in gains.items()}, f"NDCG@{cutoff}"),
         "windows": {
             "train": len(plan.train),
             "setup": len(plan.setup),

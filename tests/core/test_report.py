@@ -9,6 +9,7 @@ import pytest
 
 from raie_core import report
 from raie_core.errors import RaieConfigError
+from raie_core.metrics import ndcg_gains
 
 F = "T_NDCG@10"
 
@@ -95,7 +96,8 @@ def test_paired_rows_with_windows_add_a_user_interval_around_the_mean() -> None:
 def test_region_rows_score_every_method_on_the_windows_each_region_served() -> None:
     route = np.array([3, -1, 3, 0, 3])
     ranks = {"base": np.array([0, 1, 20, 2, 0]), "raie": np.array([1, 1, 0, 0, 9])}
-    rows = report.region_rows(route, ranks)
+    gains = {m: ndcg_gains(r, 10).numpy() for m, r in ranks.items()}
+    rows = report.region_rows(route, gains, "NDCG@10")
     assert [(r["region"], r["windows"]) for r in rows] == [(-1, 1), (0, 1), (3, 3)]
     by_region = {r["region"]: r["NDCG@10"] for r in rows}
     # NDCG@10 of one target at 0-based rank r is 1 / log2(r + 2), 0 from rank 10 on
