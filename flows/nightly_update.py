@@ -15,13 +15,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from flows import env
-from flows.params import DEFAULT_DATASET, PipelineConfig
+from flows.params import DEFAULT_DATASET, PipelineConfig, stored_config
 from raie_core.evaluation import GateResult, quality_gate
 from tasks.adapters import AdapterInfo, train_region_adapter
 from tasks.bank import bank_spec, champion, publish_bank_version
 from tasks.evaluate import BankSpec, evaluate
 from tasks.lineage import track_period
-from tasks.models import embed_windows, load_base, read_pipeline_config
+from tasks.models import embed_windows, load_base
 from tasks.regions import EditSummary, edit_period_regions
 from tasks.store import BankManifest, Store
 from tasks.windows import WindowsRef, build_period_windows, last_complete_period
@@ -47,7 +47,7 @@ def nightly_update(
 ) -> dict:
     """Edit the regions with ``period``'s interactions (default: the last complete period)."""
     store = Store(env.raie_home(home), dataset)
-    config = PipelineConfig.model_validate(read_pipeline_config(store))
+    config = stored_config(store)
     period = period or last_complete_period(_today(), config.every)
     label = period.isoformat()
     with store.lock():
@@ -70,7 +70,9 @@ def nightly_update(
             bank_spec(store, current).regions_path,
             keys,
             config.regions,
+            config.adapters,
             len(history),
+            sorted(current.adapters),
             config.seed,
             f"period={label}",
         )

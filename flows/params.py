@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import raie_core
 from raie_core.adapters import AdapterConfig
 from raie_core.backbones.llm import LLMConfig
 from raie_core.backbones.seqrec import SeqRecConfig
+from raie_core.errors import RaieConfigError
 from raie_core.protocol import ProtocolConfig
 from raie_core.regions import RegionConfig
+from raie_core.training import TrainConfig
 
 DEFAULT_DATASET = "ml-100k"
 
@@ -30,19 +35,13 @@ def _streaming_protocol() -> ProtocolConfig:
 def _pipeline_seqrec() -> SeqRecConfig:
     # Measured on ML-100K: 10 epochs, T NDCG@10 0.041, held-out 0.032, in 2.5 min on 2 loaded
     # cores; batch 128 / patience 5 reaches 0.045 / 0.028 in 3x the time.
-    return SeqRecConfig(batch_size=256, lr=2e-3, patience=3)
-
-
-def _pipeline_adapters() -> AdapterConfig:
-    # A weekly update retrains every touched region; short training keeps a nightly run to
-    # seconds per region and limits forgetting (the retention gate) on small weekly batches.
-    return AdapterConfig(max_epochs=4, patience=1)
+    return SeqRecConfig(train=TrainConfig(batch_size=256, lr=2e-3, max_epochs=200, patience=3))
 
 
 class PipelineConfig(BaseModel):
     """Everything that decides what an update computes (hashed into every bank version)."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=False)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=False, extra="forbid")
 
     dataset: str = DEFAULT_DATASET
     path: str | None = Field(default=None, description="source folder/file; None = built-in")
@@ -57,16 +56,12 @@ class PipelineConfig(BaseModel):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     regions: RegionConfig = Field(default_factory=RegionConfig)
     adapters: AdapterConfig = Field(
-        default_factory=_pipeline_adapters,
-        description="region adapters: at most 4 epochs, stop at the first worse validation epoch",
-    )
-    max_fit_windows: int = Field(
-        default=20000, ge=100, description="setup windows (seeded sample) used to fit regions"
+        default_factory=AdapterConfig,
+        description="LoRA shape, training budget and replay ratio of every region adapter",
     )
     retention_tolerance: float = Field(
         default=0.02, ge=0.0, description="quality gate: max relative drop of held-out NDCG@10"
     )
-    eval_k: int = Field(default=10, description="K of the headline NDCG@K")
 
     def config_hash(self) -> str:
         """Content hash of the config and the core version (cache keys, manifests)."""
@@ -74,6 +69,63 @@ class PipelineConfig(BaseModel):
         payload["raie_core"] = raie_core.__version__
         text = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def pipeline_config(data: dict, source: str) -> PipelineConfig:
+    """Validate a config mapping (any subset of the fields; the rest keep their defaults).
+
+    source: where ``data`` came from, named in the error. Unknown keys and bad values raise
+    RaieConfigError in one sentence naming the source, the field and the value.
+    """
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "config"
+        message = first["msg"].removeprefix("Value error, ")
+        raise RaieConfigError(
+            f"{source}: field {field}={first['input']!r} is invalid: {message}"
+        ) from None
+
+
+def for_backbone(config: PipelineConfig) -> PipelineConfig:
+    """``config`` with the llm's rule applied: LLM activations are large, so with the llm
+    backbone the region adapters train in the llm's own batch size."""
+    if config.backbone != "llm":
+        return config
+    train = replace(config.adapters.train, batch_size=config.llm.train.batch_size)
+    return config.model_copy(update={"adapters": replace(config.adapters, train=train)})
+
+
+def stored_config(store: object) -> PipelineConfig:
+    """The validated config that setup saved with the base of ``store`` (a `tasks.store.Store`)."""
+    from tasks.models import PIPELINE_CONFIG, read_pipeline_config
+
+    return pipeline_config(read_pipeline_config(store), str(store.base_dir / PIPELINE_CONFIG))
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> PipelineConfig:
+    """A `PipelineConfig` from a YAML or JSON file, with ``overrides`` (nested dicts) on top."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise RaieConfigError(f"config file {path} cannot be read: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise RaieConfigError(f"config file {path} is not valid YAML/JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise RaieConfigError(
+            f"config file {path} should hold a mapping, not {type(data).__name__}"
+        )
+    return pipeline_config(_merge(data, overrides or {}), str(path))
+
+
+def _merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both else value
+    return out
 
 
 def period_label(period: date) -> str:

@@ -41,7 +41,7 @@ def setup(
             config.seed,
             config.model_dump(mode="json"),
         )
-        keys = embed_windows(store, train, max_rows=config.max_fit_windows, seed=config.seed)
+        keys = embed_windows(store, train, fit=config.regions, seed=config.seed)
         regions = fit_setup_regions(store, keys, config.regions, config.seed)
         retention = evaluate(store, BankSpec(None, {}), heldout, config.adapters, config.regions)
         version = publish_bank_version(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -20,21 +20,23 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from raie_core.backbones.base import Backbone
+from raie_core.configs import config_from_dict, config_to_dict
 from raie_core.errors import RaieConfigError, RaieStateError
+from raie_core.lora import LoraShape
 from raie_core.protocol import Windows
-from raie_core.training import TrainConfig, TrainResult, fit, train_config_from, validation_split
+from raie_core.training import TrainConfig, TrainResult, fit, validation_split
 
 logger = logging.getLogger(__name__)
 
 BASE = "__base__"
 """peft's name for "no adapter" in a mixed batch."""
 GLOBAL = "global"
-"""Name of the global adapter (warm_start=GLOBAL, the paper's F warm-up)."""
+"""Name of the one adapter of the global baselines (`lora`, `replay`, `lwf`)."""
 MANIFEST = "adapters.json"
 
 
 class WarmStart(Enum):
-    """Where a region's adapter starts before training (DESIGN §4.7)."""
+    """Where an adapter starts before training (DESIGN §4.7; the rule: `raie_core.update`)."""
 
     PREVIOUS = "previous"
     """Continue from the region's own current version (it must exist)."""
@@ -42,50 +44,27 @@ class WarmStart(Enum):
     """Copy another region's adapter (the nearest / parent region)."""
     ZERO = "zero"
     """Fresh LoRA (B = 0, so the start equals the base) and base item rows."""
-    GLOBAL = "global"
-    """Copy the global adapter (trained on all new data first)."""
 
 
 @dataclass(frozen=True)
 class AdapterConfig:
-    """LoRA shape and per-region training settings.
+    """How every adapter (each RAIE region's, and the adapter baselines') is shaped and trained.
 
-    r / alpha / dropout: LoRA rank, scaling numerator and dropout. targets: module names
-    (empty = the backbone's `lora_targets`). lr, weight_decay, batch_size, max_epochs,
-    patience, grad_clip: see `TrainConfig`. val_fraction: share of the *new* samples held
-    out for early stopping (replay rows always train). warm_start: default initialisation.
-    new_item_rows: also train the embedding rows of items unknown at setup.
+    lora: the LoRA shape (`LoraShape`). train: the training budget (`TrainConfig`; its
+    val_fraction is the share of the *new* rows held out for early stopping, replay rows
+    always train). replay_ratio: rho, the share of replayed older windows in a training set
+    (reference 0.7; n_replay = `replay_count`). new_item_rows: also train the embedding rows
+    of items unknown at setup.
     """
 
-    r: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.05
-    targets: tuple[str, ...] = ()
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    max_epochs: int = 20
-    patience: int = 3
-    grad_clip: float = 1.0
-    val_fraction: float = 0.1
-    warm_start: WarmStart = WarmStart.PREVIOUS
+    lora: LoraShape = field(default_factory=LoraShape)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    replay_ratio: float = 0.7
     new_item_rows: bool = True
 
     def __post_init__(self) -> None:
-        if self.r < 1:
-            raise RaieConfigError(f"r={self.r} should be >= 1")
-        if self.alpha <= 0:
-            raise RaieConfigError(f"alpha={self.alpha} should be > 0")
-        if not 0.0 <= self.dropout < 1.0:
-            raise RaieConfigError(f"dropout={self.dropout} should be in [0, 1)")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise RaieConfigError(f"val_fraction={self.val_fraction} should be in [0, 1)")
-        if not isinstance(self.warm_start, WarmStart):
-            raise RaieConfigError(f"warm_start={self.warm_start!r} should be a WarmStart")
-        self.train_config(0)
-
-    def train_config(self, seed: int) -> TrainConfig:
-        return train_config_from(self, seed)
+        if not 0.0 <= self.replay_ratio < 1.0:
+            raise RaieConfigError(f"replay_ratio={self.replay_ratio} should be in [0, 1)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,20 +131,6 @@ class RoutedScores:
     route: np.ndarray
 
 
-def warm_start_for(
-    region_id: int, trained: set[int], parent: int | None
-) -> tuple[WarmStart, int | None]:
-    """DESIGN §4.7: continue the region's own adapter, else copy its parent region's, else zero.
-
-    trained: region ids that have an adapter. Returns (warm start, source region or None).
-    """
-    if region_id in trained:
-        return WarmStart.PREVIOUS, region_id
-    if parent is not None and parent in trained:
-        return WarmStart.PARENT, parent
-    return WarmStart.ZERO, None
-
-
 def adapter_name(region_id: int) -> str:
     """Adapter name of a region: fixed width, so no name is a prefix of another."""
     if region_id < 0:
@@ -198,10 +163,10 @@ class RegionAdapters:
         c = self.config
         rows = self.backbone.new_item_rows() if c.new_item_rows else []
         return LoraConfig(
-            r=c.r,
-            lora_alpha=c.alpha,
-            lora_dropout=c.dropout,
-            target_modules=list(c.targets or self.backbone.lora_targets),
+            r=c.lora.r,
+            lora_alpha=c.lora.alpha,
+            lora_dropout=c.lora.dropout,
+            target_modules=list(c.lora.targets or self.backbone.lora_targets),
             fan_in_fan_out=self.backbone.fan_in_fan_out,
             trainable_token_indices=rows or None,
         )
@@ -211,8 +176,8 @@ class RegionAdapters:
     ) -> None:
         """Create or reinitialise adapter ``name`` (PREVIOUS keeps it as it is).
 
-        PARENT / GLOBAL copy adapter ``source`` (default `GLOBAL` for GLOBAL); ZERO starts
-        fresh (seeded LoRA A, B = 0, item rows = base rows).
+        PARENT copies adapter ``source``; ZERO starts fresh (seeded LoRA A, B = 0, item rows
+        = base rows).
         """
         if name == BASE:
             raise RaieConfigError(f"adapter name {BASE!r} is reserved")
@@ -220,8 +185,6 @@ class RegionAdapters:
             if name not in self:
                 raise RaieStateError(f"adapter {name!r} has no previous version to continue")
             return
-        if warm_start is WarmStart.GLOBAL:
-            source = source or GLOBAL
         if warm_start is not WarmStart.ZERO and (source is None or source not in self):
             raise RaieStateError(
                 f"warm_start={warm_start.value} needs an existing source adapter, got {source!r}"
@@ -262,7 +225,7 @@ class RegionAdapters:
         for name in self.names:
             assert self.model is not None
             self.model.save_pretrained(str(path), selected_adapters=[name])
-        manifest = {"config": _config_json(self.config), "names": list(self.names)}
+        manifest = {"config": config_to_dict(self.config), "names": list(self.names)}
         (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
 
     @classmethod
@@ -272,7 +235,7 @@ class RegionAdapters:
         if not (path / MANIFEST).is_file():
             raise RaieStateError(f"{path / MANIFEST} is missing: not a saved adapter bank")
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        bank = cls(backbone, _config_from_json(manifest["config"]))
+        bank = cls(backbone, config_from_dict(AdapterConfig, manifest["config"]))
         for name in manifest["names"]:
             bank.load_adapter(name, path / name)
         return bank
@@ -289,18 +252,6 @@ class RegionAdapters:
             )
         else:
             self.model.load_adapter(str(folder), adapter_name=name, is_trainable=True)
-
-
-def _config_json(config: AdapterConfig) -> dict:
-    out = asdict(config)
-    out["warm_start"] = config.warm_start.value
-    out["targets"] = list(config.targets)
-    return out
-
-
-def _config_from_json(data: dict) -> AdapterConfig:
-    data = dict(data, warm_start=WarmStart(data["warm_start"]), targets=tuple(data["targets"]))
-    return AdapterConfig(**data)
 
 
 def _copy_adapter(model: PeftModel, source: str, target: str) -> None:
@@ -321,10 +272,10 @@ def train_adapter(
     name: str,
     data: AdapterTrainingSet,
     seed: int,
-    warm_start: WarmStart | None = None,
+    warm_start: WarmStart,
     source: str | None = None,
 ) -> TrainResult:
-    """Initialise (``warm_start``, default the config's) and train adapter ``name``.
+    """Initialise (``warm_start`` from ``source``) and train adapter ``name``.
 
     Only this adapter's LoRA weights and new-item rows change; the base and every other
     adapter stay bit-identical. Early stopping on `AdapterTrainingSet.split` (the latest
@@ -333,7 +284,7 @@ def train_adapter(
     """
     if len(data) == 0:
         raise RaieConfigError(f"adapter {name!r} has no training rows")
-    bank.add(name, warm_start or bank.config.warm_start, source, seed)
+    bank.add(name, warm_start, source, seed)
     model = bank.model
     assert model is not None
     model.set_adapter(name)
@@ -344,13 +295,13 @@ def train_adapter(
     context = torch.from_numpy(np.ascontiguousarray(data.context, dtype=np.int64))
     target = torch.from_numpy(np.ascontiguousarray(data.target, dtype=np.int64))
     weight = torch.from_numpy(np.ascontiguousarray(data.weight, dtype=np.float32))
-    train_idx, val_idx = data.split(bank.config.val_fraction, seed)
+    train_idx, val_idx = data.split(bank.config.train.val_fraction, seed)
     backbone = bank.backbone
 
     def loss_fn(index: torch.Tensor) -> torch.Tensor:
         return backbone.loss(model, context[index], target[index], weight[index])
 
-    result = fit(model, params, loss_fn, train_idx, val_idx, bank.config.train_config(seed))
+    result = fit(model, params, loss_fn, train_idx, val_idx, bank.config.train, seed)
     model.eval()
     logger.info("adapter %s: %d epochs (best %d)", name, result.epochs, result.best_epoch)
     return result

@@ -7,6 +7,7 @@ through the unchanged base.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,22 @@ def split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of `sample_keys`: (codes, rows), both (n,) int64."""
     keys = np.asarray(keys, dtype=np.int64)
     return keys >> KEY_SHIFT, keys & ((1 << KEY_SHIFT) - 1)
+
+
+def windows_by_key(keys: np.ndarray, windows_of: Callable[[int], Windows]) -> Windows:
+    """The windows named by (m,) int64 sample keys, in key order.
+
+    windows_of: period code -> that period's windows (called once per code present).
+    """
+    codes, rows = split_keys(keys)
+    if len(codes) == 0:
+        raise RaieConfigError("no sample keys to resolve")
+    parts, order = [], []
+    for code in np.unique(codes):
+        chosen = np.flatnonzero(codes == code)
+        parts.append(windows_of(int(code)).subset(rows[chosen]))
+        order.append(chosen)
+    return Windows.concat(parts).subset(np.argsort(np.concatenate(order), kind="stable"))
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,6 +7,7 @@ indices; the trainer owns batching, AdamW, gradient clipping, validation and ear
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,47 +24,47 @@ LossFn = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings.
+    """Optimisation settings: the one definition of every training knob (DESIGN §4.7).
 
     lr: AdamW learning rate. weight_decay: AdamW decoupled weight decay.
     batch_size: samples per step. max_epochs: hard cap on passes over the training rows.
     patience: epochs without a validation improvement (by more than ``min_delta``) before
     stopping; the parameters of the best epoch are restored. Without validation rows every
     epoch runs. grad_clip: max global gradient L2 norm (0 disables clipping).
-    seed: seeds the batch order and torch's RNG (dropout, init) inside ``fit``.
+    val_fraction: share of the validation candidates (the new rows; the latest ones when
+    timestamps are known) held out for early stopping (`validation_split`).
     keep_start: the starting parameters compete with every epoch on validation, so training
     that never beats the start (an update that does not help the new data) changes nothing.
+    Defaults are the update budget of every adapter and baseline (10 epochs, patience 2,
+    chosen on F's validation block of ML-100K); the backbones nest their own instance.
     """
 
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 128
-    max_epochs: int = 50
-    patience: int = 3
+    max_epochs: int = 10
+    patience: int = 2
     min_delta: float = 0.0
     grad_clip: float = 1.0
-    seed: int = 0
+    val_fraction: float = 0.1
     keep_start: bool = True
 
     def __post_init__(self) -> None:
-        _check(self.lr > 0, "lr", self.lr, "> 0")
+        _check(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "> 0")
         _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
         _check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
         _check(self.max_epochs >= 1, "max_epochs", self.max_epochs, ">= 1")
         _check(self.patience >= 1, "patience", self.patience, ">= 1")
         _check(self.min_delta >= 0, "min_delta", self.min_delta, ">= 0")
         _check(self.grad_clip >= 0, "grad_clip", self.grad_clip, ">= 0")
+        _check(0.0 <= self.val_fraction < 1.0, "val_fraction", self.val_fraction, "in [0, 1)")
 
 
-TRAIN_FIELDS = ("lr", "weight_decay", "batch_size", "max_epochs", "patience", "grad_clip")
-"""The `TrainConfig` knobs that the backbone, adapter and method configs repeat by name."""
-
-
-def train_config_from(settings: object, seed: int, **overrides: object) -> TrainConfig:
-    """A `TrainConfig` from the `TRAIN_FIELDS` that ``settings`` has (same names), with
-    ``seed`` and ``overrides`` on top; fields it lacks keep their `TrainConfig` default."""
-    values = {name: getattr(settings, name) for name in TRAIN_FIELDS if hasattr(settings, name)}
-    return TrainConfig(**{**values, "seed": seed, **overrides})
+def replay_count(n_new: int, ratio: float) -> int:
+    """Replayed rows that make up ``ratio`` of a training set with ``n_new`` new rows:
+    round(n_new * ratio / (1 - ratio)) (the reference formula); ratio in [0, 1)."""
+    _check(0.0 <= ratio < 1.0, "replay_ratio", ratio, "in [0, 1)")
+    return int(round(n_new * ratio / (1.0 - ratio)))
 
 
 @dataclass(frozen=True)
@@ -133,13 +134,14 @@ def fit(
     train_index: np.ndarray,
     val_index: np.ndarray,
     config: TrainConfig,
+    seed: int,
 ) -> TrainResult:
     """Train ``params`` by minimising ``loss_fn`` over batches of ``train_index``.
 
     module: set to train mode for steps and eval mode for validation (restored at the end).
     params: the parameters AdamW updates (must require grad); nothing else is touched.
     train_index / val_index: (n,) / (m,) int64 sample indices handed to ``loss_fn``.
-    The torch RNG is forked, so the caller's global RNG state is left unchanged.
+    seed: seeds the batch order and torch's RNG (dropout, init) inside ``fit``. The torch RNG is forked, so the caller's global RNG state is left unchanged.
     """
     params = list(params)
     if not params or not all(p.requires_grad for p in params):
@@ -148,8 +150,8 @@ def fit(
         raise RaieConfigError("train_index is empty: nothing to train on")
     was_training = module.training
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        result = _fit(module, params, loss_fn, train_index, val_index, config)
+        torch.manual_seed(seed)
+        result = _fit(module, params, loss_fn, train_index, val_index, config, seed)
     module.train(was_training)
     return result
 
@@ -161,9 +163,10 @@ def _fit(
     train_index: np.ndarray,
     val_index: np.ndarray,
     config: TrainConfig,
+    seed: int,
 ) -> TrainResult:
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(seed)
     train_losses: list[float] = []
     val_losses: list[float] = []
     best, best_epoch, best_state = float("inf"), 0, None

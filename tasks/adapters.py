@@ -7,17 +7,10 @@ from dataclasses import dataclass
 
 from prefect import task
 
-from raie_core.adapters import (
-    AdapterConfig,
-    AdapterTrainingSet,
-    RegionAdapters,
-    adapter_name,
-    train_adapter,
-    warm_start_for,
-)
-from raie_core.regions import SampleSource
+from raie_core.adapters import AdapterConfig, RegionAdapters, adapter_name
+from raie_core.update import train_region
 from tasks.models import load_base
-from tasks.regions import EditSummary, training_set
+from tasks.regions import EditSummary, region_plan
 from tasks.store import Store
 from tasks.windows import windows_for_keys
 
@@ -49,24 +42,16 @@ def train_region_adapter(
     previous: dict[int, str],
     seed: int,
 ) -> AdapterInfo:
-    """Train region ``region_id`` on its new samples + replay; stage it as a new version."""
+    """`train_region` on the region's saved plan (its source adapter loaded from the previous
+    bank version, its rows fetched by sample key); stages the result as a new version."""
+    plan = region_plan(summary, region_id)
     bank = RegionAdapters(load_base(store), config)
-    warm, source = warm_start_for(region_id, set(previous), summary.parents.get(region_id))
-    if source is not None:
-        bank.load_adapter(adapter_name(source), store.adapter_path(previous[source]))
-    keys, weights, origin = training_set(summary, region_id)
-    windows = windows_for_keys(store, keys)
-    replay = origin == SampleSource.REPLAY
-    data = AdapterTrainingSet(windows.context, windows.target, weights, replay, windows.timestamp)
+    if plan.source_region is not None:
+        bank.load_adapter(
+            adapter_name(plan.source_region), store.adapter_path(previous[plan.source_region])
+        )
+    result = train_region(bank, plan, windows_for_keys(store, plan.keys), seed)
     name = adapter_name(region_id)
-    result = train_adapter(
-        bank,
-        name,
-        data,
-        seed + region_id,
-        warm_start=warm,
-        source=None if source is None else adapter_name(source),
-    )
     with store.stage_adapter(region_id) as draft:
         bank.model.save_pretrained(
             str(draft.dir), selected_adapters=[name], save_embedding_layers=False
@@ -80,14 +65,14 @@ def train_region_adapter(
         path=ref.path,
         version=ref.version,
         digest=ref.digest,
-        warm_start=warm.value,
-        source_region=source,
+        warm_start=plan.warm_start.value,
+        source_region=plan.source_region,
         epochs=result.epochs,
         best_epoch=result.best_epoch,
         train_loss=float(result.train_losses[-1]),
         val_loss=min(result.val_losses, default=float("nan")),
-        n_new=int((~replay).sum()),
-        n_replay=int(replay.sum()),
+        n_new=plan.n_new,
+        n_replay=plan.n_replay,
     )
 
 

@@ -16,9 +16,11 @@ from raie_core.backbones import Backbone, BackboneKind, encode_array, load_backb
 from raie_core.backbones.llm import LLMConfig, build_llm, setup_llm
 from raie_core.backbones.seqrec import SeqRecConfig, fit_seqrec
 from raie_core.errors import RaieConfigError, RaieStateError
-from raie_core.evaluation import KEY_SHIFT
+from raie_core.evaluation import sample_keys
 from raie_core.protocol import ItemVocab, build_vocab
+from raie_core.regions import RegionConfig
 from raie_core.training import TrainResult
+from raie_core.update import setup_sample
 from tasks import ingest
 from tasks.store import Store, tree_digest
 from tasks.windows import WindowsRef, load_windows
@@ -86,7 +88,7 @@ def _base_info(store: Store, result: TrainResult) -> BaseInfo:
 
 
 def read_pipeline_config(store: Store) -> dict:
-    """The pipeline config saved with the base at setup."""
+    """The pipeline config saved with the base at setup (a mapping: flows validate it)."""
     path = store.base_dir / PIPELINE_CONFIG
     if not path.is_file():
         raise RaieStateError(
@@ -107,17 +109,16 @@ def load_base(store: Store) -> Backbone:
 
 @task(name="embed-windows")
 def embed_windows(
-    store: Store, windows: WindowsRef, max_rows: int | None = None, seed: int = 0
+    store: Store, windows: WindowsRef, fit: RegionConfig | None = None, seed: int = 0
 ) -> str:
-    """Routing keys of a window file (a seeded sample of ``max_rows`` rows when it has more):
-    (n, d) float32 unit rows + their sample keys, saved beside the windows."""
+    """Routing keys of a window file: (n, d) float32 unit rows + their sample keys, saved
+    beside the windows. fit: the setup's region config; only `setup_sample`'s rows (those
+    that fit the regions) are encoded."""
     data = load_windows(windows.path)
-    index = np.arange(len(data))
-    if max_rows is not None and len(data) > max_rows:
-        index = np.sort(np.random.default_rng(seed).choice(len(data), max_rows, replace=False))
+    index = np.arange(len(data)) if fit is None else setup_sample(len(data), fit, seed)
     X = encode_array(load_base(store), data.context[index])
     path = Path(windows.path).with_suffix(".embeddings.safetensors")
-    keys = (np.int64(windows.code) << KEY_SHIFT) | index.astype(np.int64)
+    keys = sample_keys(windows.code, len(data))[index]
     save_file({"X": np.ascontiguousarray(X), "keys": keys}, str(path))
     return str(path)
 

@@ -11,16 +11,10 @@ import polars as pl
 from prefect import task
 from safetensors.numpy import load_file, save_file
 
+from raie_core.adapters import AdapterConfig, WarmStart
 from raie_core.evaluation import drift_summary, parent_region
-from raie_core.regions import (
-    Action,
-    RegionConfig,
-    edit_regions,
-    fit_regions,
-    load_regions,
-    region_training_sets,
-    save_regions,
-)
+from raie_core.regions import Action, Decisions, RegionConfig, load_regions, save_regions
+from raie_core.update import RegionPlan, fit_setup, plan_period
 from tasks.models import load_embeddings
 from tasks.store import Store
 
@@ -29,7 +23,10 @@ REGIONS_DIR = "regions"
 
 @dataclass(frozen=True)
 class EditSummary:
-    """What one period's edit did, with the paths of its persisted outputs."""
+    """What one period's edit did, with the paths of its persisted outputs.
+
+    warm_starts: affected region -> (WarmStart value, source region or None), the plan's.
+    """
 
     regions_path: str
     decisions_path: str
@@ -43,14 +40,16 @@ class EditSummary:
     parents: dict[int, int | None] = field(default_factory=dict)
     sample_counts: dict[int, dict[str, int]] = field(default_factory=dict)
     drift: dict[str, float] = field(default_factory=dict)
+    warm_starts: dict[int, tuple[str, int | None]] = field(default_factory=dict)
 
 
 @task(name="fit-regions")
 def fit_setup_regions(store: Store, embeddings: str, config: RegionConfig, seed: int) -> str:
     """Spherical k-means of the setup keys; returns the saved regions folder (work area)."""
     X, keys = load_embeddings(embeddings)
-    regions = fit_regions(X, config, seed, keys=keys, period=0)
-    return str(save_regions(regions, store.work_dir("setup") / REGIONS_DIR))
+    return str(
+        save_regions(fit_setup(X, keys, config, seed), store.work_dir("setup") / REGIONS_DIR)
+    )
 
 
 @task(name="edit-regions")
@@ -58,21 +57,50 @@ def edit_period_regions(
     store: Store,
     regions_path: str,
     embeddings: str,
-    config: RegionConfig,
+    region_config: RegionConfig,
+    adapter_config: AdapterConfig,
     period_index: int,
+    trained: list[int],
     seed: int,
     work_key: str,
 ) -> EditSummary:
-    """Drift scoring + Update/Expand/Add gating + growth/merge/retire + training sets."""
+    """`plan_period` (drift scoring, gating, growth / merge / retire, training sets, warm
+    starts) on the period's keys; persists the regions, decisions and plans."""
     X, keys = load_embeddings(embeddings)
     previous = load_regions(regions_path)
-    result = edit_regions(previous, X, config, period_index, keys=keys)
-    sets = region_training_sets(result, config, seed)
+    plan = plan_period(
+        previous, X, keys, region_config, adapter_config, period_index, trained, seed
+    )
+    result = plan.edit
     out = store.work_dir(work_key)
     new_path = save_regions(result.regions, out / REGIONS_DIR)
-    dec = result.decisions
     decisions_path = out / "decisions.parquet"
-    pl.DataFrame(
+    decision_table(result.decisions).write_parquet(decisions_path)
+    sets_path = out / "training_sets.safetensors"
+    save_plans(plan.plans, sets_path)
+    return EditSummary(
+        regions_path=str(new_path),
+        decisions_path=str(decisions_path),
+        sets_path=str(sets_path),
+        counts={a.name: n for a, n in result.decisions.counts().items()},
+        affected=list(plan.affected),
+        added=list(result.added),
+        merged=[tuple(p) for p in result.merged],
+        retired=list(result.retired),
+        live_ids=[int(i) for i in result.regions.live_ids],
+        parents={
+            rid: parent_region(previous, result.regions.center[result.regions.row(rid)])
+            for rid in result.added
+        },
+        sample_counts={p.region_id: {"new": p.n_new, "total": len(p.keys)} for p in plan.plans},
+        drift=drift_summary(result.decisions),
+        warm_starts={p.region_id: (p.warm_start.value, p.source_region) for p in plan.plans},
+    )
+
+
+def decision_table(dec: Decisions) -> pl.DataFrame:
+    """One row per sample: key, action, k1, k2, angle (degrees), p1, p2, weight."""
+    return pl.DataFrame(
         {
             "key": dec.keys,
             "action": [Action(a).name for a in dec.action],
@@ -83,46 +111,33 @@ def edit_period_regions(
             "p2": dec.p2,
             "weight": dec.weight,
         }
-    ).write_parquet(decisions_path)
+    )
+
+
+def save_plans(plans: tuple[RegionPlan, ...], path: Path) -> None:
+    """The affected regions' training rows (keys, weights, source) as one safetensors file."""
     arrays = {}
-    for rid in sets.affected:
-        one = sets.sets[rid]
+    for one in plans:
+        rid = one.region_id
         arrays |= {
             f"keys_{rid}": one.keys,
             f"weights_{rid}": one.weights.astype(np.float32),
             f"source_{rid}": one.source.astype(np.int8),
         }
-    sets_path = out / "training_sets.safetensors"
-    save_file(arrays, str(sets_path))
-    return EditSummary(
-        regions_path=str(new_path),
-        decisions_path=str(decisions_path),
-        sets_path=str(sets_path),
-        counts={a.name: n for a, n in dec.counts().items()},
-        affected=list(sets.affected),
-        added=list(result.added),
-        merged=[tuple(p) for p in result.merged],
-        retired=list(result.retired),
-        live_ids=[int(i) for i in result.regions.live_ids],
-        parents={
-            rid: parent_region(previous, result.regions.center[result.regions.row(rid)])
-            for rid in result.added
-        },
-        sample_counts={
-            rid: {"new": sets.sets[rid].n_new, "total": len(sets.sets[rid].keys)}
-            for rid in sets.affected
-        },
-        drift=drift_summary(dec),
-    )
+    save_file(arrays, str(path))
 
 
-def training_set(summary: EditSummary, region_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(keys, weights, source) of one affected region's training set."""
+def region_plan(summary: EditSummary, region_id: int) -> RegionPlan:
+    """One affected region's training plan, as `edit_period_regions` saved it."""
     arrays = load_file(summary.sets_path)
-    return (
-        arrays[f"keys_{region_id}"],
-        arrays[f"weights_{region_id}"],
-        arrays[f"source_{region_id}"],
+    start, source = summary.warm_starts[region_id]
+    return RegionPlan(
+        region_id=region_id,
+        keys=arrays[f"keys_{region_id}"],
+        weights=arrays[f"weights_{region_id}"],
+        source=arrays[f"source_{region_id}"],
+        warm_start=WarmStart(start),
+        source_region=source,
     )
 
 

@@ -19,7 +19,7 @@ from safetensors.numpy import load_file, save_file
 
 from raie_core.data.periods import Every, period_start
 from raie_core.errors import RaieStateError
-from raie_core.evaluation import SETUP_CODE, split_keys
+from raie_core.evaluation import SETUP_CODE, windows_by_key
 from raie_core.protocol import (
     ItemVocab,
     ProtocolConfig,
@@ -163,16 +163,7 @@ def build_period_windows(
 
 def windows_for_keys(store: Store, keys: np.ndarray) -> Windows:
     """The windows named by sample keys, in key order (replay and new samples alike)."""
-    codes, rows = split_keys(keys)
-    parts, order = [], []
-    for code in np.unique(codes):
-        chosen = np.flatnonzero(codes == code)
-        parts.append(load_windows(window_path(store, int(code))).subset(rows[chosen]))
-        order.append(chosen)
-    if not parts:
-        raise RaieStateError("no sample keys to resolve")
-    merged = Windows.concat(parts)
-    return merged.subset(np.argsort(np.concatenate(order), kind="stable"))
+    return windows_by_key(keys, lambda code: load_windows(window_path(store, code)))
 
 
 def last_complete_period(today: date, every: str) -> date:

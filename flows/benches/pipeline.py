@@ -4,19 +4,15 @@ One setup (seqrec backbone, K regions) on the first ``--max-users`` users of the
 (a parquet table, dataset "table") runs in a scratch folder; its home is then copied so that
 every measured variant starts from the identical state.
 
-Overhead: `nightly_update(period)` (the real flow: Prefect task runs, artifacts, MLflow runs
-and registrations) on one copy against `bare_update`, the same task functions called through
-``.fn`` without the Prefect engine and without the MLflow lineage task, on another copy.
-``overhead_fraction = (flow - bare) / flow`` on the median wall times of ``--repeats`` pairs
-(alternating order); ``overhead_fraction_cpu`` is the same on CPU seconds of this process and
-its children (the Prefect server included), which other loads of a shared machine disturb
-less; ``overhead_fraction_inrun`` splits each flow run's own wall time (wall minus the
-seconds its tasks spent Running, per the Prefect API, plus the `track-period` task), so
-noise between runs cancels. Both variants run with ``--torch-threads`` intra-op threads (1:
-with 2 on a loaded 2-core machine, main-thread training was up to 10x slower in one variant
-only). Excluded: Python imports, the ephemeral Prefect server start-up and the MLflow
-database creation (both happen during the setup), and first-use costs (a warm-up flow run
-on another copy precedes timing).
+Overhead: ``--repeats`` runs of `nightly_update(period)` (the real flow: Prefect task runs,
+artifacts, MLflow runs and registrations), each on a fresh copy. ``overhead_fraction_inrun``
+splits each run's own wall time: wall minus the seconds its tasks spent Running (per the
+Prefect API), plus the `track-period` task, so noise between runs cancels. There is no
+second copy of the update step to compare against: the flow's tasks are the step
+(`raie_core.update`). Runs use ``--torch-threads`` intra-op threads (1: with 2 on a loaded
+2-core machine, main-thread training was up to 10x slower). Excluded: Python imports, the
+ephemeral Prefect server start-up and the MLflow database creation (both happen during the
+setup), and first-use costs (a warm-up flow run on another copy precedes timing).
 
 Incremental cost: on a fourth copy the period's windows are edited once to learn their
 routing; the windows gated Update into the ``round(K/3)`` regions with the most of them are
@@ -67,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone-epochs", type=int, default=4, help="setup training cap")
     parser.add_argument("--epochs", type=int, default=None, help="adapter cap (default: config)")
     parser.add_argument("--min-train-samples", type=int, default=None, help="default: config")
-    parser.add_argument("--repeats", type=int, default=2, help="timed flow/bare pairs (median)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed flow runs (median)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=None, help="keep the scratch homes here")
@@ -80,19 +76,20 @@ def pipeline_config(path: str, args: argparse.Namespace) -> Any:
     from raie_core.adapters import AdapterConfig
     from raie_core.backbones.seqrec import SeqRecConfig
     from raie_core.regions import RegionConfig
+    from raie_core.training import TrainConfig
 
     regions = {"n_regions": args.regions}
     if args.min_train_samples is not None:
         regions["min_train_samples"] = args.min_train_samples
-    adapters = {} if args.epochs is None else {"max_epochs": args.epochs, "patience": 1}
+    regions["max_fit_windows"] = 3000
+    train = TrainConfig() if args.epochs is None else TrainConfig(max_epochs=args.epochs)
     return PipelineConfig(
         dataset=DATASET,
         path=path,
         seed=args.seed,
-        seqrec=SeqRecConfig(max_epochs=args.backbone_epochs, patience=2),
+        seqrec=SeqRecConfig(train=TrainConfig(max_epochs=args.backbone_epochs, patience=2)),
         regions=RegionConfig(**regions),
-        adapters=AdapterConfig(**adapters),
-        max_fit_windows=3000,
+        adapters=AdapterConfig(train=train),
     )
 
 
@@ -159,74 +156,6 @@ def timed_cpu(call: Callable[[], Any]) -> tuple[float, float, Any]:
     return wall, cpu_seconds() - cpu, value
 
 
-def bare_update(period: date, dataset: str, home: str) -> dict:
-    """`nightly_update`'s task sequence through ``.fn``: no Prefect engine, no MLflow.
-
-    Mirrors flows/nightly_update.py step for step (lock, windows, both prequential
-    evaluations, embedding, edit, training, retention, gate, publication); only the Prefect
-    artifacts and the `track_period` task are left out.
-    """
-    from flows import env
-    from flows.params import PipelineConfig
-    from tasks.bank import bank_spec, champion
-    from tasks.evaluate import BankSpec, evaluate
-    from tasks.models import embed_windows, load_base, read_pipeline_config
-    from tasks.store import Store
-    from tasks.windows import build_period_windows
-
-    store = Store(env.raie_home(home), dataset)
-    config = PipelineConfig.model_validate(read_pipeline_config(store))
-    with store.lock():
-        history = store.history()
-        serving = champion(store)
-        vocab = load_base(store).vocab
-        windows = build_period_windows.fn(store, period, config.every, config.protocol, vocab)
-        scored = [
-            evaluate.fn(store, spec, windows, config.adapters, config.regions)
-            for spec in (bank_spec(store, serving), BankSpec(None, {}))
-        ]
-        keys = embed_windows.fn(store, windows)
-        return _bare_edit_publish(store, config, history, serving, period, windows, keys, scored)
-
-
-def _bare_edit_publish(store, config, history, serving, period, windows, keys, scored) -> dict:  # noqa: ANN001
-    """The edit, training, retention, gate and publication steps of `bare_update`."""
-    from flows.nightly_update import bank_version_fields, period_adapters
-    from raie_core.evaluation import quality_gate
-    from tasks.adapters import train_region_adapter
-    from tasks.bank import bank_spec, publish_bank_version
-    from tasks.evaluate import BankSpec, evaluate
-    from tasks.regions import edit_period_regions
-    from tasks.windows import WindowsRef
-
-    label, current, setup = period.isoformat(), history[-1], history[0]
-    regions_path = bank_spec(store, current).regions_path
-    summary = edit_period_regions.fn(
-        store, regions_path, keys, config.regions, len(history), config.seed, f"period={label}"
-    )
-    trained = [
-        train_region_adapter.fn(store, config.adapters, summary, rid, current.adapters, config.seed)
-        for rid in summary.affected
-    ]
-    adapters = period_adapters(current.adapters, summary, trained)
-    heldout = WindowsRef(**setup.extra["heldout"])
-    spec = BankSpec(summary.regions_path, adapters)
-    retention = evaluate.fn(store, spec, heldout, config.adapters, config.regions)
-    reference = setup.extra["retention_reference"]
-    gate = quality_gate(retention["NDCG@10"], reference, config.retention_tolerance)
-    fields = bank_version_fields(
-        config, label, windows, summary, adapters, (*scored, retention), gate, serving
-    )
-    version = publish_bank_version.fn(store, **fields)
-    return {
-        "period": label,
-        "version": version,
-        "windows": windows.rows,
-        "live": len(summary.live_ids),
-        "retrained": len(trained),
-    }
-
-
 def focus_batch(
     store: Any, embeddings: str, decisions_path: str, n_focus: int
 ) -> tuple[str, list[int]]:
@@ -249,22 +178,25 @@ def focus_batch(
     return str(path), chosen
 
 
-def all_region_sets(summary: Any, seed: int) -> Any:
+def all_region_sets(summary: Any, trained: list[int], seed: int) -> Any:
     """``summary`` with a training set for every live region (all of them affected).
 
     Affected regions keep their sets; each other region is retrained on its own data: a
     seeded draw from its reservoir of the affected regions' mean set size (all of it when
     smaller), marked NEW so that it gets a validation split and early stopping like the
-    affected regions (all-replay sets would always run every epoch).
+    affected regions (all-replay sets would always run every epoch), warm-started by the
+    one rule (`raie_core.update.warm_start`; ``trained``: regions with an adapter).
     """
     from safetensors.numpy import load_file, save_file
 
     from raie_core.regions import SampleSource, load_regions
+    from raie_core.update import warm_start
 
     arrays = load_file(summary.sets_path)
     sizes = [arrays[f"keys_{rid}"].size for rid in summary.affected]
     want = int(round(float(np.mean(sizes)))) if sizes else 0
     regions = load_regions(summary.regions_path)
+    starts = dict(summary.warm_starts)
     for rid in summary.live_ids:
         if rid in summary.affected:
             continue
@@ -276,24 +208,28 @@ def all_region_sets(summary: Any, seed: int) -> Any:
             f"weights_{rid}": np.ones(keys.size, dtype=np.float32),
             f"source_{rid}": np.full(keys.size, SampleSource.NEW, dtype=np.int8),
         }
+        start, source = warm_start(regions, rid, trained)
+        starts[rid] = (start.value, source)
     path = Path(summary.sets_path).with_name("all_training_sets.safetensors")
     save_file(arrays, str(path))
-    return dataclasses.replace(summary, sets_path=str(path), affected=sorted(summary.live_ids))
+    return dataclasses.replace(
+        summary, sets_path=str(path), affected=sorted(summary.live_ids), warm_starts=starts
+    )
 
 
 def measure_incremental(home: str, period: date, seed: int) -> dict[str, Any]:
     """Train the affected regions' adapters vs every live region's (one prepared copy)."""
-    from flows.params import PipelineConfig
+    from flows.params import stored_config
     from raie_core.regions import load_regions
     from tasks.adapters import train_region_adapter
     from tasks.bank import bank_spec
-    from tasks.models import embed_windows, load_base, read_pipeline_config
+    from tasks.models import embed_windows, load_base
     from tasks.regions import edit_period_regions
     from tasks.store import Store
     from tasks.windows import build_period_windows
 
     store = Store(Path(home), DATASET)
-    config = PipelineConfig.model_validate(read_pipeline_config(store))
+    config = stored_config(store)
     with store.lock():
         history = store.history()
         current = history[-1]
@@ -302,7 +238,8 @@ def measure_incremental(home: str, period: date, seed: int) -> dict[str, Any]:
             store, period, config.every, config.protocol, load_base(store).vocab
         )
         keys = embed_windows.fn(store, windows)
-        edit = (config.regions, len(history), seed)
+        trained = sorted(current.adapters)
+        edit = (config.regions, config.adapters, len(history), trained, seed)
         probe = edit_period_regions.fn(store, regions_path, keys, *edit, "bench-probe")
         n_focus = max(1, round(len(load_regions(regions_path).live_ids) / 3))
         focus, chosen = focus_batch(store, keys, probe.decisions_path, n_focus)
@@ -315,7 +252,7 @@ def measure_incremental(home: str, period: date, seed: int) -> dict[str, Any]:
             ]
 
         affected_s, trained = timed(lambda: train(summary))
-        everything = all_region_sets(summary, seed)
+        everything = all_region_sets(summary, trained, seed)
         all_s, _ = timed(lambda: train(everything))
     return {
         "period_windows": windows.rows,
@@ -370,37 +307,27 @@ def _flow_once(home: str, period: date) -> tuple[float, float, dict, dict[str, f
 
 
 def measure_overhead(prepared: Path, work: Path, period: date, repeats: int) -> dict[str, Any]:
-    """Median wall and CPU time of the flow and of the bare sequence, each on a fresh copy,
-    plus the in-run split of the flow's wall time (Prefect API task times)."""
+    """Median wall and CPU time of ``repeats`` runs of the real flow, each on a fresh copy,
+    and the in-run split of each run's wall time (Prefect API task times)."""
     _flow_once(clone(prepared, work / "warmup"), period)
-    runs: dict[str, list[tuple[float, float]]] = {"flow": [], "bare": []}
-    inrun: list[tuple[float, float]] = []
+    walls, cpus, inrun, fractions = [], [], [], []
     report: dict = {}
     for i in range(repeats):
-        for kind in ("flow", "bare") if i % 2 == 0 else ("bare", "flow"):
-            home = clone(prepared, work / f"{kind}-{i}")
-            if kind == "flow":
-                wall, cpu, report, tasks = _flow_once(home, period)
-                mlflow = tasks.get(TRACKING_TASK, 0.0)
-                inrun.append((wall - sum(tasks.values()), mlflow))
-            else:
-                wall, cpu, _ = timed_cpu(lambda h=home: bare_update(period, DATASET, h))
-            runs[kind].append((wall, cpu))
-    flow, bare = (np.median(np.array(runs[k]), axis=0) for k in ("flow", "bare"))
+        wall, cpu, report, tasks = _flow_once(clone(prepared, work / f"flow-{i}"), period)
+        mlflow = tasks.get(TRACKING_TASK, 0.0)
+        prefect = wall - sum(tasks.values())
+        walls.append(wall)
+        cpus.append(cpu)
+        inrun.append((prefect, mlflow))
+        fractions.append((prefect + mlflow) / wall)
     prefect_s, mlflow_s = np.median(np.array(inrun), axis=0)
-    fractions = [(p + m) / w for (p, m), (w, _) in zip(inrun, runs["flow"], strict=True)]
     return {
-        "flow_wall_s": float(flow[0]),
-        "bare_wall_s": float(bare[0]),
-        "overhead_fraction": float((flow[0] - bare[0]) / flow[0]),
-        "flow_cpu_s": float(flow[1]),
-        "bare_cpu_s": float(bare[1]),
-        "overhead_fraction_cpu": float((flow[1] - bare[1]) / flow[1]),
+        "flow_wall_s": float(np.median(walls)),
+        "flow_cpu_s": float(np.median(cpus)),
         "prefect_inrun_s": float(prefect_s),
         "mlflow_inrun_s": float(mlflow_s),
         "overhead_fraction_inrun": float(np.median(fractions)),
-        "flow_runs_wall_s": [round(w, 3) for w, _ in runs["flow"]],
-        "bare_runs_wall_s": [round(w, 3) for w, _ in runs["bare"]],
+        "flow_runs_wall_s": [round(w, 3) for w in walls],
         "windows": report.get("windows"),
         "retrained": report.get("retrained"),
     }
@@ -442,7 +369,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         "setup_wall_s": setup_s,
         "repeats": args.repeats,
         "torch_threads": args.torch_threads,
-        "adapter_max_epochs": config.adapters.max_epochs,
+        "adapter_max_epochs": config.adapters.train.max_epochs,
         "min_train_samples": config.regions.min_train_samples,
         **overhead,
         **incremental,
@@ -471,12 +398,7 @@ def _print_table(r: dict[str, Any]) -> None:
     )
     print(f"{'measure':<34}{'value':>12}{'target':>10}")
     print(f"{'nightly update, flow (s)':<34}{r['flow_wall_s']:>12.2f}")
-    print(f"{'nightly update, bare tasks (s)':<34}{r['bare_wall_s']:>12.2f}")
-    print(f"{'Prefect + MLflow overhead (wall)':<34}{r['overhead_fraction']:>12.3f}{'<= 0.10':>10}")
-    print(
-        f"{'nightly update CPU, flow / bare (s)':<34}{r['flow_cpu_s']:>6.1f} /{r['bare_cpu_s']:>5.1f}"
-    )
-    print(f"{'Prefect + MLflow overhead (CPU)':<34}{r['overhead_fraction_cpu']:>12.3f}")
+    print(f"{'nightly update CPU (s)':<34}{r['flow_cpu_s']:>12.1f}")
     print(
         f"{'in-run Prefect / MLflow (s)':<34}{r['prefect_inrun_s']:>6.2f} /{r['mlflow_inrun_s']:>5.2f}"
     )

@@ -71,7 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-users", type=int, default=None, help="keep the first N users")
     parser.add_argument("--max-periods", type=int, default=None, help="streaming: first N periods")
     parser.add_argument("--backbone-epochs", type=int, default=60, help="setup training cap")
-    parser.add_argument("--epochs", type=int, default=MethodConfig.max_epochs, help="update cap")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="YAML/JSON pipeline settings, as `raie setup --config` takes (flags win)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="update cap (default: the pipeline's, 10)"
+    )
     parser.add_argument("--out", default=None, help="report folder (default <home>/bench/...)")
     parser.add_argument("--no-track", action="store_true", help="skip MLflow and Prefect")
     parser.add_argument(
@@ -219,21 +226,25 @@ def _backbone_key(plan: Plan, vocab: Any, config: Any) -> str:
 
 
 def _train_backbone(
-    plan: Plan, vocab: Any, catalog: Any, args: argparse.Namespace, seed: int, cache: Path | None
+    plan: Plan,
+    vocab: Any,
+    catalog: Any,
+    args: argparse.Namespace,
+    pipeline: Any,
+    seed: int,
+    cache: Path | None,
 ) -> tuple[Any, bool]:
     """The seed's trained backbone and whether it came from ``cache``.
 
-    seqrec: trained on every setup window and saved in ``cache`` (renamed into place only
-    once complete). llm: the pretrained LM (safetensors copy under <home>/models) set up on
+    seqrec: ``pipeline.seqrec`` (seeded ``seed``) trained on every setup window and saved in
+    ``cache`` (renamed into place only once complete). llm: the pretrained LM (safetensors copy under <home>/models) set up on
     a seeded ``--max-windows`` budget; never cached (hundreds of MB per seed).
     """
     if args.backbone == "llm":
         from flows.env import raie_home
-        from raie_core.backbones.llm import LLMConfig, build_llm, setup_llm
+        from raie_core.backbones.llm import build_llm, setup_llm
 
-        config = (
-            LLMConfig() if args.max_windows is None else LLMConfig(max_windows=args.max_windows)
-        )
+        config = pipeline.llm
         lm = build_llm(vocab, config, catalog, cache_dir=raie_home(args.home) / "models")
         backbone, result = setup_llm(lm, plan.train, config, seed)
         logger.info("llm seed %d: %d windows, losses %s", seed, result.n_train, result.train_losses)
@@ -243,14 +254,9 @@ def _train_backbone(
             f"--max-windows {args.max_windows} is the llm setup budget: seqrec trains on every window"
         )
     from raie_core.backbones import load_backbone
-    from raie_core.backbones.seqrec import SeqRecConfig, fit_seqrec
+    from raie_core.backbones.seqrec import fit_seqrec
 
-    config = SeqRecConfig(
-        max_len=plan.train.max_len,
-        seed=seed,
-        max_epochs=args.backbone_epochs,
-        batch_size=args.backbone_batch,
-    )
+    config = dataclasses.replace(pipeline.seqrec, max_len=plan.train.max_len, seed=seed)
     folder = None if cache is None else cache / f"seqrec-{_backbone_key(plan, vocab, config)}"
     if folder is not None and (folder / "backbone.json").is_file():
         logger.info("backbone seed %d: reused %s", seed, folder)
@@ -268,15 +274,37 @@ def _train_backbone(
     return backbone, False
 
 
-def _method_config(args: argparse.Namespace) -> MethodConfig:
-    """The shared budget; with the llm, adapters train in the llm's batch size (its scoring
-    already runs in chunks of its own eval batch)."""
-    config = dataclasses.replace(MethodConfig(), max_epochs=args.epochs)
-    if args.backbone == "llm":
-        from raie_core.backbones.llm import LLMConfig
+def bench_config(args: argparse.Namespace) -> Any:
+    """The pipeline's own `PipelineConfig` for this run: ``--config FILE`` when given, then
+    the flags (dataset, every, backbone, its setup budget, the update cap). The paper preset
+    cuts the paper's windows (`ProtocolConfig()`); the streaming preset the pipeline's."""
+    from flows.params import for_backbone, load_config, pipeline_config
 
-        config = dataclasses.replace(config, batch_size=LLMConfig().batch_size)
-    return config
+    top: dict[str, Any] = {
+        "dataset": args.dataset,
+        "path": args.path,
+        "every": args.every,
+        "backbone": args.backbone,
+        "seqrec": {
+            "train": {"max_epochs": args.backbone_epochs, "batch_size": args.backbone_batch}
+        },
+    }
+    if args.epochs is not None:
+        top["adapters"] = {"train": {"max_epochs": args.epochs}}
+    if args.max_windows is not None and args.backbone == "llm":
+        top["llm"] = {"max_windows": args.max_windows}
+    if args.config is None:
+        config = pipeline_config(top, "the command line")
+    else:
+        config = load_config(args.config, top)
+    if args.preset == "paper":
+        config = config.model_copy(update={"protocol": ProtocolConfig()})
+    return for_backbone(config)
+
+
+def method_config(pipeline: Any) -> MethodConfig:
+    """Every method's config: the pipeline's region and adapter settings (one source)."""
+    return MethodConfig(adapters=pipeline.adapters, regions=pipeline.regions)
 
 
 BUDGET_SEED = 0
@@ -374,14 +402,15 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None and value < 1:
             raise RaieConfigError(f"--{name.replace('_', '-')} {value} should be >= 1")
     interactions, vocab, catalog = _load(args)
-    protocol = ProtocolConfig()
+    pipeline = bench_config(args)
+    protocol = pipeline.protocol
     plan = (
         paper_plan(interactions, protocol, vocab, args.validate)
         if args.preset == "paper"
         else streaming_plan(interactions, protocol, vocab, args)
     )
     plan = budget_plan(plan, args.max_update_windows, args.max_eval_windows)
-    config = _method_config(args)
+    config = method_config(pipeline)
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     curves: dict[str, list[list[float]]] = {n: [] for n in names}
     headline = headline_field(args.preset, args.validate)
@@ -395,7 +424,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     raie_routes: np.ndarray | None = None
     for seed in range(args.seeds):
         started = time.perf_counter()
-        backbone, reused = _train_backbone(plan, vocab, catalog, args, seed, cache)
+        backbone, reused = _train_backbone(plan, vocab, catalog, args, pipeline, seed, cache)
         if reused:
             cached += 1
         else:
@@ -412,6 +441,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 raie_state = _raie_snapshot(out["method"], plan.setup)
                 raie_routes = out["routes"][block]
     return {
+        "config_hash": pipeline.config_hash(),
+        "config": pipeline.model_dump(mode="json"),
         "rows": report.summarize(runs),
         "headline": headline,
         "paired": report.paired_rows(
@@ -613,6 +644,9 @@ def write_report(result: dict[str, Any], args: argparse.Namespace, out: Path, co
         "",
         f"Seeds: {args.seeds}; windows: {result['windows']}; {_backbone_line(result)}.",
         "",
+        f"Pipeline config hash {result['config_hash']} (seed 0; `raie setup` records the same "
+        "hash for a bank built with these settings); the resolved config is in report.json.",
+        "",
         "Mean ± sample std over seeds; full ranking over every item, context masked.",
         "",
         report.format_table(result["rows"], fields, markdown=True),
@@ -749,13 +783,16 @@ def bench(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
     result = run_bench(args)
     result["bars"] = quality_bars(result, args)
     path = write_report(result, args, out, _command(args))
+    config = {"config_hash": result["config_hash"], "config": result["config"]}
+    (out / "report.json").write_text(json.dumps(config, indent=2, sort_keys=True), "utf-8")
     run_id = None if args.no_track else _track(path, result["rows"], args)
     return result, path, run_id
 
 
 def payload(result: dict[str, Any], path: Path, run_id: str | None) -> dict[str, Any]:
     """What `raie --json bench quality` prints and the `benchmark` flow returns."""
-    keep = {key: result[key] for key in ("rows", "paired", "bars", "regions", "windows")}
+    fields = ("config_hash", "config", "rows", "paired", "bars", "regions", "windows")
+    keep = {key: result[key] for key in fields}
     return {**keep, "report": str(path), "mlflow_run_id": run_id}
 
 
@@ -766,7 +803,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(
         f"bench quality: {args.preset} preset, {args.backbone}, {args.seeds} seed(s), "
-        f"{_backbone_line(result)}"
+        f"{_backbone_line(result)}, pipeline config hash {result['config_hash']}"
     )
     print(report.format_table(result["rows"], table_fields(args.preset, args.validate)))
     paired = paired_fields(result)

@@ -29,6 +29,7 @@ from raie_core.backbones import encode_array
 from raie_core.backbones.seqrec import SeqRecConfig, build_seqrec
 from raie_core.data import load_dataset
 from raie_core.protocol import ProtocolConfig, build_vocab, paper_split
+from raie_core.training import TrainConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     encode_array(backbone, split.setup_train.context)
     encode_rate = len(split.setup_train) / (time.perf_counter() - start)
 
-    bank = RegionAdapters(backbone, AdapterConfig(max_epochs=args.train_epochs, val_fraction=0.0))
+    train = TrainConfig(max_epochs=args.train_epochs, val_fraction=0.0)
+    bank = RegionAdapters(backbone, AdapterConfig(train=train))
     data = AdapterTrainingSet.from_windows(split.finetune)
     start = time.perf_counter()
     result = train_adapter(bank, adapter_name(0), data, seed=0, warm_start=WarmStart.ZERO)

@@ -39,12 +39,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default ml-100k)")
 
-    p = sub.add_parser("setup", parents=[common, data], help="train the base and fit regions")
+    p = sub.add_parser("setup", parents=[common], help="train the base and fit regions")
+    p.add_argument("--dataset", default=None, help="dataset name (default ml-100k)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="YAML/JSON file of pipeline settings (docs/pipeline-config.yaml); flags win",
+    )
     p.add_argument("--path", default=None, help="source folder/file for movielens/yelp/table")
     p.add_argument("--until", type=_date, default=None, help="setup cut date (default: t^S)")
-    p.add_argument("--every", default="1w", choices=["1d", "1w", "1mo"])
-    p.add_argument("--backbone", default="seqrec", choices=["seqrec", "llm"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--every", default=None, choices=["1d", "1w", "1mo"], help="default 1w")
+    p.add_argument("--backbone", default=None, choices=["seqrec", "llm"], help="default seqrec")
+    p.add_argument("--seed", type=int, default=None, help="default 0")
     p.add_argument("--regions", type=int, default=None, help="K of the setup fit (default 5)")
     p.add_argument(
         "--max-windows", type=int, default=None, help="llm: setup windows budget (seeded subset)"
@@ -75,32 +81,33 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _config(args: argparse.Namespace):  # noqa: ANN202 - PipelineConfig
-    from dataclasses import replace
+    """``--config FILE`` (YAML or JSON, any subset of `PipelineConfig`), then the flags given."""
+    from flows.params import for_backbone, load_config, pipeline_config
 
-    from flows.params import PipelineConfig
-
-    config = PipelineConfig(
-        dataset=args.dataset,
-        path=args.path,
-        every=args.every,
-        backbone=args.backbone,
-        seed=args.seed,
-    )
+    top: dict = {
+        k: v
+        for k, v in (
+            ("dataset", args.dataset),
+            ("path", args.path),
+            ("every", args.every),
+            ("backbone", args.backbone),
+            ("seed", args.seed),
+        )
+        if v is not None
+    }
     if args.regions is not None:
-        config = config.model_copy(
-            update={"regions": replace(config.regions, n_regions=args.regions)}
-        )
-    if args.backbone == "llm":  # LLM activations: region adapters train in the llm's batch size
-        config = config.model_copy(
-            update={"adapters": replace(config.adapters, batch_size=config.llm.batch_size)}
-        )
+        top["regions"] = {"n_regions": args.regions}
     if args.max_windows is not None:  # the llm's CPU budget: setup windows and region fitting
-        config = config.model_copy(
-            update={
-                "llm": replace(config.llm, max_windows=args.max_windows),
-                "max_fit_windows": max(args.max_windows, 100),
-            }
-        )
+        top["llm"] = {"max_windows": args.max_windows}
+        top.setdefault("regions", {})["max_fit_windows"] = max(args.max_windows, 100)
+    config = (
+        pipeline_config(top, "the command line")
+        if args.config is None
+        else load_config(args.config, top)
+    )
+    config = for_backbone(config)
+    if args.dataset is None:
+        args.dataset = config.dataset
     return config
 
 
@@ -141,13 +148,12 @@ def _backfill(args: argparse.Namespace) -> int:
 
 def _recommend(args: argparse.Namespace) -> int:
     env.torch_threads()
-    from flows.params import PipelineConfig
-    from tasks.models import read_pipeline_config
+    from flows.params import stored_config
     from tasks.serving import recommend
     from tasks.store import Store
 
     store = Store(env.raie_home(args.home), args.dataset)
-    config = PipelineConfig.model_validate(read_pipeline_config(store))
+    config = stored_config(store)
     result = recommend(store, args.user, args.k, config.protocol, config.regions, config.adapters)
     if args.json:
         print(json.dumps(result))

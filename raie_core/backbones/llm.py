@@ -43,14 +43,15 @@ from raie_core.backbones.llm_prompt import (
     build_codec,
     encode_prompts,
 )
+from raie_core.configs import config_from_dict, config_to_dict
 from raie_core.errors import RaieConfigError, RaieStateError
+from raie_core.lora import LoraShape
 from raie_core.metrics import popularity_scores
 from raie_core.protocol import ItemVocab, Windows
 from raie_core.training import (
     TrainConfig,
     TrainResult,
     fit,
-    train_config_from,
     validation_split,
     weighted_cross_entropy,
 )
@@ -78,13 +79,13 @@ class LLMConfig:
         ``gguf_package``; else a local Hugging Face causal-LM folder.
     max_prompt_items: last window items put in the prompt. max_prompt_tokens: prompt cap.
     template: the prompt's text (llm_prompt.PromptTemplate).
-    lr, weight_decay, epochs, batch_size, grad_clip: setup training (`TrainConfig`).
-    val_fraction: share of the budgeted setup windows, the latest ones, held out: the setup
-        keeps the epoch (or the untrained start) with the lowest validation loss.
+    train: setup training (`TrainConfig`: 1 epoch, batch 8); its val_fraction of the
+        budgeted setup windows, the latest ones, is held out: the setup keeps the epoch (or
+        the untrained start) with the lowest validation loss.
     eval_batch_size: windows per forward pass in `encode` / `logits`.
     max_windows: setup budget, a seeded random subset of at most this many windows
-        (None = all). lora_r / lora_alpha / lora_dropout / lora_targets: the setup LoRA and
-        the region adapters' default targets (attention and MLP projections).
+        (None = all). lora: the setup LoRA (`LoraShape`); its targets are also the region
+        adapters' default targets (attention and MLP projections).
     prior_weight: weight w of the item-popularity prior added to every item logit (logit
         adjustment): w * log((count + 1) / (n + n_items)), counts of the targets of *all*
         setup windows, so the model starts at popularity and the prompt learns what differs
@@ -103,58 +104,36 @@ class LLMConfig:
     max_prompt_items: int = 5
     max_prompt_tokens: int = 128
     template: PromptTemplate = field(default_factory=PromptTemplate)
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    epochs: int = 1
-    val_fraction: float = 0.1
-    batch_size: int = 8
-    grad_clip: float = 1.0
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_epochs=1, batch_size=8))
     eval_batch_size: int = 32
     max_windows: int | None = 2000
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_targets: tuple[str, ...] = PROJECTIONS
+    lora: LoraShape = field(default_factory=lambda: LoraShape(targets=PROJECTIONS))
     prior_weight: float = 1.0
     item_init_spread: float = 0.3
     dtype: DType = DType.AUTO
     device: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_prompt_items", "max_prompt_tokens", "eval_batch_size", "lora_r"):
+        for name in ("max_prompt_items", "max_prompt_tokens", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise RaieConfigError(f"{name}={getattr(self, name)} should be >= 1")
         if self.max_windows is not None and self.max_windows < 1:
             raise RaieConfigError(f"max_windows={self.max_windows} should be >= 1 or None")
-        for name in ("lora_dropout", "val_fraction"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise RaieConfigError(f"{name}={getattr(self, name)} should be in [0, 1)")
-        if not self.lora_targets:
-            raise RaieConfigError("lora_targets=() should name at least one module")
+        if not self.lora.targets:
+            raise RaieConfigError("lora.targets=() should name at least one module")
         for name in ("prior_weight", "item_init_spread"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise RaieConfigError(f"{name}={value} should be >= 0")
         if not isinstance(self.dtype, DType):
             raise RaieConfigError(f"dtype={self.dtype!r} should be a DType")
-        self.train_config(0)
-
-    def train_config(self, seed: int) -> TrainConfig:
-        return train_config_from(self, seed, max_epochs=self.epochs)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["dtype"] = self.dtype.value
-        data["lora_targets"] = list(self.lora_targets)
-        return data
+        return config_to_dict(self)
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> LLMConfig:
-        data = dict(data)
-        data["template"] = PromptTemplate(**data["template"])
-        data["dtype"] = DType(data["dtype"])
-        data["lora_targets"] = tuple(data["lora_targets"])
-        return LLMConfig(**data)
+        return config_from_dict(LLMConfig, data)
 
 
 class LLMBackbone:
@@ -189,7 +168,7 @@ class LLMBackbone:
         self.item_token_ids = np.asarray(item_token_ids, dtype=np.int64)
         self.known_items = np.asarray(known, dtype=bool)
         self.device = _device(config)
-        self.lora_targets = tuple(config.lora_targets)
+        self.lora_targets = tuple(config.lora.targets)
         self._columns = torch.from_numpy(self.item_token_ids).to(self.device)
         prior = np.zeros(len(self.item_token_ids), np.float32) if item_prior is None else item_prior
         self.item_prior = np.asarray(prior, dtype=np.float32)
@@ -516,10 +495,10 @@ def _check_windows(windows: Windows, vocab: ItemVocab) -> None:
 def _lora_config(config: LLMConfig, token_rows: list[int] | None) -> LoraConfig:
     """The config's LoRA, plus trainable embedding rows ``token_rows`` when given."""
     return LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=list(config.lora_targets),
+        r=config.lora.r,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        target_modules=list(config.lora.targets),
         trainable_token_indices=token_rows,
     )
 
@@ -530,7 +509,7 @@ def setup_llm(
     """Setup training: a LoRA adapter plus the rows of the items seen in ``windows``.
 
     windows: setup windows, cut to ``config.max_windows`` (seeded); the latest
-    ``config.val_fraction`` of those validate. The item prior counts every window's target.
+    ``config.train.val_fraction`` of those validate. The item prior counts every window's target.
     The adapter and rows are trained with item-token cross-entropy (the untrained start is
     kept when no epoch beats it on validation), merged into the base (``merge_and_unload``)
     and frozen. Returns the trained backbone (known_items = PAD + items in the used windows) and
@@ -556,8 +535,10 @@ def setup_llm(
 
     params = [p for p in peft_model.parameters() if p.requires_grad]
     rows = np.arange(len(used), dtype=np.int64)
-    train_index, val_index = validation_split(rows, config.val_fraction, seed, times=used.timestamp)
-    result = fit(peft_model, params, loss_fn, train_index, val_index, config.train_config(seed))
+    train_index, val_index = validation_split(
+        rows, config.train.val_fraction, seed, times=used.timestamp
+    )
+    result = fit(peft_model, params, loss_fn, train_index, val_index, config.train, seed)
     logger.info("llm setup: %d windows, epoch losses %s", len(used), result.train_losses)
     merged = peft_model.merge_and_unload()
     merged.requires_grad_(False)
@@ -618,7 +599,7 @@ def llm_speed(
     mean_prompt_tokens, encode_tokens_per_s, encode_windows_per_s, train_tokens_per_s,
     train_windows_per_s.
     """
-    size = batch_size or backbone.config.batch_size
+    size = batch_size or backbone.config.train.batch_size
     if size < 1 or n_batches < 1:
         raise RaieConfigError(f"batch_size={size} and n_batches={n_batches} should be >= 1")
     if len(windows) < size * (n_batches + 1):
@@ -674,7 +655,7 @@ def _train_seconds(
         torch.manual_seed(seed)
         peft_model = get_peft_model(backbone.model, lora)
         params = [p for p in peft_model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=config.lr)
+        optimizer = torch.optim.AdamW(params, lr=config.train.lr)
         peft_model.train()
 
         def step(batch: slice) -> None:

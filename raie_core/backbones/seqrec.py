@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +20,13 @@ from peft import PeftModel
 from safetensors.torch import load_model, save_model
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from raie_core.configs import config_from_dict, config_to_dict
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.protocol import ItemVocab, Windows
 from raie_core.training import (
     TrainConfig,
     TrainResult,
     fit,
-    train_config_from,
     validation_split,
     weighted_cross_entropy,
 )
@@ -44,8 +44,8 @@ class SeqRecConfig:
 
     n_embd / n_layer / n_head: GPT-2 width, depth and heads (n_embd % n_head == 0).
     dropout: GPT-2 residual, embedding and attention dropout. max_len: context length
-    (= n_positions). lr, weight_decay, batch_size, max_epochs, patience, grad_clip: see
-    `TrainConfig`. val_fraction: share of setup windows held out for early stopping.
+    (= n_positions). train: setup training (`TrainConfig`: up to 200 epochs, patience 5;
+    its val_fraction of the setup windows, seeded, is held out for early stopping).
     seed: model init, validation split, batch order and dropout.
     """
 
@@ -54,31 +54,19 @@ class SeqRecConfig:
     n_head: int = 2
     dropout: float = 0.2
     max_len: int = 20
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    max_epochs: int = 200
-    patience: int = 5
-    grad_clip: float = 1.0
-    val_fraction: float = 0.1
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_epochs=200, patience=5))
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for field in ("n_embd", "n_layer", "n_head", "max_len"):
-            if getattr(self, field) < 1:
-                raise RaieConfigError(f"{field}={getattr(self, field)} should be >= 1")
+        for name in ("n_embd", "n_layer", "n_head", "max_len"):
+            if getattr(self, name) < 1:
+                raise RaieConfigError(f"{name}={getattr(self, name)} should be >= 1")
         if self.n_embd % self.n_head:
             raise RaieConfigError(
                 f"n_embd={self.n_embd} should be a multiple of n_head={self.n_head}"
             )
         if not 0.0 <= self.dropout < 1.0:
             raise RaieConfigError(f"dropout={self.dropout} should be in [0, 1)")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise RaieConfigError(f"val_fraction={self.val_fraction} should be in [0, 1)")
-        self.train_config()
-
-    def train_config(self) -> TrainConfig:
-        return train_config_from(self, self.seed)
 
 
 def model_inputs(context: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -162,7 +150,7 @@ class SeqRecBackbone:
         ids = self.vocab.item_ids
         meta = {
             "name": NAME,
-            "config": asdict(self.config),
+            "config": config_to_dict(self.config),
             "item_ids": ids.tolist(),
             "item_id_kind": "int" if np.issubdtype(ids.dtype, np.integer) else "str",
             "known_items": np.flatnonzero(self.known_items).tolist(),
@@ -229,14 +217,14 @@ def fit_seqrec(
     context = torch.from_numpy(np.ascontiguousarray(windows.context, dtype=np.int64))
     target = torch.from_numpy(np.ascontiguousarray(windows.target, dtype=np.int64))
     train_idx, val_idx = validation_split(
-        np.arange(len(windows), dtype=np.int64), config.val_fraction, config.seed
+        np.arange(len(windows), dtype=np.int64), config.train.val_fraction, config.seed
     )
 
     def loss_fn(index: torch.Tensor) -> torch.Tensor:
         return backbone.loss(model, context[index], target[index])
 
     result = fit(
-        model, list(model.parameters()), loss_fn, train_idx, val_idx, config.train_config()
+        model, list(model.parameters()), loss_fn, train_idx, val_idx, config.train, config.seed
     )
     logger.info("seqrec setup: %d epochs, best %d", result.epochs, result.best_epoch)
     model.requires_grad_(False)
@@ -252,7 +240,7 @@ def load_seqrec(path: str | Path) -> SeqRecBackbone:
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
     if meta.get("name") != NAME:
         raise RaieStateError(f"{meta_file} holds backbone {meta.get('name')!r}, not {NAME!r}")
-    config = SeqRecConfig(**meta["config"])
+    config = config_from_dict(SeqRecConfig, meta["config"])
     dtype = np.int64 if meta["item_id_kind"] == "int" else object
     vocab = ItemVocab(np.asarray(meta["item_ids"], dtype=dtype))
     model = GPT2LMHeadModel(gpt2_config(vocab.n_tokens, config))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from raie_core.adapters import WarmStart
 from raie_core.backbones.base import Backbone
 from raie_core.baselines.base import (
     BaseMethod,
@@ -48,12 +47,12 @@ NO_GROWTH_POOL = 10**7
 
 
 def _region(config: MethodConfig, **changes: object) -> MethodConfig:
-    return dataclasses.replace(config, region=dataclasses.replace(config.region, **changes))
+    return dataclasses.replace(config, regions=dataclasses.replace(config.regions, **changes))
 
 
 def _no_expand(config: MethodConfig) -> MethodConfig:
     """Every in-band sample updates: core = band, tau and margin gates off."""
-    band = config.region.eps_band
+    band = config.regions.eps_band
     return _region(
         config, eps_core=-(band - NO_EXPAND_EPS), tau_a0=-50.0, tau_a1=0.0, delta_min=NO_EXPAND_EPS
     )
@@ -62,9 +61,10 @@ def _no_expand(config: MethodConfig) -> MethodConfig:
 ABLATIONS: dict[str, Callable[[MethodConfig], MethodConfig]] = {
     "raie-no-expand": _no_expand,
     "raie-no-add": lambda c: _region(c, pool_min=NO_GROWTH_POOL, pool_max=NO_GROWTH_POOL),
-    "raie-no-replay": lambda c: _region(c, replay_ratio=0.0),
-    "raie-no-fallback": lambda c: dataclasses.replace(c, raie_fallback=False),
-    "raie-global-warm": lambda c: dataclasses.replace(c, raie_warm_start=WarmStart.GLOBAL),
+    "raie-no-replay": lambda c: dataclasses.replace(
+        c, adapters=dataclasses.replace(c.adapters, replay_ratio=0.0)
+    ),
+    "raie-no-fallback": lambda c: _region(c, fallback=False),
     "raie-k3": lambda c: _region(c, n_regions=3),
     "raie-k5": lambda c: _region(c, n_regions=5),
     "raie-k8": lambda c: _region(c, n_regions=8),

@@ -15,12 +15,13 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from raie_core.adapters import AdapterConfig, AdapterTrainingSet, WarmStart
+from raie_core.adapters import AdapterConfig, AdapterTrainingSet
 from raie_core.backbones.base import Backbone
 from raie_core.errors import RaieConfigError
 from raie_core.metrics import DEFAULT_KS, popularity_scores, ranking_metrics, target_ranks
 from raie_core.protocol import Windows
 from raie_core.regions import RegionConfig
+from raie_core.training import TrainConfig, replay_count
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class EbprConfig:
     window's ``top`` best unseen items, at most ``max_pairs`` pairs (seeded subset). steps /
     lr / batch_size / negatives / grad_clip: Adam edit steps on the item embedding, each on
     ``batch_size`` seeded pairs with ``negatives`` uniformly drawn items per pair, gradient
-    norm clipped at ``grad_clip``. Its budget is these steps, not `MethodConfig.max_epochs`.
+    norm clipped at ``grad_clip``. Its budget is these steps, not `TrainConfig.max_epochs`.
     lr 3e-5 was chosen on F's validation block (ML-100K, seqrec, 5 seeds): the reference's
     3e-4 loses 0.004 V NDCG@10 to never updating, 3e-5 ties it.
     """
@@ -59,42 +60,27 @@ class EbprConfig:
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """The shared budget and each method's own knobs (tuned on a validation split of F only).
+    """What the benchmark's methods share, and each baseline's own knobs (tuned on F only).
 
-    lr / weight_decay / batch_size / max_epochs / patience / grad_clip / val_fraction: the
-    `TrainConfig` budget every trained method gets (early stopping on a seeded split of the
-    *new* rows; replayed rows always train). full_ft_lr: learning rate of `full_ft`, which
-    moves every backbone weight (a LoRA-sized lr wrecks a 2-layer model).
-    lora_r / lora_alpha / lora_dropout: shape of every LoRA (one per adapter, same for all).
-    new_item_rows: adapters also train the embedding rows of items unseen at setup.
-    replay_ratio: share of replayed old windows in a `replay` training set (reference 0.7).
+    adapters: LoRA shape, training budget (`TrainConfig`: early stopping on a seeded split of
+    the *new* rows; replayed rows always train) and replay ratio of every adapter-based
+    method: RAIE's region adapters and the `lora` / `replay` / `lwf` / `lsat` / `mole`
+    baselines; `full_ft` uses the same budget with its own lr. regions: the region-editing
+    config of `raie`. Both are the pipeline's own (`PipelineConfig.regions` / `.adapters`).
+    full_ft_lr: learning rate of `full_ft`, which moves every backbone weight (a LoRA-sized
+    lr wrecks a 2-layer model).
     lwf_alpha / lwf_temperature: weight and temperature T of the distillation term
     alpha T^2 KL(p_base^T || p^T) of `lwf`.
     lsat_alpha: `lsat` scores alpha * long-term logits + (1 - alpha) * short-term logits.
     mole_experts / mole_temperature / mole_balance: experts K, gate softmax temperature and
     weight of the load-balancing term K sum_k mean(g_k)^2 - 1 of `mole`.
     ebpr: the edit settings of `ebpr`.
-    region: the region-editing config of `raie`.
-    raie_warm_start: PREVIOUS = per-region continuation (parent / zero for new regions);
-    GLOBAL = the paper's global F adapter first, regions start from it.
-    raie_fallback: rows outside every region band go to the frozen base (False = route every
-    row to its top-1 region).
-    score_batch: rows per scoring forward pass.
+    score_batch: rows per scoring and encoding forward pass.
     """
 
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    max_epochs: int = 10
-    patience: int = 2
-    grad_clip: float = 1.0
-    val_fraction: float = 0.1
+    adapters: AdapterConfig = field(default_factory=AdapterConfig)
+    regions: RegionConfig = field(default_factory=RegionConfig)
     full_ft_lr: float = 1e-4
-    lora_r: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.05
-    new_item_rows: bool = True
-    replay_ratio: float = 0.7
     lwf_alpha: float = 1.0
     lwf_temperature: float = 2.0
     lsat_alpha: float = 0.5
@@ -102,53 +88,26 @@ class MethodConfig:
     mole_temperature: float = 1.0
     mole_balance: float = 0.01
     ebpr: EbprConfig = field(default_factory=EbprConfig)
-    region: RegionConfig = field(default_factory=RegionConfig)
-    raie_warm_start: WarmStart = WarmStart.PREVIOUS
-    raie_fallback: bool = True
     score_batch: int = 512
 
     def __post_init__(self) -> None:
-        for name in (
-            "max_epochs",
-            "patience",
-            "batch_size",
-            "lora_r",
-            "mole_experts",
-            "score_batch",
-        ):
+        for name in ("mole_experts", "score_batch"):
             if getattr(self, name) < 1:
                 _fail(name, getattr(self, name), ">= 1")
-        for name in ("lr", "full_ft_lr", "lora_alpha", "lwf_temperature", "mole_temperature"):
+        for name in ("full_ft_lr", "lwf_temperature", "mole_temperature"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 _fail(name, value, "> 0")
-        for name in ("weight_decay", "grad_clip", "lwf_alpha", "mole_balance"):
+        for name in ("lwf_alpha", "mole_balance"):
             if not getattr(self, name) >= 0:
                 _fail(name, getattr(self, name), ">= 0")
-        for name in ("val_fraction", "replay_ratio", "lora_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                _fail(name, getattr(self, name), "in [0, 1)")
         if not 0.0 <= self.lsat_alpha <= 1.0:
             _fail("lsat_alpha", self.lsat_alpha, "in [0, 1]")
-        if self.raie_warm_start not in (WarmStart.PREVIOUS, WarmStart.GLOBAL):
-            _fail("raie_warm_start", self.raie_warm_start, "WarmStart.PREVIOUS or WarmStart.GLOBAL")
 
-    def adapter_config(self) -> AdapterConfig:
-        """The LoRA shape and training budget shared by every adapter-based method."""
-        return AdapterConfig(
-            r=self.lora_r,
-            alpha=self.lora_alpha,
-            dropout=self.lora_dropout,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            patience=self.patience,
-            grad_clip=self.grad_clip,
-            val_fraction=self.val_fraction,
-            warm_start=WarmStart.PREVIOUS,
-            new_item_rows=self.new_item_rows,
-        )
+    @property
+    def train(self) -> TrainConfig:
+        """The shared training budget (``adapters.train``)."""
+        return self.adapters.train
 
 
 def _fail(name: str, value: object, rule: str) -> None:
@@ -206,11 +165,11 @@ def batched_logits(
 def replay_sample(old: Windows, n_new: int, ratio: float, seed: int) -> Windows:
     """Old windows drawn seeded without replacement so they make up ``ratio`` of the set.
 
-    n_replay = round(n_new * ratio / (1 - ratio)), capped by len(old) (reference formula).
+    n_replay = `replay_count(n_new, ratio)`, capped by len(old).
     """
     if ratio == 0.0 or len(old) == 0:
         return old.subset(np.zeros(0, dtype=np.int64))
-    want = min(len(old), int(round(n_new * ratio / (1.0 - ratio))))
+    want = min(len(old), replay_count(n_new, ratio))
     pick = np.random.default_rng(seed).choice(len(old), size=want, replace=False)
     return old.subset(np.sort(pick))
 

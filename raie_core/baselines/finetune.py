@@ -8,6 +8,7 @@ embedding rows of items unseen at setup, like every region adapter of RAIE.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 
 import numpy as np
@@ -31,14 +32,9 @@ from raie_core.baselines.base import (
 )
 from raie_core.errors import RaieStateError
 from raie_core.protocol import Windows
-from raie_core.training import TrainConfig, fit, train_config_from
+from raie_core.training import fit
 
 logger = logging.getLogger(__name__)
-
-
-def train_config(config: MethodConfig, seed: int, lr: float | None = None) -> TrainConfig:
-    """The shared budget as a `TrainConfig` (lr overridable for full fine-tuning)."""
-    return train_config_from(config, seed, lr=config.lr if lr is None else lr)
 
 
 def continue_or_zero(bank: RegionAdapters, name: str) -> WarmStart:
@@ -63,14 +59,14 @@ class FullFineTune:
         """Fine-tune all weights on ``new`` (early-stopped on a split of ``new``)."""
         data = training_set(new)
         context, target = as_tensor(data.context), as_tensor(data.target)
-        train_idx, val_idx = data.split(self.config.val_fraction, seed)
+        train_idx, val_idx = data.split(self.config.train.val_fraction, seed)
         model = self.model.requires_grad_(True)
 
         def loss_fn(index: torch.Tensor) -> torch.Tensor:
             return self.backbone.loss(model, context[index], target[index])
 
-        cfg = train_config(self.config, seed, lr=self.config.full_ft_lr)
-        result = fit(model, list(model.parameters()), loss_fn, train_idx, val_idx, cfg)
+        cfg = dataclasses.replace(self.config.train, lr=self.config.full_ft_lr)
+        result = fit(model, list(model.parameters()), loss_fn, train_idx, val_idx, cfg, seed)
         model.requires_grad_(False).eval()
         logger.info("full_ft: %d epochs (best %d)", result.epochs, result.best_epoch)
 
@@ -86,7 +82,7 @@ class GlobalLoRA:
     def __init__(self, backbone: Backbone, config: MethodConfig) -> None:
         self.backbone = backbone
         self.config = config
-        self.bank = RegionAdapters(backbone, config.adapter_config())
+        self.bank = RegionAdapters(backbone, config.adapters)
 
     def setup(self, old: Windows, seed: int) -> None:
         """Nothing to prepare: the adapter is created by the first update."""
@@ -117,7 +113,8 @@ class ReplayLoRA(GlobalLoRA):
 
     def training_data(self, new: Windows, old: Windows, seed: int) -> AdapterTrainingSet:
         """New windows plus a seeded sample of old ones (replay rows never validate)."""
-        return training_set(new, replay_sample(old, len(new), self.config.replay_ratio, seed))
+        ratio = self.config.adapters.replay_ratio
+        return training_set(new, replay_sample(old, len(new), ratio, seed))
 
 
 def lwf_loss(
@@ -166,7 +163,7 @@ class LwFLoRA(GlobalLoRA):
                 student, teacher[index], target[index], cfg.lwf_alpha, cfg.lwf_temperature
             )
 
-        train_idx, val_idx = data.split(cfg.val_fraction, seed)
-        result = fit(model, params, loss_fn, train_idx, val_idx, train_config(cfg, seed))
+        train_idx, val_idx = data.split(cfg.train.val_fraction, seed)
+        result = fit(model, params, loss_fn, train_idx, val_idx, cfg.train, seed)
         model.eval()
         logger.info("lwf: %d epochs (best %d)", result.epochs, result.best_epoch)

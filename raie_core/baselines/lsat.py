@@ -33,7 +33,7 @@ class LongShortAdapters:
     def __init__(self, backbone: Backbone, config: MethodConfig) -> None:
         self.backbone = backbone
         self.config = config
-        self.bank = RegionAdapters(backbone, config.adapter_config())
+        self.bank = RegionAdapters(backbone, config.adapters)
 
     def setup(self, old: Windows, seed: int) -> None:
         """Nothing to prepare: both adapters are created by the first update."""

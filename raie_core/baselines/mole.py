@@ -19,7 +19,6 @@ from raie_core.adapters import RegionAdapters, WarmStart
 from raie_core.backbones import encode_array
 from raie_core.backbones.base import Backbone
 from raie_core.baselines.base import MethodConfig, as_tensor, batched_logits, training_set
-from raie_core.baselines.finetune import train_config
 from raie_core.protocol import Windows
 from raie_core.training import fit
 
@@ -45,7 +44,7 @@ class MixtureOfLoRAExperts:
     def __init__(self, backbone: Backbone, config: MethodConfig) -> None:
         self.backbone = backbone
         self.config = config
-        self.bank = RegionAdapters(backbone, config.adapter_config())
+        self.bank = RegionAdapters(backbone, config.adapters)
         self.gate: torch.nn.Linear | None = None
 
     @property
@@ -100,14 +99,15 @@ class MixtureOfLoRAExperts:
             ce = torch.nn.functional.cross_entropy(mixed, target[index])
             return ce + cfg.mole_balance * balance_loss(gates)
 
-        train_idx, val_idx = data.split(cfg.val_fraction, seed)
+        train_idx, val_idx = data.split(cfg.train.val_fraction, seed)
         result = fit(
             gate,
             params + list(gate.parameters()),
             loss_fn,
             train_idx,
             val_idx,
-            train_config(cfg, seed),
+            cfg.train,
+            seed,
         )
         model.eval()
         logger.info("mole: %d epochs (best %d)", result.epochs, result.best_epoch)

@@ -114,12 +114,16 @@ class RegionConfig:
     """A starved region retires only when its weight pi_k is below this."""
     reservoir_size: int = 1024
     """Bound of each region's replay reservoir of sample keys (bottom-k of a seeded hash)."""
-    replay_ratio: float = 0.7
-    """rho: replay makes up this share of a region's training set (reference 0.7)."""
     min_train_samples: int = 16
     """A region is affected (retrains) with at least this many new samples this period."""
     chunk_size: int = 65536
     """Rows scored per chunk; bounds the (chunk, K) float32 temporaries (16 MiB at K = 64)."""
+    max_fit_windows: int = 20000
+    """Setup windows that fit the regions: a seeded sample of this many when there are more
+    (encoding every setup window adds time, not regions: 20k keep ~2k windows a region)."""
+    fallback: bool = True
+    """Routing (DESIGN §4.8): a row outside every region's band goes to the frozen base;
+    False routes every row to its top-1 region (the no-fallback ablation)."""
 
     def __post_init__(self) -> None:
         _check_ints(self)
@@ -133,6 +137,10 @@ def _fail(name: str, value: object, rule: str) -> None:
 def _check_ints(cfg: RegionConfig) -> None:
     for f in fields(cfg):
         value = getattr(cfg, f.name)
+        if f.type == "bool":
+            if not isinstance(value, bool):
+                _fail(f.name, value, "a boolean")
+            continue
         wants_int = f.type in ("int", "int | None")
         if (
             wants_int
@@ -162,6 +170,7 @@ def _check_ranges(cfg: RegionConfig) -> None:
         "reservoir_size",
         "min_train_samples",
         "chunk_size",
+        "max_fit_windows",
     ):
         if getattr(cfg, name) < 1:
             _fail(name, getattr(cfg, name), ">= 1")
@@ -172,8 +181,6 @@ def _check_ranges(cfg: RegionConfig) -> None:
     for name in ("radius_quantile", "kappa_ema", "w_exp", "delta_min", "share_min_p2"):
         if not 0.0 < getattr(cfg, name) <= 1.0:
             _fail(name, getattr(cfg, name), "in (0, 1]")
-    if not 0.0 <= cfg.replay_ratio < 1.0:
-        _fail("replay_ratio", cfg.replay_ratio, "in [0, 1)")
     if not 0.0 < cfg.radius_min < cfg.radius_max <= math.pi:
         _fail("radius_max", cfg.radius_max, f"in (radius_min={cfg.radius_min}, pi]")
     if not 0.0 < cfg.kappa_min < cfg.kappa_max:

@@ -1,7 +1,8 @@
 """Routing of windows to region adapters or the frozen base (DESIGN §4.8).
 
 A row goes to the highest-posterior live region whose band R_k (1 + eps_band) holds it; outside
-every band (or with no live region) it goes to the base, region -1. No row is ever dropped.
+every band (or with no live region) it goes to the base, region -1, unless
+`RegionConfig.fallback` is off (then to its top-1 region). No row is ever dropped.
 The adapter layer treats region ids without a trained adapter as the base too.
 """
 
@@ -41,4 +42,5 @@ def route(regions: Regions, X: np.ndarray, config: RegionConfig) -> Route:
     scores = score_drift(regions, X, config)
     inside = scores.band >= 0
     reason = np.where(inside, RouteReason.INSIDE_BAND, RouteReason.OUTSIDE_EVERY_BAND)
-    return Route(region=scores.band.copy(), reason=reason.astype(np.int8), scores=scores)
+    region = scores.band if config.fallback else np.where(inside, scores.band, scores.k1)
+    return Route(region=region.astype(np.int64), reason=reason.astype(np.int8), scores=scores)

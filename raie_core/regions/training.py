@@ -4,7 +4,7 @@ For each live region after an edit: its new samples (Update weight 1, Expand w_e
 of a region grown this period weight 1), soft shares of Expand samples with their runner-up
 region (weight w_exp p2 / (p1 + p2) when p2 >= share_min_p2), and replay keys drawn seeded
 and without replacement from the region's reservoir *before* the edit (earlier periods only),
-n_replay = round(n_batch rho / (1 - rho)) capped by the reservoir. Ids retired by a merge this
+n_replay = `replay_count(n_batch, rho)` capped by the reservoir. Ids retired by a merge this
 period resolve to their survivor. A region is affected when it has >= min_train_samples NEW
 samples; only affected regions retrain.
 """
@@ -18,6 +18,7 @@ import numpy as np
 from raie_core.regions.config import Action, RegionConfig, SampleSource
 from raie_core.regions.edit import EditResult
 from raie_core.regions.state import Regions
+from raie_core.training import replay_count
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,9 +78,12 @@ def _assignments(result: EditResult, config: RegionConfig) -> tuple[np.ndarray, 
     )
 
 
-def region_training_sets(result: EditResult, config: RegionConfig, seed: int) -> TrainingSets:
+def region_training_sets(
+    result: EditResult, config: RegionConfig, replay_ratio: float, seed: int
+) -> TrainingSets:
     """Training sets of every live region of result.regions; see the module docstring.
 
+    replay_ratio: rho (`AdapterConfig.replay_ratio`), in [0, 1).
     Deterministic in seed; replay for region k uses the generator seeded with (seed, k).
     """
     region, keys, weights, source = _assignments(result, config)
@@ -91,7 +95,7 @@ def region_training_sets(result: EditResult, config: RegionConfig, seed: int) ->
         is_new = mine & (source == SampleSource.NEW)
         sources = previous.ids[old_owner == rid].tolist()
         rng = np.random.default_rng([seed, rid])
-        replay = _replay(previous, sources, int(mine.sum()), keys[is_new], config, rng)
+        replay = _replay(previous, sources, int(mine.sum()), keys[is_new], replay_ratio, rng)
         sets[rid] = RegionTrainingSet(
             region_id=rid,
             keys=np.concatenate([keys[mine], replay]).astype(np.int64),
@@ -110,13 +114,13 @@ def _replay(
     sources: list[int],
     n_batch: int,
     exclude: np.ndarray,
-    config: RegionConfig,
+    replay_ratio: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """(m,) int64 keys drawn without replacement from the union of the sources' old reservoirs."""
-    if not sources or n_batch == 0 or config.replay_ratio == 0:
+    if not sources or n_batch == 0 or replay_ratio == 0:
         return np.zeros(0, dtype=np.int64)
     pool = np.unique(np.concatenate([previous.reservoir(i) for i in sources]))
     pool = pool[~np.isin(pool, exclude)]
-    want = min(pool.size, int(round(n_batch * config.replay_ratio / (1.0 - config.replay_ratio))))
+    want = min(pool.size, replay_count(n_batch, replay_ratio))
     return np.sort(rng.choice(pool, size=want, replace=False)).astype(np.int64)

@@ -1,0 +1,211 @@
+"""The RAIE period step (DESIGN §4): one implementation for the nightly flow and the benchmark.
+
+`plan_period`: edit the regions with the period's routing keys (drift scoring, Update /
+Expand / Add, growth, merge, retire), build each live region's training set (new samples plus
+replay from its reservoir) and give every affected region its warm start by **one** rule
+(`warm_start`). `train_region`: initialise and train one region's adapter from its plan.
+`train_period`: every affected region in one bank, in an order that keeps every copied
+source at its pre-period version, so the result equals training each region in a bank of its
+own (what the flow's mapped tasks do).
+
+Pure functions of (regions, keys, sample keys, replay windows fetched by key, adapter bank,
+configs, seed): the flow's tasks only load, save and log around them, and the benchmark's
+`raie` method calls them in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import numpy as np
+
+from raie_core.adapters import (
+    AdapterConfig,
+    AdapterTrainingSet,
+    RegionAdapters,
+    WarmStart,
+    adapter_name,
+    train_adapter,
+)
+from raie_core.errors import RaieConfigError, RaieStateError
+from raie_core.protocol import Windows
+from raie_core.regions import (
+    EditResult,
+    RegionConfig,
+    Regions,
+    SampleSource,
+    edit_regions,
+    fit_regions,
+    region_training_sets,
+)
+from raie_core.training import TrainResult
+
+logger = logging.getLogger(__name__)
+
+FetchWindows = Callable[[np.ndarray], Windows]
+"""Maps (m,) int64 sample keys to their windows, in key order (new samples and replay)."""
+
+
+@dataclass(frozen=True, eq=False)
+class RegionPlan:
+    """How one affected region trains this period.
+
+    keys: (m,) int64 sample keys, NEW/SHARE rows first; weights: (m,) float32 > 0;
+    source: (m,) int8 `SampleSource`. warm_start: PREVIOUS (its own adapter), PARENT (copy
+    ``source_region``'s adapter) or ZERO; source_region: the region whose pre-period adapter
+    it starts from (itself for PREVIOUS), None for ZERO.
+    """
+
+    region_id: int
+    keys: np.ndarray
+    weights: np.ndarray
+    source: np.ndarray
+    warm_start: WarmStart
+    source_region: int | None
+
+    @property
+    def replay(self) -> np.ndarray:
+        """(m,) bool: rows replayed from earlier periods (never used for validation)."""
+        return self.source == SampleSource.REPLAY
+
+    @property
+    def n_new(self) -> int:
+        return int(np.count_nonzero(~self.replay))
+
+    @property
+    def n_replay(self) -> int:
+        return int(np.count_nonzero(self.replay))
+
+
+@dataclass(frozen=True, eq=False)
+class PeriodPlan:
+    """edit: the edited regions and per-sample decisions; plans: affected regions, ascending."""
+
+    edit: EditResult
+    plans: tuple[RegionPlan, ...]
+
+    @property
+    def affected(self) -> tuple[int, ...]:
+        return tuple(p.region_id for p in self.plans)
+
+
+def warm_start(
+    regions: Regions, region_id: int, trained: Collection[int]
+) -> tuple[WarmStart, int | None]:
+    """DESIGN §4.7, the one warm-start rule: a region with an adapter continues it; one
+    without copies the adapter of the nearest live region (largest center cosine in
+    ``regions``) that has one; zero when no live region has an adapter.
+
+    trained: region ids with an adapter before this period. Returns (warm start, source).
+    """
+    if region_id in trained:
+        return WarmStart.PREVIOUS, region_id
+    candidates = [int(r) for r in regions.live_ids if int(r) != region_id and int(r) in trained]
+    if not candidates:
+        return WarmStart.ZERO, None
+    own = regions.center[regions.row(region_id)]
+    cosines = [float(regions.center[regions.row(r)] @ own) for r in candidates]
+    return WarmStart.PARENT, candidates[int(np.argmax(cosines))]
+
+
+def setup_sample(n: int, config: RegionConfig, seed: int) -> np.ndarray:
+    """(m,) int64 sorted rows of ``n`` setup windows that fit the regions: all of them, or a
+    seeded sample of ``config.max_fit_windows`` when there are more."""
+    if n <= config.max_fit_windows:
+        return np.arange(n, dtype=np.int64)
+    rows = np.random.default_rng(seed).choice(n, config.max_fit_windows, replace=False)
+    return np.sort(rows).astype(np.int64)
+
+
+def fit_setup(X: np.ndarray, keys: np.ndarray, config: RegionConfig, seed: int) -> Regions:
+    """The setup regions (period 0) of the sampled setup windows' keys X (m, d) float32 unit
+    rows and their (m,) int64 sample keys (`setup_sample` picks the rows)."""
+    return fit_regions(X, config, seed, keys=keys, period=0)
+
+
+def plan_period(
+    regions: Regions,
+    X: np.ndarray,
+    keys: np.ndarray,
+    region_config: RegionConfig,
+    adapter_config: AdapterConfig,
+    period: int,
+    trained: Collection[int],
+    seed: int,
+) -> PeriodPlan:
+    """Edit ``regions`` with a period's routing keys and plan the affected regions' training.
+
+    X: (n, d) float32 unit routing keys of the period's windows; keys: (n,) int64 their
+    sample keys. period: the edit counter (> the regions' last edited period). trained:
+    region ids that have an adapter before this period. Deterministic in ``seed``.
+    """
+    edit = edit_regions(regions, X, region_config, period, keys=keys)
+    sets = region_training_sets(edit, region_config, adapter_config.replay_ratio, seed)
+    plans = []
+    for rid in sets.affected:
+        one = sets.sets[rid]
+        start, source = warm_start(edit.regions, rid, trained)
+        plans.append(RegionPlan(rid, one.keys, one.weights, one.source, start, source))
+    return PeriodPlan(edit=edit, plans=tuple(plans))
+
+
+def region_seed(seed: int, region_id: int) -> int:
+    """The training seed of one region's adapter in a period seeded ``seed``."""
+    return seed + region_id
+
+
+def train_region(
+    bank: RegionAdapters, plan: RegionPlan, windows: Windows, seed: int
+) -> TrainResult:
+    """Initialise adapter ``adapter_name(plan.region_id)`` by its warm start and train it.
+
+    bank: holds the pre-period adapter of ``plan.source_region`` (when not ZERO).
+    windows: the plan's keys fetched in key order (len == len(plan.keys)).
+    """
+    if len(windows) != len(plan.keys):
+        raise RaieConfigError(f"windows={len(windows)} should equal plan keys={len(plan.keys)}")
+    data = AdapterTrainingSet(
+        context=windows.context.astype(np.int64),
+        target=windows.target.astype(np.int64),
+        weight=plan.weights,
+        replay=plan.replay,
+        timestamp=windows.timestamp.astype(np.int64),
+    )
+    source = None if plan.source_region is None else adapter_name(plan.source_region)
+    return train_adapter(
+        bank,
+        adapter_name(plan.region_id),
+        data,
+        region_seed(seed, plan.region_id),
+        warm_start=plan.warm_start,
+        source=source,
+    )
+
+
+def training_order(plans: Collection[RegionPlan]) -> list[RegionPlan]:
+    """Regions that copy or start fresh first, then those that continue their own adapter:
+    a PARENT source is a region with an adapter, which only a PREVIOUS plan changes, so in one
+    shared bank every copy still reads the source's pre-period version."""
+    return sorted(plans, key=lambda p: (p.warm_start is WarmStart.PREVIOUS, p.region_id))
+
+
+def train_period(
+    bank: RegionAdapters, plan: PeriodPlan, fetch: FetchWindows, seed: int
+) -> dict[int, TrainResult]:
+    """Train every affected region's adapter in ``bank`` (which holds every pre-period adapter).
+
+    Returns region id -> training record. Equal, adapter for adapter, to `train_region` on a
+    bank holding only the region's source (the nightly flow's per-region tasks).
+    """
+    results: dict[int, TrainResult] = {}
+    for one in training_order(plan.plans):
+        if one.source_region is not None and adapter_name(one.source_region) not in bank:
+            raise RaieStateError(
+                f"region {one.region_id} starts from region "
+                f"{one.source_region}, which has no adapter in the bank"
+            )
+        results[one.region_id] = train_region(bank, one, fetch(one.keys), seed)
+    logger.info("raie period %d: retrained %s", plan.edit.regions.period, plan.affected)
+    return dict(sorted(results.items()))
