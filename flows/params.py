@@ -11,6 +11,7 @@ import json
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -45,8 +46,8 @@ class PipelineConfig(BaseModel):
 
     dataset: str = DEFAULT_DATASET
     path: str | None = Field(default=None, description="source folder/file; None = built-in")
-    every: str = Field(default="1w", description="snapshot period: 1d, 1w or 1mo")
-    backbone: str = Field(default="seqrec", description="seqrec or llm")
+    every: Literal["1d", "1w", "1mo"] = Field(default="1w", description="snapshot period")
+    backbone: Literal["seqrec", "llm"] = Field(default="seqrec", description="the backbone")
     seed: int = 0
     protocol: ProtocolConfig = Field(default_factory=_streaming_protocol)
     seqrec: SeqRecConfig = Field(
@@ -71,6 +72,10 @@ class PipelineConfig(BaseModel):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+UNKNOWN_KEY_ERRORS = ("extra_forbidden", "unexpected_keyword_argument")
+"""pydantic's error types for a key the config does not have (top level / nested)."""
+
+
 def pipeline_config(data: dict, source: str) -> PipelineConfig:
     """Validate a config mapping (any subset of the fields; the rest keep their defaults).
 
@@ -82,10 +87,13 @@ def pipeline_config(data: dict, source: str) -> PipelineConfig:
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "config"
-        message = first["msg"].removeprefix("Value error, ")
-        raise RaieConfigError(
-            f"{source}: field {field}={first['input']!r} is invalid: {message}"
-        ) from None
+        if first["type"] in UNKNOWN_KEY_ERRORS:
+            problem = f"unknown key {field} (value {first['input']!r})"
+        elif first["type"].startswith("value_error"):
+            problem = f"{field}: {first['msg'].removeprefix('Value error, ')}"
+        else:
+            problem = f"{field}={first['input']!r}: {first['msg']}"
+        raise RaieConfigError(f"{source}: {problem}") from None
 
 
 def for_backbone(config: PipelineConfig) -> PipelineConfig:
