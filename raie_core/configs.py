@@ -45,7 +45,7 @@ def config_from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     unknown = sorted(set(data) - names)
     if unknown:
         raise RaieConfigError(
-            f"unknown config key {where}{unknown[0]!r} for {cls.__name__}; "
+            f"unknown config key {where + unknown[0]!r} for {cls.__name__}; "
             f"known keys: {', '.join(sorted(names))}"
         )
     values = {k: _from_json(hints[k], v, f"{where}{k}.") for k, v in data.items()}

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raie_core.adapters import GLOBAL, WarmStart, adapter_name
+from raie_core.adapters import GLOBAL, AdapterConfig, adapter_name
 from raie_core.backbones.seqrec import SeqRecConfig, build_seqrec
 from raie_core.baselines import (
     ABLATIONS,
@@ -27,9 +27,11 @@ from raie_core.baselines import (
 )
 from raie_core.baselines.lsat import LONG, SHORT
 from raie_core.baselines.mole import expert_name
+from raie_core.configs import config_from_dict
 from raie_core.errors import RaieConfigError
 from raie_core.protocol import ItemVocab, Windows
 from raie_core.regions import RegionConfig
+from raie_core.training import TrainConfig
 
 N_ITEMS, MAX_LEN = 24, 6
 
@@ -54,12 +56,20 @@ def backbone():
 
 
 CONFIG = MethodConfig(
-    max_epochs=2,
-    patience=1,
-    batch_size=32,
+    adapters=AdapterConfig(train=TrainConfig(max_epochs=2, patience=1, batch_size=32)),
     score_batch=64,
-    region=RegionConfig(n_regions=2, n_init=1, min_train_samples=4, min_cluster_size=4, pool_min=8),
+    regions=RegionConfig(
+        n_regions=2, n_init=1, min_train_samples=4, min_cluster_size=4, pool_min=8
+    ),
 )
+
+
+def _with_train(config: MethodConfig, **changes: object) -> MethodConfig:
+    """``config`` with some of its shared training knobs (``adapters.train``) changed."""
+    train = dataclasses.replace(config.adapters.train, **changes)
+    return dataclasses.replace(config, adapters=dataclasses.replace(config.adapters, train=train))
+
+
 OLD, NEW = _windows(64, 1), _windows(48, 2)
 
 
@@ -92,21 +102,26 @@ def test_registry_names_and_unknown_method(backbone) -> None:
         "raie-no-add",
         "raie-no-replay",
         "raie-no-fallback",
-        "raie-global-warm",
         "raie-k3",
         "raie-k8",
     } <= set(ABLATIONS)
+    assert "raie-global-warm" not in ABLATIONS  # WarmStart.GLOBAL is gone
     with pytest.raises(RaieConfigError, match="method='nope' should be one of"):
         build_method("nope", backbone, CONFIG)
 
 
 def test_config_validation_names_field() -> None:
+    # the shared budget and replay ratio are validated where they now live (adapters)
     with pytest.raises(RaieConfigError, match="max_epochs=0 should be >= 1"):
-        MethodConfig(max_epochs=0)
+        config_from_dict(MethodConfig, {"adapters": {"train": {"max_epochs": 0}}})
     with pytest.raises(RaieConfigError, match="replay_ratio=1.0 should be in"):
-        MethodConfig(replay_ratio=1.0)
-    with pytest.raises(RaieConfigError, match="raie_warm_start"):
-        MethodConfig(raie_warm_start=WarmStart.ZERO)
+        config_from_dict(MethodConfig, {"adapters": {"replay_ratio": 1.0}})
+    # raie_warm_start is gone (one warm-start rule): naming it fails instead of being ignored
+    with pytest.raises(RaieConfigError, match="unknown config key 'raie_warm_start'"):
+        config_from_dict(MethodConfig, {"raie_warm_start": "zero"})
+    with pytest.raises(RaieConfigError, match="full_ft_lr=0.0 should be > 0"):
+        MethodConfig(full_ft_lr=0.0)
+    assert CONFIG.train is CONFIG.adapters.train and CONFIG.train.max_epochs == 2
     with pytest.raises(RaieConfigError, match="ebpr.steps=0 should be >= 1"):
         EbprConfig(steps=0)
 
@@ -186,7 +201,7 @@ def test_lwf_loss_is_ce_plus_scaled_distillation() -> None:
 
 
 def test_lwf_trains_and_stays_closer_to_base_than_lora(backbone) -> None:
-    strong = dataclasses.replace(CONFIG, max_epochs=4, lr=1e-2, lwf_alpha=10.0)
+    strong = dataclasses.replace(_with_train(CONFIG, max_epochs=4, lr=1e-2), lwf_alpha=10.0)
     base = build_method("base", backbone, strong).scores(OLD.context)
     drift = {}
     for name in ("lora", "lwf"):
@@ -296,16 +311,12 @@ def test_raie_without_fallback_routes_every_row(backbone) -> None:
     assert (method.routes(_windows(40, 9).context) >= 0).all()
 
 
-def test_raie_global_warm_start_trains_global_adapter_first(backbone) -> None:
-    method = _run("raie-global-warm", backbone)
-    assert GLOBAL in method.bank.names
-
-
 def test_raie_ablation_configs() -> None:
-    assert ABLATIONS["raie-no-replay"](CONFIG).region.replay_ratio == 0.0
-    assert ABLATIONS["raie-k8"](CONFIG).region.n_regions == 8
-    assert ABLATIONS["raie-no-add"](CONFIG).region.pool_min == 10**7
-    no_expand = ABLATIONS["raie-no-expand"](CONFIG).region
+    assert ABLATIONS["raie-no-replay"](CONFIG).adapters.replay_ratio == 0.0
+    assert ABLATIONS["raie-no-fallback"](CONFIG).regions.fallback is False
+    assert ABLATIONS["raie-k8"](CONFIG).regions.n_regions == 8
+    assert ABLATIONS["raie-no-add"](CONFIG).regions.pool_min == 10**7
+    no_expand = ABLATIONS["raie-no-expand"](CONFIG).regions
     assert no_expand.eps_core == pytest.approx(-no_expand.eps_band + 1e-6)
 
 

@@ -22,9 +22,16 @@ from safetensors import safe_open
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from raie_core.adapters import AdapterConfig, RegionAdapters, routed_scores, train_adapter
+from raie_core.adapters import (
+    AdapterConfig,
+    RegionAdapters,
+    WarmStart,
+    routed_scores,
+    train_adapter,
+)
 from raie_core.adapters import AdapterTrainingSet as TrainingSet
 from raie_core.backbones.llm import (
+    PROJECTIONS,
     DType,
     LLMConfig,
     item_prior,
@@ -42,8 +49,11 @@ from raie_core.backbones.llm_prompt import (
     encode_prompts,
     prompt_ids,
 )
+from raie_core.configs import config_from_dict
 from raie_core.errors import RaieConfigError, RaieStateError
+from raie_core.lora import LoraShape
 from raie_core.protocol import ItemVocab, Windows
+from raie_core.training import TrainConfig
 
 CATALOG = pl.DataFrame(
     {
@@ -143,15 +153,17 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _config(folder: Path, **changes: object) -> LLMConfig:
     base = LLMConfig(
         model_source=str(folder),
-        batch_size=4,
-        lr=2e-2,
-        epochs=6,
+        train=TrainConfig(batch_size=4, lr=2e-2, max_epochs=6, patience=3, val_fraction=0.0),
         device="cpu",
-        lora_r=4,
-        val_fraction=0.0,
+        lora=LoraShape(r=4, targets=PROJECTIONS),
         item_init_spread=1.0,
     )
     return replace(base, **changes)
+
+
+def _train(config: LLMConfig, **changes: object) -> LLMConfig:
+    """``config`` with some of its setup training knobs changed."""
+    return replace(config, train=replace(config.train, **changes))
 
 
 def _windows(n: int = 16) -> Windows:
@@ -307,7 +319,7 @@ def test_setup_validates_on_the_latest_windows_and_keeps_the_best(tiny) -> None:
     context, target = torch.from_numpy(windows.context[12:]), torch.from_numpy(windows.target[12:])
     with torch.no_grad():
         start = float(tiny.loss(tiny.model, context, target))
-    config = replace(tiny.config, val_fraction=0.25, prior_weight=0.0)  # start = untrained model
+    config = replace(_train(tiny.config, val_fraction=0.25), prior_weight=0.0)  # start = untrained
     trained, result = setup_llm(tiny, windows, config, seed=0)
     assert (result.n_train, result.n_val) == (12, 4)
     with torch.no_grad():
@@ -316,7 +328,7 @@ def test_setup_validates_on_the_latest_windows_and_keeps_the_best(tiny) -> None:
 
 
 def test_setup_budget_uses_a_seeded_subset(tiny) -> None:
-    config = replace(tiny.config, max_windows=5, epochs=1)
+    config = replace(_train(tiny.config, max_epochs=1), max_windows=5)
     _, result = setup_llm(tiny, _windows(16), config, seed=0)
     assert result.n_train == 5
     with pytest.raises(RaieConfigError, match="outside"):
@@ -326,7 +338,7 @@ def test_setup_budget_uses_a_seeded_subset(tiny) -> None:
 
 def test_popularity_prior_counts_every_setup_window_not_only_the_budget(tiny) -> None:
     windows = _windows(16)
-    config = replace(tiny.config, max_windows=2, epochs=1, prior_weight=0.5)
+    config = replace(_train(tiny.config, max_epochs=1), max_windows=2, prior_weight=0.5)
     trained, _ = setup_llm(tiny, windows, config, seed=0)
     counts = np.bincount(windows.target, minlength=VOCAB.n_tokens)[1:]
     expected = 0.5 * np.log((counts + 1.0) / (len(windows) + len(counts)))
@@ -344,7 +356,7 @@ def test_popularity_prior_counts_every_setup_window_not_only_the_budget(tiny) ->
 
 
 def test_save_and_load_give_identical_scores_and_keys(tiny, tmp_path: Path) -> None:
-    trained, _ = setup_llm(tiny, _windows(8), replace(tiny.config, epochs=1), seed=0)
+    trained, _ = setup_llm(tiny, _windows(8), _train(tiny.config, max_epochs=1), seed=0)
     trained.save(tmp_path / "bb")
     loaded = load_llm(tmp_path / "bb")
     np.testing.assert_array_equal(loaded.item_prior, trained.item_prior)
@@ -372,16 +384,17 @@ def test_save_and_load_give_identical_scores_and_keys(tiny, tmp_path: Path) -> N
 
 
 def test_region_adapters_route_mixed_batches_on_the_llm(tiny, tmp_path: Path) -> None:
-    trained, _ = setup_llm(tiny, _windows(8), replace(tiny.config, epochs=1), seed=0)
+    trained, _ = setup_llm(tiny, _windows(8), _train(tiny.config, max_epochs=1), seed=0)
     bank = RegionAdapters(
         trained,
         AdapterConfig(
-            r=2, max_epochs=2, batch_size=4, lr=5e-2, val_fraction=0.0, warm_start=_zero()
+            lora=LoraShape(r=2),
+            train=TrainConfig(max_epochs=2, batch_size=4, lr=5e-2, val_fraction=0.0, patience=3),
         ),
     )
     for region in (0, 1):
         data = TrainingSet.from_windows(_windows(8).subset(np.arange(region, 8, 2)))
-        train_adapter(bank, f"region-{region:06d}", data, seed=region)
+        train_adapter(bank, f"region-{region:06d}", data, seed=region, warm_start=WarmStart.ZERO)
     context = _windows(6).context
     route = np.array([0, 1, -1, 1, 0, -1])
     mixed = routed_scores(bank, context, route).scores
@@ -400,12 +413,6 @@ def test_region_adapters_route_mixed_batches_on_the_llm(tiny, tmp_path: Path) ->
         base = trained.logits(trained.model, ctx)
     torch.testing.assert_close(mixed[route == -1], base[route == -1])
     assert not torch.allclose(mixed[route == 0], base[route == 0])
-
-
-def _zero():
-    from raie_core.adapters import WarmStart
-
-    return WarmStart.ZERO
 
 
 def test_llm_speed_reports_positive_rates_and_leaves_the_model_unchanged(tiny) -> None:
@@ -441,23 +448,37 @@ def test_base_lm_is_reloaded_from_the_cache_without_the_gguf(tiny_folder) -> Non
     [
         ({"max_prompt_items": 0}, "max_prompt_items=0 should be >= 1"),
         ({"max_windows": 0}, "max_windows=0 should be >= 1 or None"),
-        ({"lora_dropout": 1.0}, "lora_dropout=1.0 should be in"),
-        ({"lora_targets": ()}, "lora_targets=()"),
-        ({"dtype": "bf16"}, "dtype='bf16' should be a DType"),
-        ({"lr": 0.0}, "lr=0.0 should be > 0"),
-        ({"epochs": 0}, "max_epochs=0 should be >= 1"),
+        ({"lora": {"dropout": 1.0}}, "dropout=1.0 should be in"),
+        ({"lora": {"targets": []}}, "lora.targets=()"),
+        ({"train": {"lr": 0.0}}, "lr=0.0 should be > 0"),
+        ({"train": {"max_epochs": 0}}, "max_epochs=0 should be >= 1"),
+        ({"epochs": 1}, "unknown config key 'epochs'"),  # the old flat name now fails loudly
     ],
 )
 def test_config_errors_name_the_field(changes: dict, message: str) -> None:
+    # config_from_dict builds the nested LoraShape / TrainConfig, as loading a saved one does
     with pytest.raises(RaieConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        LLMConfig(**changes)
+        config_from_dict(LLMConfig, changes)
+
+
+def test_config_rejects_a_dtype_that_is_no_dtype() -> None:
+    with pytest.raises(RaieConfigError, match="dtype='bf16' should be a DType"):
+        LLMConfig(dtype="bf16")  # type: ignore[arg-type]
+
+
+def test_config_defaults() -> None:
+    config = LLMConfig()
+    assert (config.train.max_epochs, config.train.batch_size, config.train.lr) == (1, 8, 1e-3)
+    assert config.train.val_fraction == 0.1
+    assert config.lora == LoraShape(r=8, alpha=16.0, dropout=0.05, targets=PROJECTIONS)
 
 
 def test_config_round_trips_through_json() -> None:
     config = LLMConfig(
         model_source="/x",
         dtype=DType.BFLOAT16,
-        lora_targets=("q_proj",),
+        lora=LoraShape(targets=("q_proj",)),
+        train=TrainConfig(max_epochs=2, lr=1e-4),
         template=PromptTemplate(prefix="Hi"),
     )
     assert LLMConfig.from_json(config.to_json()) == config
@@ -479,10 +500,8 @@ def test_real_smollm2_loads_trains_ranks_and_round_trips(tmp_path_factory) -> No
     config = LLMConfig(
         max_prompt_items=3,
         max_prompt_tokens=64,
-        batch_size=4,
-        epochs=3,
+        train=TrainConfig(batch_size=4, max_epochs=3, lr=1e-3, patience=3),
         max_windows=8,
-        lr=1e-3,
         device="cpu",
     )
     start = time.perf_counter()
@@ -519,10 +538,15 @@ def test_real_smollm2_loads_trains_ranks_and_round_trips(tmp_path_factory) -> No
     assert ranks.shape == (6,) and int(ranks.max()) < vocab.n_items
 
     bank = RegionAdapters(
-        trained, AdapterConfig(max_epochs=1, batch_size=4, val_fraction=0.0, warm_start=_zero())
+        trained,
+        AdapterConfig(train=TrainConfig(max_epochs=1, batch_size=4, val_fraction=0.0, patience=3)),
     )
     train_adapter(
-        bank, "region-000000", TrainingSet.from_windows(split.finetune.subset(np.arange(4))), 0
+        bank,
+        "region-000000",
+        TrainingSet.from_windows(split.finetune.subset(np.arange(4))),
+        0,
+        warm_start=WarmStart.ZERO,
     )
     route = np.array([0, -1, 0, -1, 0, -1])
     routed = routed_scores(bank, test.context, route).scores

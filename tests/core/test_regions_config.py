@@ -7,13 +7,17 @@ import re
 
 import pytest
 
+from raie_core.adapters import AdapterConfig
 from raie_core.errors import RaieConfigError
 from raie_core.regions import RegionConfig
 
 
 def test_defaults_are_valid_and_documented() -> None:
     cfg = RegionConfig()
-    assert cfg.n_regions == 5 and cfg.radius_quantile == 0.9 and cfg.replay_ratio == 0.7
+    assert cfg.n_regions == 5 and cfg.radius_quantile == 0.9
+    assert cfg.max_fit_windows == 20000 and cfg.fallback is True
+    # rho moved to the adapters: one replay ratio for every adapter (reference 0.7)
+    assert AdapterConfig().replay_ratio == 0.7 and not hasattr(cfg, "replay_ratio")
     source = inspect.getsource(RegionConfig)
     for f in dataclasses.fields(cfg):
         assert re.search(rf"\n    {f.name}: [^\n]+\n    \"\"\"\S", source), (
@@ -35,7 +39,8 @@ def test_defaults_are_valid_and_documented() -> None:
         ({"radius_quantile": 0.0}, "radius_quantile=0.0 should be in (0, 1]"),
         ({"kappa_ema": 1.5}, "kappa_ema=1.5 should be in (0, 1]"),
         ({"w_exp": True}, "w_exp=True should be a number"),
-        ({"replay_ratio": 1.0}, "replay_ratio=1.0 should be in [0, 1)"),
+        ({"max_fit_windows": 0}, "max_fit_windows=0 should be >= 1"),
+        ({"fallback": 0}, "fallback=0 should be a boolean"),
         ({"radius_max": 4.0}, "radius_max=4.0 should be in (radius_min="),
         ({"kappa_max": 0.5}, "kappa_max=0.5 should be > kappa_min=1.0 > 0"),
         ({"eps_core": 1.0}, "eps_core=1.0 should be in (-1, 1)"),

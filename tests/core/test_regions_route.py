@@ -37,6 +37,25 @@ def test_route_inside_band_and_fallback_to_base() -> None:
     assert np.all(r.region[400:] == -1) and np.all(r.reason[400:] == RouteReason.OUTSIDE_EVERY_BAND)
 
 
+def test_route_without_fallback_sends_outside_rows_to_their_top1_region() -> None:
+    regions, X, cfg = _regions()
+    with_base = route(regions, X, cfg)
+    r = route(regions, X, replace(cfg, fallback=False))
+    assert r.scores is not None and len(r) == 600
+    np.testing.assert_array_equal(r.region[400:], r.scores.k1[400:])  # outside: top-1 region
+    np.testing.assert_array_equal(r.region[:400], with_base.region[:400])  # inside: unchanged
+    assert np.all(r.region[400:] >= 0) and set(r.region[400:].tolist()) <= {0, 1}
+    # the reason still says the row was outside every band
+    np.testing.assert_array_equal(r.reason, with_base.reason)
+
+
+def test_route_without_fallback_and_no_live_region_still_goes_to_base() -> None:
+    regions, X, cfg = _regions()
+    dead = replace(regions, status=np.full(2, RegionStatus.RETIRED, dtype=np.int8))
+    r = route(dead, X, replace(cfg, fallback=False))
+    assert np.all(r.region == -1) and np.all(r.reason == RouteReason.NO_LIVE_REGION)
+
+
 def test_route_with_no_live_region_sends_everything_to_base() -> None:
     regions, X, cfg = _regions()
     dead = replace(regions, status=np.full(2, RegionStatus.RETIRED, dtype=np.int8))

@@ -14,6 +14,10 @@ from raie_core.regions import (
     fit_regions,
     region_training_sets,
 )
+from raie_core.training import replay_count
+
+RHO = 0.7
+"""The reference replay ratio (`AdapterConfig.replay_ratio`)."""
 
 
 def _setup(seed: int = 0):
@@ -30,7 +34,7 @@ def test_new_samples_and_replay_at_ratio() -> None:
     X = vonmises_fisher(mus[0], 200.0).rvs(60, random_state=rng).astype(np.float32)
     keys = 10_000 + np.arange(60)
     result = edit_regions(regions, X, cfg, period=1, keys=keys)
-    sets = region_training_sets(result, cfg, seed=3)
+    sets = region_training_sets(result, cfg, RHO, seed=3)
     target = int(np.bincount(result.decisions.k1).argmax())
     s = sets.sets[target]
     joined = result.decisions.action != Action.ADD
@@ -38,7 +42,7 @@ def test_new_samples_and_replay_at_ratio() -> None:
     assert s.n_new == n_new and sets.affected == (target,)
     replay = s.keys[s.source == SampleSource.REPLAY]
     n_batch = n_new + int(np.count_nonzero(s.source == SampleSource.SHARE))
-    assert replay.size == round(n_batch * 0.7 / 0.3)
+    assert replay.size == round(n_batch * 0.7 / 0.3) == replay_count(n_batch, RHO)
     assert set(replay.tolist()) <= set(regions.reservoir(target).tolist())
     assert np.unique(replay).size == replay.size
     update = s.source == SampleSource.NEW
@@ -54,8 +58,11 @@ def test_replay_is_seeded() -> None:
     regions, cfg, mus, rng = _setup(1)
     X = vonmises_fisher(mus[1], 200.0).rvs(40, random_state=rng).astype(np.float32)
     result = edit_regions(regions, X, cfg, period=1, keys=5000 + np.arange(40))
-    a, b = region_training_sets(result, cfg, seed=7), region_training_sets(result, cfg, seed=7)
-    c = region_training_sets(result, cfg, seed=8)
+    a, b = (
+        region_training_sets(result, cfg, RHO, seed=7),
+        region_training_sets(result, cfg, RHO, seed=7),
+    )
+    c = region_training_sets(result, cfg, RHO, seed=8)
     rid = a.affected[0]
     np.testing.assert_array_equal(a.sets[rid].keys, b.sets[rid].keys)
     assert not np.array_equal(a.sets[rid].keys, c.sets[rid].keys)
@@ -70,7 +77,7 @@ def test_expand_shares_with_the_runner_up() -> None:
     wide = replace(regions, radius=np.full(3, math.radians(60.0)))
     result = edit_regions(wide, X, cfg, period=1, keys=np.array([42]))
     assert result.decisions.action[0] == Action.EXPAND
-    sets = region_training_sets(result, cfg, seed=0)
+    sets = region_training_sets(result, cfg, RHO, seed=0)
     k1, k2 = int(result.decisions.k1[0]), int(result.decisions.k2[0])
     assert {k1, k2} == {0, 1}
     share = sets.sets[k2]
@@ -85,8 +92,23 @@ def test_grown_region_trains_on_its_pool_members() -> None:
     regions, cfg, mus, rng = _setup(3)
     X = vonmises_fisher(mus[3], 500.0).rvs(80, random_state=rng).astype(np.float32)
     result = edit_regions(regions, X, cfg, period=1, keys=20_000 + np.arange(80))
-    sets = region_training_sets(result, cfg, seed=0)
+    sets = region_training_sets(result, cfg, RHO, seed=0)
     assert result.added == (3,) and 3 in sets.affected
     new = sets.sets[3]
     assert sorted(new.keys.tolist()) == list(range(20_000, 20_080))
     assert np.all(new.source == SampleSource.NEW) and np.all(new.weights == 1.0)
+
+
+def test_no_replay_at_ratio_zero() -> None:
+    regions, cfg, mus, rng = _setup()
+    X = vonmises_fisher(mus[0], 200.0).rvs(60, random_state=rng).astype(np.float32)
+    result = edit_regions(regions, X, cfg, period=1, keys=10_000 + np.arange(60))
+    with_replay = region_training_sets(result, cfg, RHO, seed=3)
+    without = region_training_sets(result, cfg, 0.0, seed=3)
+    assert without.affected == with_replay.affected
+    for rid, s in without.sets.items():
+        assert not np.any(s.source == SampleSource.REPLAY)
+        kept = with_replay.sets[rid].source != SampleSource.REPLAY
+        np.testing.assert_array_equal(s.keys, with_replay.sets[rid].keys[kept])
+    rid = with_replay.affected[0]
+    assert np.any(with_replay.sets[rid].source == SampleSource.REPLAY)

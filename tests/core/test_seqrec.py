@@ -1,6 +1,7 @@
 """The seqrec backbone: inputs, padding, encode, loss, setup training, save/load, factory."""
 
 import functools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from raie_core.backbones.seqrec import (
     load_seqrec,
     model_inputs,
 )
+from raie_core.configs import config_from_dict, config_to_dict
 from raie_core.data import load_dataset
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.metrics import popularity_scores, ranking_metrics, target_ranks
@@ -28,9 +30,22 @@ from raie_core.protocol import (
     build_vocab,
     paper_split,
 )
+from raie_core.training import TrainConfig
 
 L = 6
-TINY = SeqRecConfig(n_embd=16, n_head=2, n_layer=2, max_len=L, dropout=0.1, lr=5e-3)
+TINY = SeqRecConfig(
+    n_embd=16,
+    n_head=2,
+    n_layer=2,
+    max_len=L,
+    dropout=0.1,
+    train=TrainConfig(lr=5e-3, max_epochs=200, patience=5),
+)
+
+
+def tiny(**train: object) -> SeqRecConfig:
+    """TINY with some of its training knobs changed."""
+    return replace(TINY, train=replace(TINY.train, **train))
 
 
 def cycle_windows(n: int, items: list[int], seed: int) -> Windows:
@@ -50,7 +65,7 @@ def cycle_windows(n: int, items: list[int], seed: int) -> Windows:
 def trained() -> tuple[SeqRecBackbone, Windows]:
     vocab = ItemVocab(np.arange(100, 130))  # 30 items, indices 1..30
     windows = cycle_windows(500, list(range(1, 25)), seed=0)  # items 25..30 never seen
-    config = SeqRecConfig(**{**TINY.__dict__, "max_epochs": 25, "patience": 3})
+    config = tiny(max_epochs=25, patience=3)
     backbone, _ = fit_seqrec(vocab, windows, config)
     return backbone, windows
 
@@ -134,7 +149,7 @@ def test_known_items_are_the_setup_items(trained: tuple[SeqRecBackbone, Windows]
 def test_fit_is_seeded_and_early_stops() -> None:
     vocab = ItemVocab(np.arange(12))
     windows = cycle_windows(60, list(range(1, 13)), seed=2)
-    config = SeqRecConfig(**{**TINY.__dict__, "max_epochs": 60, "patience": 1, "lr": 0.05})
+    config = tiny(max_epochs=60, patience=1, lr=0.05)
     a, result = fit_seqrec(vocab, windows, config)
     b, _ = fit_seqrec(vocab, windows, config)
     for (name, pa), pb in zip(
@@ -187,13 +202,28 @@ def test_factory_and_errors(tmp_path: Path) -> None:
         ({"n_embd": 15}, "n_embd=15 should be a multiple of n_head=2"),
         ({"n_layer": 0}, "n_layer=0"),
         ({"dropout": 1.0}, "dropout=1.0"),
-        ({"val_fraction": -0.1}, "val_fraction=-0.1"),
-        ({"patience": 0}, "patience=0"),
+        ({"train": {"val_fraction": -0.1}}, "val_fraction=-0.1"),
+        ({"train": {"patience": 0}}, "patience=0"),
+        ({"lr": 1e-3}, "unknown config key 'lr'"),  # the knob lives in train now
     ],
 )
 def test_config_errors(changes: dict, message: str) -> None:
+    # config_from_dict builds the nested TrainConfig, as loading a saved backbone does.
     with pytest.raises(RaieConfigError, match=message):
-        SeqRecConfig(**changes)
+        config_from_dict(SeqRecConfig, changes)
+
+
+def test_config_defaults_and_dict_round_trip() -> None:
+    default = SeqRecConfig()
+    assert (default.train.lr, default.train.batch_size) == (1e-3, 128)
+    assert (default.train.max_epochs, default.train.patience, default.train.val_fraction) == (
+        200,
+        5,
+        0.1,
+    )
+    data = config_to_dict(TINY)
+    assert data["train"]["lr"] == 5e-3 and "lr" not in data
+    assert config_from_dict(SeqRecConfig, data) == TINY
 
 
 def test_fit_rejects_bad_windows() -> None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from raie_core.errors import RaieConfigError
-from raie_core.training import TrainConfig, evaluate, fit, validation_split
+from raie_core.training import TrainConfig, evaluate, fit, replay_count, validation_split
 
 
 class Scalar(torch.nn.Module):
@@ -28,7 +28,7 @@ def _regression(train_target: float, val_target: float, n: int = 8):
 def test_fit_converges_without_validation() -> None:
     module, loss_fn, train, _ = _regression(2.0, 2.0)
     config = TrainConfig(lr=0.1, batch_size=8, max_epochs=200, grad_clip=0.0)
-    result = fit(module, [module.w], loss_fn, train, np.array([], dtype=np.int64), config)
+    result = fit(module, [module.w], loss_fn, train, np.array([], dtype=np.int64), config, seed=0)
     assert result.epochs == 200 and not result.stopped_early and result.best_epoch == 200
     assert result.val_losses == ()
     assert abs(float(module.w.detach()) - 2.0) < 1e-2
@@ -41,7 +41,7 @@ def test_early_stopping_restores_best_epoch() -> None:
     config = TrainConfig(
         lr=0.1, batch_size=8, max_epochs=50, patience=3, grad_clip=0.0, keep_start=False
     )
-    result = fit(module, [module.w], loss_fn, train, val, config)
+    result = fit(module, [module.w], loss_fn, train, val, config, seed=0)
     assert result.best_epoch == 1
     assert result.epochs == 4 and result.stopped_early
     assert len(result.val_losses) == 4
@@ -56,7 +56,7 @@ def test_start_is_kept_when_no_epoch_beats_it() -> None:
     # Validation wants w = 0, where it starts: every epoch is worse, so nothing changes.
     module, loss_fn, train, val = _regression(2.0, 0.0)
     config = TrainConfig(lr=0.1, batch_size=8, max_epochs=50, patience=3, grad_clip=0.0)
-    result = fit(module, [module.w], loss_fn, train, val, config)
+    result = fit(module, [module.w], loss_fn, train, val, config, seed=0)
     assert result.best_epoch == 0 and result.epochs == 3 and result.stopped_early
     assert min(result.val_losses) > 0.0
     assert float(module.w.detach()) == 0.0
@@ -65,7 +65,7 @@ def test_start_is_kept_when_no_epoch_beats_it() -> None:
 def test_start_loses_to_an_epoch_that_helps() -> None:
     module, loss_fn, train, val = _regression(2.0, 2.0)
     config = TrainConfig(lr=0.1, batch_size=8, max_epochs=5, patience=3, grad_clip=0.0)
-    result = fit(module, [module.w], loss_fn, train, val, config)
+    result = fit(module, [module.w], loss_fn, train, val, config, seed=0)
     assert result.best_epoch == 5
     assert 0.45 < float(module.w.detach()) <= 0.5  # five Adam steps of at most 0.1
 
@@ -93,7 +93,7 @@ def test_grad_clip_bounds_step() -> None:
 
     module.w.register_hook(hook)
     config = TrainConfig(lr=0.1, batch_size=4, max_epochs=1, grad_clip=0.5)
-    fit(module, [module.w], loss_fn, np.arange(4), np.array([], dtype=np.int64), config)
+    fit(module, [module.w], loss_fn, np.arange(4), np.array([], dtype=np.int64), config, seed=0)
     assert seen == [1000.0]  # the raw gradient; clipping acts on .grad after backward
     assert module.w.grad is not None and float(module.w.grad) == pytest.approx(0.5)
 
@@ -107,8 +107,8 @@ def test_fit_is_seeded_and_leaves_global_rng() -> None:
             order.extend(index.tolist())
             return loss_fn(index) + 0.0 * torch.rand(())
 
-        config = TrainConfig(batch_size=3, max_epochs=2, seed=seed)
-        fit(module, [module.w], recording, train, np.array([], dtype=np.int64), config)
+        config = TrainConfig(batch_size=3, max_epochs=2)
+        fit(module, [module.w], recording, train, np.array([], dtype=np.int64), config, seed)
         return order, float(module.w.detach())
 
     torch.manual_seed(123)
@@ -131,7 +131,7 @@ def test_fit_restores_training_mode_and_evaluate_uses_eval() -> None:
         return loss_fn(index)
 
     module.eval()
-    fit(module, [module.w], recording, train, val, TrainConfig(batch_size=8, max_epochs=1))
+    fit(module, [module.w], recording, train, val, TrainConfig(batch_size=8, max_epochs=1), 0)
     assert modes == [False, True, False] and not module.training  # start scored, step, epoch
     # one Adam step of size lr=1e-3 moved w from 0 to 0.001 (towards 1)
     assert evaluate(module, loss_fn, val, batch_size=3) == pytest.approx((1 - 1e-3) ** 2)
@@ -152,7 +152,15 @@ def test_validation_split_properties() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("lr", 0.0), ("batch_size", 0), ("max_epochs", 0), ("patience", 0), ("grad_clip", -1.0)],
+    [
+        ("lr", 0.0),
+        ("lr", float("nan")),
+        ("batch_size", 0),
+        ("max_epochs", 0),
+        ("patience", 0),
+        ("grad_clip", -1.0),
+        ("val_fraction", 1.0),
+    ],
 )
 def test_config_errors_name_field(field: str, value: float) -> None:
     with pytest.raises(RaieConfigError, match=f"{field}={value}"):
@@ -163,18 +171,28 @@ def test_fit_rejects_frozen_params_and_empty_train() -> None:
     module, loss_fn, train, val = _regression(1.0, 1.0)
     module.w.requires_grad_(False)
     with pytest.raises(RaieConfigError, match="require grad"):
-        fit(module, [module.w], loss_fn, train, val, TrainConfig())
+        fit(module, [module.w], loss_fn, train, val, TrainConfig(), seed=0)
     module.w.requires_grad_(True)
     with pytest.raises(RaieConfigError, match="empty"):
-        fit(module, [module.w], loss_fn, np.array([], dtype=np.int64), val, TrainConfig())
+        fit(module, [module.w], loss_fn, np.array([], dtype=np.int64), val, TrainConfig(), 0)
 
 
-def test_train_config_from_reads_the_shared_knobs_by_name() -> None:
-    from types import SimpleNamespace
+def test_defaults_are_the_update_budget() -> None:
+    config = TrainConfig()
+    assert (config.max_epochs, config.patience, config.val_fraction) == (10, 2, 0.1)
+    assert not hasattr(config, "seed")  # the seed is fit's argument, not a knob
 
-    from raie_core.training import train_config_from
 
-    knobs = SimpleNamespace(lr=0.5, batch_size=7, patience=4, epochs=9, unrelated="x")
-    config = train_config_from(knobs, seed=3, max_epochs=knobs.epochs)
-    assert (config.lr, config.batch_size, config.patience, config.max_epochs) == (0.5, 7, 4, 9)
-    assert config.seed == 3 and config.grad_clip == TrainConfig().grad_clip  # absent: default
+@pytest.mark.parametrize(
+    ("n_new", "ratio", "expected"),
+    [(30, 0.7, 70), (10, 0.5, 10), (7, 0.0, 0), (0, 0.7, 0), (2, 0.6, 3), (3, 0.25, 1)],
+)
+def test_replay_count_is_the_reference_formula(n_new: int, ratio: float, expected: int) -> None:
+    # round(n * rho / (1 - rho)): 30 new rows at rho 0.7 -> 70 replayed, 70 / 100 = rho.
+    assert replay_count(n_new, ratio) == expected
+
+
+@pytest.mark.parametrize("ratio", [1.0, -0.1])
+def test_replay_count_rejects_ratio_outside_unit_interval(ratio: float) -> None:
+    with pytest.raises(RaieConfigError, match=f"replay_ratio={ratio} should be in"):
+        replay_count(10, ratio)

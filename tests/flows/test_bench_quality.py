@@ -100,6 +100,15 @@ def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFix
     assert "--every" not in command  # a streaming-only option
     for png in ("ndcg_per_period.png", "live_regions.png", "edit_counts.png", "regions_pca.png"):
         assert (out / png).stat().st_size > 1000
+    # the resolved pipeline config and its hash: in the payload, report.json and report.md
+    from flows.params import pipeline_config
+
+    config = pipeline_config(payload["config"], "payload")
+    assert config.config_hash() == payload["config_hash"]
+    assert config.adapters.train.max_epochs == 1 and config.seqrec.train.max_epochs == 2
+    saved = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert saved == {"config_hash": payload["config_hash"], "config": payload["config"]}
+    assert f"Pipeline config hash {payload['config_hash']}" in text
 
 
 def test_streaming_preset_prequential_table(
@@ -313,6 +322,29 @@ def _bar_args(*argv: str):
     parser = argparse.ArgumentParser()
     quality.add_arguments(parser)
     return parser.parse_args(list(argv))
+
+
+def test_bench_config_is_the_pipelines_with_the_flags_on_top() -> None:
+    from dataclasses import replace
+
+    from flows.benches.quality import bench_config, method_config
+    from flows.params import PipelineConfig
+    from raie_core.protocol import ProtocolConfig
+
+    pipeline = PipelineConfig()
+    paper = bench_config(_bar_args())
+    assert _bar_args().epochs is None  # no --epochs: the pipeline's own update budget
+    assert paper.adapters == pipeline.adapters and paper.adapters.train.max_epochs == 10
+    assert paper.regions == pipeline.regions and paper.protocol == ProtocolConfig()
+    assert (paper.seqrec.train.max_epochs, paper.seqrec.train.batch_size) == (60, 128)
+    stream = bench_config(_bar_args("--preset", "streaming", "--epochs", "3"))
+    assert stream.adapters.train == replace(pipeline.adapters.train, max_epochs=3)
+    assert stream.protocol == pipeline.protocol  # the streaming preset cuts as the pipeline
+    methods = method_config(stream)
+    assert methods.adapters == stream.adapters and methods.regions == stream.regions
+    # with the llm, adapters train in the llm's batch size (its activations are large)
+    llm = bench_config(_bar_args("--backbone", "llm"))
+    assert llm.adapters.train.batch_size == llm.llm.train.batch_size == 8
 
 
 def _bar_result(headline: str, means: dict[str, tuple[float, float]]) -> dict:

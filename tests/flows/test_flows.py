@@ -13,6 +13,7 @@ from flows.params import PipelineConfig
 from raie_core.adapters import AdapterConfig
 from raie_core.backbones.seqrec import SeqRecConfig
 from raie_core.regions import RegionConfig
+from raie_core.training import TrainConfig
 
 UNTIL = date(1997, 12, 15)
 PERIODS = (date(1997, 12, 15), date(1997, 12, 22))
@@ -29,10 +30,9 @@ def _config(path: str) -> PipelineConfig:
         dataset="table",
         path=path,
         seed=0,
-        seqrec=SeqRecConfig(max_epochs=4, patience=2),
-        regions=RegionConfig(n_regions=3, min_train_samples=4),
-        adapters=AdapterConfig(max_epochs=2, patience=1),
-        max_fit_windows=3000,
+        seqrec=SeqRecConfig(train=TrainConfig(max_epochs=4, patience=2)),
+        regions=RegionConfig(n_regions=3, min_train_samples=4, max_fit_windows=3000),
+        adapters=AdapterConfig(train=TrainConfig(max_epochs=2, patience=1)),
     )
 
 
