@@ -1,6 +1,6 @@
 """The benchmark flow (deployment `benchmark`): RAIE against the usual update strategies.
 
-A thin flow over `raie bench quality` (flows/benches/quality.py): the same options, the same
+A thin flow over `raie bench quality` (flows/benches/quality/): the same options, the same
 code path — the report is written, logged to MLflow and left as a Prefect artifact.
 """
 

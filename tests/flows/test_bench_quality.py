@@ -150,7 +150,7 @@ def test_validation_plan_scores_every_late_f_window_and_updates_on_early_f() -> 
     from raie_core.protocol import ProtocolConfig, paper_split
 
     args = argparse.Namespace(dataset="ml-100k", path=None, max_users=None)
-    interactions, vocab, _ = quality._load(args)
+    interactions, vocab, _ = quality.load(args)
     config = ProtocolConfig()
     plan = quality.paper_plan(interactions, config, vocab, validate=True)
     f = paper_split(interactions, config, vocab).finetune
@@ -172,7 +172,7 @@ def test_streaming_validation_stops_at_t_f() -> None:
     from raie_core.errors import RaieConfigError
     from raie_core.protocol import ProtocolConfig, paper_split
 
-    interactions, vocab, _ = quality._load(
+    interactions, vocab, _ = quality.load(
         argparse.Namespace(dataset="ml-100k", path=None, max_users=None)
     )
     config = ProtocolConfig()
@@ -266,7 +266,7 @@ def test_window_budgets_cut_periods_and_blocks_to_the_same_rows(
     from raie_core.protocol import ProtocolConfig
 
     args = argparse.Namespace(dataset="ml-100k", path=None, max_users=80)
-    interactions, vocab, catalog = quality._load(args)
+    interactions, vocab, catalog = quality.load(args)
     assert catalog is not None and catalog.height == vocab.n_tokens - 1
     plan = quality.paper_plan(interactions, ProtocolConfig(), vocab)
     cut = quality.budget_plan(plan, 10, 7)

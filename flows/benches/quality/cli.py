@@ -1,0 +1,94 @@
+"""`raie bench quality` on the command line: its options and its printout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from flows.benches.quality.bars import format_bars, paired_fields
+from flows.benches.quality.config import DEFAULT_METHODS
+from flows.benches.quality.plans import PERIODS
+from flows.benches.quality.report_md import backbone_line, table_fields
+from flows.benches.quality.track import bench, payload
+from raie_core import report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=("paper", "streaming"), default="paper")
+    parser.add_argument("--backbone", choices=("seqrec", "llm"), default="seqrec")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated")
+    parser.add_argument("--ablations", action="store_true", help="add every RAIE ablation")
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--path", default=None, help="dataset folder (non-embedded sources)")
+    parser.add_argument("--every", choices=tuple(PERIODS), default="1w", help="streaming period")
+    parser.add_argument("--cut", default=None, help="streaming setup cut date (default t^S)")
+    parser.add_argument("--max-users", type=int, default=None, help="keep the first N users")
+    parser.add_argument("--max-periods", type=int, default=None, help="streaming: first N periods")
+    parser.add_argument("--backbone-epochs", type=int, default=60, help="setup training cap")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="YAML/JSON pipeline settings, as `raie setup --config` takes (flags win)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="update cap (default: the pipeline's, 10)"
+    )
+    parser.add_argument("--out", default=None, help="report folder (default <home>/bench/...)")
+    parser.add_argument("--no-track", action="store_true", help="skip MLflow and Prefect")
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="tune on F only, never on T: the paper preset updates on early F and scores late F "
+        "(block V); the streaming preset stops at t^F",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--backbone-batch", type=int, default=128, help="setup batch size")
+    parser.add_argument(
+        "--max-windows", type=int, default=None, help="llm: setup training budget (windows)"
+    )
+    parser.add_argument(
+        "--max-update-windows",
+        type=int,
+        default=None,
+        help="a seeded subset of at most N windows of the setup (region fitting, replay) set "
+        "and of each update period (CPU budget for llm)",
+    )
+    parser.add_argument(
+        "--max-eval-windows",
+        type=int,
+        default=None,
+        help="a seeded subset of at most N windows per scored block (same rows for every backbone)",
+    )
+    parser.add_argument(
+        "--no-backbone-cache",
+        action="store_true",
+        help="retrain every seed's backbone instead of reusing <home>/bench/backbones",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the bench; print the --json payload, or the tables, the bars and where things are."""
+    result, path, run_id = bench(args)
+    if args.json:
+        print(json.dumps(payload(result, path, run_id)))
+        return 0
+    print(
+        f"bench quality: {args.preset} preset, {args.backbone}, {args.seeds} seed(s), "
+        f"{backbone_line(result)}, pipeline config hash {result['config_hash']}"
+    )
+    print(report.format_table(result["rows"], table_fields(args.preset, args.validate)))
+    paired = paired_fields(result)
+    if paired:
+        print(
+            f"\npaired per-seed differences of {result['headline']} "
+            "(mean ± s.e., seeds ahead) [95 % interval over users]"
+        )
+        print(report.format_table(result["paired"], paired))
+    if result["bars"]:
+        print("\nquality bars (DESIGN §10, seed means):")
+        print("\n".join(format_bars(result["bars"])))
+    print(f"report: {path}")
+    if run_id:
+        print(f"MLflow run {run_id} (experiment raie-bench-quality)")
+    return 0

@@ -1,0 +1,68 @@
+"""The settings of a `raie bench quality` run: the methods it compares, the pipeline config
+built from ``--config`` and the flags, and the one `MethodConfig` every method shares."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from raie_core.baselines import ABLATIONS, METHODS, MethodConfig
+from raie_core.errors import RaieConfigError
+from raie_core.protocol import ProtocolConfig
+
+DEFAULT_METHODS = tuple(METHODS)
+WINDOW_BUDGETS = ("max_windows", "max_update_windows", "max_eval_windows")
+"""Options that cut the windows a run trains or scores on; each should be >= 1 when given."""
+
+
+def method_names(args: argparse.Namespace) -> list[str]:
+    """The methods of ``--methods`` (plus every RAIE ablation with ``--ablations``), in order."""
+    names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if args.ablations:
+        names += [a for a in ABLATIONS if a not in names]
+    known = set(METHODS) | set(ABLATIONS)
+    bad = [m for m in names if m not in known]
+    if bad or not names:
+        raise RaieConfigError(f"--methods {bad or names} should name methods among {sorted(known)}")
+    return names
+
+
+def check_budgets(args: argparse.Namespace) -> None:
+    """Raise `RaieConfigError` naming the first window budget set below 1."""
+    for name in WINDOW_BUDGETS:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise RaieConfigError(f"--{name.replace('_', '-')} {value} should be >= 1")
+
+
+def bench_config(args: argparse.Namespace) -> Any:
+    """The pipeline's own `PipelineConfig` for this run: ``--config FILE`` when given, then
+    the flags (dataset, every, backbone, its setup budget, the update cap). The paper preset
+    cuts the paper's windows (`ProtocolConfig()`); the streaming preset the pipeline's."""
+    from flows.params import for_backbone, load_config, pipeline_config
+
+    top: dict[str, Any] = {
+        "dataset": args.dataset,
+        "path": args.path,
+        "every": args.every,
+        "backbone": args.backbone,
+        "seqrec": {
+            "train": {"max_epochs": args.backbone_epochs, "batch_size": args.backbone_batch}
+        },
+    }
+    if args.epochs is not None:
+        top["adapters"] = {"train": {"max_epochs": args.epochs}}
+    if args.max_windows is not None and args.backbone == "llm":
+        top["llm"] = {"max_windows": args.max_windows}
+    if args.config is None:
+        config = pipeline_config(top, "the command line")
+    else:
+        config = load_config(args.config, top)
+    if args.preset == "paper":
+        config = config.model_copy(update={"protocol": ProtocolConfig()})
+    return for_backbone(config)
+
+
+def method_config(pipeline: Any) -> MethodConfig:
+    """Every method's config: the pipeline's region and adapter settings (one source)."""
+    return MethodConfig(adapters=pipeline.adapters, regions=pipeline.regions)

@@ -1,0 +1,177 @@
+"""The run loop of `raie bench quality`: every method x seed on one plan, each method in
+process through `raie_core` (not through the Prefect update flows), reduced to the rows,
+paired differences, curves and per-region table of the result."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from flows.benches.quality.backbones import backbone_cache, train_backbone
+from flows.benches.quality.bars import headline_field
+from flows.benches.quality.config import bench_config, check_budgets, method_config, method_names
+from flows.benches.quality.plans import DAY, Plan, bench_plan, load, week_label
+from raie_core import report
+from raie_core.baselines import MethodConfig, build_method, window_ranks
+from raie_core.metrics import ndcg_gains, ranking_metrics, target_ranks
+from raie_core.protocol import Windows
+
+logger = logging.getLogger(__name__)
+
+
+def run_method(
+    name: str, backbone: Any, config: MethodConfig, plan: Plan, seed: int
+) -> dict[str, Any]:
+    """One method, one seed: setup, the periods (prequential or not), the blocks.
+
+    Returns {"fields": {block_metric: value, "wall_s": s}, "curve": per-period NDCG@10,
+    "ranks": {block: (n,) target ranks}, "routes": {block: (n,) serving region, -1 = base},
+    "method": the method object (for RAIE's region plots)}.
+    """
+    started = time.perf_counter()
+    method = build_method(name, backbone, config)
+    method.setup(plan.setup, seed)
+    old, prequential, served, curve = plan.setup, [], [], []
+    for _, windows in plan.periods:
+        if plan.prequential:
+            ranks, route = _score(method, windows)
+            prequential.append(ranks)
+            served.append(route)
+            curve.append(ranking_metrics(ranks)["NDCG@10"])
+        method.update(windows, old, seed)
+        old = Windows.concat([old, windows])
+    fields: dict[str, float] = {}
+    scored = {b: _score(method, w) for b, w in plan.blocks.items()}
+    ranks_by_block = {b: ranks for b, (ranks, _) in scored.items()}
+    routes = {b: route for b, (_, route) in scored.items()}
+    if prequential:
+        ranks_by_block["P"] = np.concatenate(prequential)
+        routes["P"] = np.concatenate(served)
+    else:
+        last = "V" if "V" in plan.blocks else "T"
+        curve = _weekly_curve(ranks_by_block[last], plan.blocks[last])
+    for block in sorted(ranks_by_block, key=lambda b: "PSTV".index(b)):
+        for metric, value in ranking_metrics(ranks_by_block[block]).items():
+            fields[f"{block}_{metric}"] = value
+    fields["wall_s"] = time.perf_counter() - started
+    return {
+        "fields": fields,
+        "curve": curve,
+        "ranks": ranks_by_block,
+        "routes": routes,
+        "method": method,
+    }
+
+
+def _score(method: Any, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) target ranks and (n,) region that served each window (-1 = the base; all -1
+    for methods without regions)."""
+    if not hasattr(method, "routed"):
+        return window_ranks(method, windows), np.full(len(windows), -1, dtype=np.int64)
+    routed = method.routed(windows.context)
+    return target_ranks(routed.scores, windows.target, windows.context).numpy(), routed.route
+
+
+def _weekly_curve(ranks: np.ndarray, windows: Windows) -> list[float]:
+    """NDCG@10 of T windows grouped by the week of their target (paper preset curve)."""
+    week = (windows.timestamp - windows.timestamp.min()) // (7 * DAY)
+    return [ranking_metrics(ranks[week == w])["NDCG@10"] for w in np.unique(week)]
+
+
+def _period_labels(plan: Plan) -> list[str]:
+    if plan.prequential:
+        return [label for label, _ in plan.periods]
+    last = plan.blocks["V" if "V" in plan.blocks else "T"]
+    week = (last.timestamp - last.timestamp.min()) // (7 * DAY)
+    start = int(last.timestamp.min())
+    return [week_label(start + int(w) * 7 * DAY) for w in np.unique(week)]
+
+
+def _block_users(plan: Plan, block: str) -> np.ndarray:
+    """(n,) user of each scored window of ``block``, in `run_method`'s rank order."""
+    if block == "P":
+        return np.concatenate([w.user for _, w in plan.periods])
+    return plan.blocks[block].user
+
+
+def _raie_snapshot(method: Any, setup: Windows) -> dict[str, Any]:
+    """Region history and the setup windows' keys and routes, for the plots."""
+    regions = method.regions
+    X = method.encode(setup.context)
+    return {
+        "history": method.history,
+        "X": X,
+        "members": method.routes(setup.context),
+        "centers": regions.center[regions.live],
+        "ids": regions.live_ids,
+    }
+
+
+def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Every method x seed; returns rows, curves and RAIE's region history (seed 0)."""
+    names = method_names(args)
+    check_budgets(args)
+    interactions, vocab, catalog = load(args)
+    pipeline = bench_config(args)
+    plan = bench_plan(interactions, vocab, args, pipeline.protocol)
+    config = method_config(pipeline)
+    runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    curves: dict[str, list[list[float]]] = {n: [] for n in names}
+    headline = headline_field(args.preset, args.validate)
+    block, cutoff = headline.split("_NDCG@")
+    gains: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    backbone_s: list[float] = []
+    cached = 0
+    cache = backbone_cache(args)
+    raie_state: Any = None
+    raie_routes: np.ndarray | None = None
+    for seed in range(args.seeds):
+        started = time.perf_counter()
+        backbone, reused = train_backbone(plan, vocab, catalog, args, pipeline, seed, cache)
+        if reused:
+            cached += 1
+        else:
+            backbone_s.append(time.perf_counter() - started)
+        for name in names:
+            out = run_method(name, backbone, config, plan, seed)
+            runs[name].append(out["fields"])
+            curves[name].append(out["curve"])
+            gains[name].append(ndcg_gains(out["ranks"][block], int(cutoff)).numpy())
+            logger.warning(
+                "seed %d %s: %s", seed, name, {k: round(v, 4) for k, v in out["fields"].items()}
+            )
+            if name == "raie" and seed == 0:
+                raie_state = _raie_snapshot(out["method"], plan.setup)
+                raie_routes = out["routes"][block]
+    return {
+        "config_hash": pipeline.config_hash(),
+        "config": pipeline.model_dump(mode="json"),
+        "rows": report.summarize(runs),
+        "headline": headline,
+        "paired": report.paired_rows(
+            runs,
+            headline,
+            reference="base",
+            subject="raie",
+            windows={n: np.stack(g) for n, g in gains.items()},
+            users=_block_users(plan, block),
+        ),
+        "curves": {n: np.mean(np.asarray(c), axis=0).tolist() for n, c in curves.items()},
+        "labels": _period_labels(plan),
+        "backbone_s": report.mean_std(backbone_s) if backbone_s else None,
+        "backbones_cached": cached,
+        "raie": raie_state,
+        "regions": []
+        if raie_routes is None
+        else report.region_rows(raie_routes, {n: g[0] for n, g in gains.items()}, f"NDCG@{cutoff}"),
+        "windows": {
+            "train": len(plan.train),
+            "setup": len(plan.setup),
+            "periods": [len(w) for _, w in plan.periods],
+            **{b: len(w) for b, w in plan.blocks.items()},
+        },
+    }

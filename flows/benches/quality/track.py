@@ -1,0 +1,78 @@
+"""The whole `raie bench quality` run as the CLI and the `benchmark` deployment share it:
+run, judge, write the report, log it to MLflow and leave it as a Prefect artifact."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+from flows.benches.quality.bars import quality_bars
+from flows.benches.quality.report_md import command, write_report
+from flows.benches.quality.runner import run_bench
+from raie_core.errors import RaieConfigError
+
+PAYLOAD_FIELDS = ("config_hash", "config", "rows", "paired", "bars", "regions", "windows")
+"""Result fields of the --json payload (besides the report path and the MLflow run id)."""
+
+
+def track_report(path: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    """Log the report folder and the means to MLflow; leave the markdown as a Prefect artifact."""
+    from prefect import flow
+    from prefect.artifacts import create_markdown_artifact
+
+    from flows.env import raie_home
+    from tasks.tracking import Tracker
+
+    tracker = Tracker(artifact_root=raie_home(args.home) / "mlartifacts")
+    params = {
+        "preset": args.preset,
+        "backbone": args.backbone,
+        "seeds": args.seeds,
+        "dataset": args.dataset,
+        "methods": args.methods,
+        "epochs": args.epochs,
+    }
+    run_id = tracker.start_run("raie-bench-quality", f"quality-{args.preset}", params=params)
+    metrics = {f"{r['method']}.{k}": v["mean"] for r in rows for k, v in r.items() if k != "method"}
+    tracker.log_metrics(run_id, metrics)
+    tracker.log_artifacts(run_id, path.parent, "report")
+    tracker.end_run(run_id)
+
+    @flow(name="bench-quality-report")
+    def publish(markdown: str) -> None:
+        create_markdown_artifact(key="bench-quality", markdown=markdown)
+
+    publish(path.read_text(encoding="utf-8"))
+    return run_id
+
+
+def bench(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
+    """The whole benchmark, for the CLI and the `benchmark` deployment alike: run every
+    method x seed, write the report, and (unless ``--no-track``) log it to MLflow and leave
+    it as a Prefect artifact. Returns (result, report.md path, MLflow run id or None)."""
+    if args.seeds < 1:
+        raise RaieConfigError(f"--seeds {args.seeds} should be >= 1")
+    from flows.env import raie_home
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else raie_home(args.home) / "bench" / f"quality-{stamp}"
+    result = run_bench(args)
+    result["bars"] = quality_bars(result, args)
+    path = write_report(result, args, out, command(args))
+    config = {"config_hash": result["config_hash"], "config": result["config"]}
+    (out / "report.json").write_text(json.dumps(config, indent=2, sort_keys=True), "utf-8")
+    run_id = None if args.no_track else track_report(path, result["rows"], args)
+    return result, path, run_id
+
+
+def payload(result: dict[str, Any], path: Path, run_id: str | None) -> dict[str, Any]:
+    """What `raie --json bench quality` prints and the `benchmark` flow returns."""
+    keep = {key: result[key] for key in PAYLOAD_FIELDS}
+    return {**keep, "report": str(path), "mlflow_run_id": run_id}
