@@ -11,8 +11,8 @@ import shutil
 import time
 
 from flows import env
-from flows.commands.pipeline import _progress, period_table
 from flows.params import PipelineConfig
+from flows.progress import period_table, progress_bar
 
 DEMO_HOME = ".raie/demo"
 
@@ -59,7 +59,7 @@ def run_demo(args: argparse.Namespace) -> int:
     )
 
     print("4. Weekly backfill to the end of the data (one nightly_update subflow per week)")
-    with _progress(argparse.Namespace(json=False)):
+    with progress_bar():
         reports = backfill(home=str(home))
     print(period_table(reports))
     done = [r for r in reports if not r.get("skipped") and r.get("windows")]

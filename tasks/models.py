@@ -13,7 +13,7 @@ from prefect import task
 from safetensors.numpy import load_file, save_file
 
 from raie_core.backbones import Backbone, BackboneKind, encode_array, load_backbone
-from raie_core.backbones.llm import LLMConfig, build_llm, setup_llm
+from raie_core.backbones.llm import LLMConfig, setup_llm
 from raie_core.backbones.seqrec import SeqRecConfig, fit_seqrec
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.evaluation import sample_keys
@@ -22,6 +22,7 @@ from raie_core.regions import RegionConfig
 from raie_core.training import TrainResult
 from raie_core.update import setup_sample
 from tasks import ingest
+from tasks.llm_cache import build_cached_llm
 from tasks.store import Store, tree_digest
 from tasks.windows import WindowsRef, load_windows
 
@@ -67,7 +68,7 @@ def train_backbone(
         model, result = fit_seqrec(vocab, windows, seqrec_config)
     elif backbone == BackboneKind.LLM.value:
         catalog = pl.read_parquet(Path(store.snapshots_dir) / ingest.CATALOG_FILE)
-        lm = build_llm(vocab, llm_config, catalog, cache_dir=store.home / "models")
+        lm = build_cached_llm(vocab, llm_config, catalog, store.home)
         model, result = setup_llm(lm, windows, llm_config, seed)
     else:
         raise RaieConfigError(f"backbone={backbone!r} should be seqrec or llm")

@@ -122,10 +122,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _llm(args: argparse.Namespace, vocab, catalog, windows) -> int:  # noqa: ANN001
     """Tokens/s of the real SmolLM2 for encode and LoRA training (bf16 on a GPU when present)."""
+    from flows.benches.llm_speed import llm_speed
     from flows.env import raie_home
-    from raie_core.backbones.llm import LLMConfig, build_llm, llm_speed
+    from raie_core.backbones.llm import LLMConfig
+    from tasks.llm_cache import build_cached_llm
 
-    backbone = build_llm(vocab, LLMConfig(), catalog, cache_dir=raie_home(args.home) / "models")
+    backbone = build_cached_llm(vocab, LLMConfig(), catalog, raie_home(args.home))
     numbers = {
         "backbone": "llm",
         "threads": torch.get_num_threads(),

@@ -7,25 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from datetime import date
 
 from flows import env
 from flows.params import DEFAULT_DATASET
-
-PERIOD_COLUMNS = (
-    ("period", "period", "{}"),
-    ("windows", "windows", "{}"),
-    ("UPDATE", "update", "{}"),
-    ("EXPAND", "expand", "{}"),
-    ("ADD", "add", "{}"),
-    ("live", "live", "{}"),
-    ("retrained", "retrained", "{}"),
-    ("ndcg10_champion", "NDCG@10 champ", "{:.4f}"),
-    ("ndcg10_base", "NDCG@10 base", "{:.4f}"),
-    ("retention_ndcg10", "retention", "{:.4f}"),
-    ("gate", "gate", "{}"),
-)
+from flows.progress import period_table, progress_bar
 
 
 def _date(text: str) -> date:
@@ -135,7 +121,7 @@ def _backfill(args: argparse.Namespace) -> int:
     env.torch_threads()
     from flows.backfill import backfill
 
-    with _progress(args):
+    with progress_bar(not args.json):
         reports = backfill(
             start=args.start, end=args.end, dataset=args.dataset, home=args.home, force=args.force
         )
@@ -178,58 +164,8 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
-def period_table(reports: list[dict]) -> str:
-    """The per-period table printed by `raie backfill` and `raie demo`."""
-    rows = [r for r in reports if not r.get("skipped")]
-    skipped = len(reports) - len(rows)
-    header = " ".join(f"{title:>13}" for _, title, _ in PERIOD_COLUMNS)
-    lines = [header] if rows else []
-    for report in rows:
-        cells = []
-        for key, _, fmt in PERIOD_COLUMNS:
-            value = report.get(key, 0 if key in ("UPDATE", "EXPAND", "ADD") else "-")
-            cells.append(f"{fmt.format(value) if value != '-' else '-':>13}")
-        lines.append(" ".join(cells))
-    if skipped:
-        lines.append(f"{skipped} period(s) already published: skipped (use --force to re-run)")
-    return "\n".join(lines)
-
-
 def _print(args: argparse.Namespace, report: dict, title: str) -> None:
     if args.json:
         print(json.dumps(report, default=str))
     else:
         print(title + ": " + ", ".join(f"{k}={v}" for k, v in report.items()))
-
-
-class _progress:
-    """A rich progress bar over backfill periods, fed by the `raie.progress` logger."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.enabled = not args.json
-
-    def __enter__(self) -> _progress:
-        if self.enabled:
-            from rich.progress import Progress
-
-            self.bar = Progress(transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("backfill", total=None)
-            self.handler = _ProgressHandler(self.bar, self.task)
-            logging.getLogger("raie.progress").addHandler(self.handler)
-            logging.getLogger("raie.progress").setLevel(logging.INFO)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            logging.getLogger("raie.progress").removeHandler(self.handler)
-            self.bar.stop()
-
-
-class _ProgressHandler(logging.Handler):
-    def __init__(self, bar, task) -> None:  # noqa: ANN001
-        super().__init__()
-        self.bar, self.task = bar, task
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.bar.update(self.task, advance=1, description=record.getMessage())

@@ -1,7 +1,7 @@
 """Recommender backbones (DESIGN §3): the `Backbone` protocol, a factory and batched helpers.
 
-`seqrec` (default on CPU) lives in `seqrec.py`; `llm` in `llm.py` (imported lazily, it
-expects `build_llm(vocab, config)` and `load_llm(path)` there).
+`seqrec` (default on CPU) lives in `seqrec.py`; `llm` in the `llm/` package (imported lazily,
+it expects `build_llm(vocab, config)` and `load_llm(path)` there).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `llm` backbone: prompt building, item tokens, scoring, setup, save/load, speed.
+"""The `llm` backbone: prompt building, item tokens, scoring, setup, save/load.
 
 Default tests run a tiny LlamaForCausalLM built from a config with a small byte-level BPE
 tokenizer trained on the fly (no weights, no download). The slow test loads the real
@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
 from safetensors import safe_open
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 from raie_core.adapters import (
     AdapterConfig,
@@ -35,13 +34,12 @@ from raie_core.backbones.llm import (
     DType,
     LLMConfig,
     item_prior,
-    llm_speed,
     load_base_lm,
     load_llm,
     load_llm_backbone,
     setup_llm,
 )
-from raie_core.backbones.llm_prompt import (
+from raie_core.backbones.llm.prompt import (
     ItemText,
     PromptCodec,
     PromptTemplate,
@@ -54,6 +52,7 @@ from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.lora import LoraShape
 from raie_core.protocol import ItemVocab, Windows
 from raie_core.training import TrainConfig
+from tests.tiny_llm import save_tiny_llm
 
 CATALOG = pl.DataFrame(
     {
@@ -122,32 +121,8 @@ def test_encode_prompts_left_pads_and_counts_positions_from_the_first_real_token
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved tiny Llama (tied embeddings) with a byte-level BPE tokenizer."""
-    folder = tmp_path_factory.mktemp("tiny-llm")
-    raw = Tokenizer(models.BPE())
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    raw.decoder = decoders.ByteLevel()
-    corpus = [t for t in CATALOG["title"].to_list() if t] + [PromptTemplate().prefix] * 3
-    trainer = trainers.BpeTrainer(
-        vocab_size=320,
-        special_tokens=["<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    raw.train_from_iterator(corpus, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<pad>", eos_token="<pad>")
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-        pad_token_id=0,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    titles = [t for t in CATALOG["title"].to_list() if t]
+    return save_tiny_llm(tmp_path_factory.mktemp("tiny-llm"), titles)
 
 
 def _config(folder: Path, **changes: object) -> LLMConfig:
@@ -415,30 +390,14 @@ def test_region_adapters_route_mixed_batches_on_the_llm(tiny, tmp_path: Path) ->
     assert not torch.allclose(mixed[route == 0], base[route == 0])
 
 
-def test_llm_speed_reports_positive_rates_and_leaves_the_model_unchanged(tiny) -> None:
-    context = torch.from_numpy(_windows(4).context)
-    with torch.no_grad():
-        before = tiny.logits(tiny.model, context)
-    speed = llm_speed(tiny, _windows(12), batch_size=4, n_batches=2)
-    assert speed["device"] == "cpu" and speed["dtype"] == "float32" and speed["batch_size"] == 4
-    for key in ("encode_tokens_per_s", "train_tokens_per_s", "mean_prompt_tokens"):
-        assert speed[key] > 0
-    with torch.no_grad():
-        torch.testing.assert_close(tiny.logits(tiny.model, context), before, rtol=0, atol=0)
-    assert not any(p.requires_grad for p in tiny.model.parameters())
-    with pytest.raises(RaieConfigError, match="should be >= batch_size"):
-        llm_speed(tiny, _windows(4), batch_size=4, n_batches=2)
-
-
 # ---------------------------------------------------------------- loading and config errors
 
 
-def test_base_lm_is_reloaded_from_the_cache_without_the_gguf(tiny_folder) -> None:
-    config = LLMConfig(gguf_package="no_such_package_raie")
-    model, tokenizer = load_base_lm(config, cache_dir=tiny_folder)
+def test_base_lm_loads_a_folder_and_names_a_missing_source(tiny_folder) -> None:
+    model, tokenizer = load_base_lm(LLMConfig(model_source=str(tiny_folder)))
     assert model.config.hidden_size == 32 and len(tokenizer) == model.config.vocab_size
     with pytest.raises(RaieConfigError, match="gguf_package='no_such_package_raie'"):
-        load_base_lm(config, cache_dir=tiny_folder / "absent")
+        load_base_lm(LLMConfig(gguf_package="no_such_package_raie"))
     with pytest.raises(RaieConfigError, match="not a Hugging Face model folder"):
         load_base_lm(LLMConfig(model_source=str(tiny_folder / "absent")))
 
@@ -496,7 +455,6 @@ def test_real_smollm2_loads_trains_ranks_and_round_trips(tmp_path_factory) -> No
     from raie_core.metrics import target_ranks
     from raie_core.protocol import ProtocolConfig, build_vocab, paper_split
 
-    cache = tmp_path_factory.mktemp("raie-llm") / "smollm2-135m"
     config = LLMConfig(
         max_prompt_items=3,
         max_prompt_tokens=64,
@@ -505,24 +463,16 @@ def test_real_smollm2_loads_trains_ranks_and_round_trips(tmp_path_factory) -> No
         device="cpu",
     )
     start = time.perf_counter()
-    converted, tokenizer = load_base_lm(config, cache)
-    converted_s = time.perf_counter() - start
-    start = time.perf_counter()
-    cached, _ = load_base_lm(config, cache)
-    reload_s = time.perf_counter() - start
+    base = load_base_lm(config)
+    log.info("GGUF -> fp32 %.1f s", time.perf_counter() - start)
+    _, tokenizer = base
     assert tokenizer.bos_token_id is None or tokenizer("Hi").input_ids[0] != tokenizer.bos_token_id
     assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token_id == 2
-    text = torch.tensor([tokenizer("Recommend a movie like Toy Story").input_ids])
-    with torch.no_grad():
-        diff = (converted(input_ids=text).logits - cached(input_ids=text).logits).abs().max()
-    assert float(diff) == 0.0
-    del converted, cached
-    log.info("GGUF -> fp32 -> cache %.1f s, cache reload %.1f s", converted_s, reload_s)
 
     data = load_dataset("ml-100k")
     vocab = build_vocab(data.items)
     split = paper_split(data.interactions, ProtocolConfig(max_len=20), vocab)
-    backbone = load_llm_backbone(vocab, data.items, config, cache)
+    backbone = load_llm_backbone(vocab, data.items, config, base)
     assert backbone.item_token_ids.tolist() == list(range(49152, 49152 + vocab.n_items))
     setup = split.setup.subset(np.arange(0, len(split.setup), len(split.setup) // 8)[:8])
     trained, result = setup_llm(backbone, setup, config, seed=0)
@@ -566,5 +516,3 @@ def test_real_smollm2_loads_trains_ranks_and_round_trips(tmp_path_factory) -> No
     )
     torch.testing.assert_close(routed_again.scores, routed, rtol=0, atol=1e-5)
     assert not torch.allclose(routed[route == 0], scores[route == 0])
-    speed = llm_speed(loaded, split.setup, batch_size=4, n_batches=1)
-    log.info("speed %s", speed)

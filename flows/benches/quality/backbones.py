@@ -55,10 +55,11 @@ def train_backbone(
     """
     if args.backbone == "llm":
         from flows.env import raie_home
-        from raie_core.backbones.llm import build_llm, setup_llm
+        from raie_core.backbones.llm import setup_llm
+        from tasks.llm_cache import build_cached_llm
 
         config = pipeline.llm
-        lm = build_llm(vocab, config, catalog, cache_dir=raie_home(args.home) / "models")
+        lm = build_cached_llm(vocab, config, catalog, raie_home(args.home))
         backbone, result = setup_llm(lm, plan.train, config, seed)
         logger.info("llm seed %d: %d windows, losses %s", seed, result.n_train, result.train_losses)
         return backbone, False
