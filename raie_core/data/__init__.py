@@ -16,7 +16,7 @@ from raie_core.data.errors import (
     MissingFileError,
     MissingValueError,
 )
-from raie_core.data.periods import Every, assign_periods, describe, period_start
+from raie_core.data.periods import Every, Period, assign_periods, describe, period_start
 from raie_core.data.schema import (
     CATALOG_COLUMNS,
     INTERACTION_COLUMNS,
@@ -44,6 +44,7 @@ __all__ = [
     "MissingColumnError",
     "MissingFileError",
     "MissingValueError",
+    "Period",
     "Source",
     "ValidationMode",
     "YelpRules",
