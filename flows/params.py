@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,7 +73,3 @@ class PipelineConfig(BaseModel):
         payload["raie_core"] = raie_core.__version__
         text = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def period_label(period: date) -> str:
-    return period.isoformat()

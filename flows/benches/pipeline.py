@@ -42,20 +42,24 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from raie_core.errors import RaieConfigError, RaieStateError
 
+if TYPE_CHECKING:
+    from raie_core.data import Period
+
 OVERHEAD_TARGET = 0.10
 """Issue 5: Prefect + MLflow should cost at most 10 % of a nightly update's wall time."""
 INCREMENTAL_TARGET = 0.4
 """Issue 5: affected-only training should cost at most 0.4 of all-region training."""
 DATASET = "table"
+EVERY = "1w"
+"""The bench measures one weekly period (``--until`` is a Monday)."""
 TRACKING_TASK = "track-period"
 """The MLflow lineage task of the nightly update (its task name)."""
 
@@ -88,6 +92,7 @@ def pipeline_config(path: str, args: argparse.Namespace) -> Any:
     return PipelineConfig(
         dataset=DATASET,
         path=path,
+        every=EVERY,
         seed=args.seed,
         seqrec=SeqRecConfig(max_epochs=args.backbone_epochs, patience=2),
         regions=RegionConfig(**regions),
@@ -159,7 +164,7 @@ def timed_cpu(call: Callable[[], Any]) -> tuple[float, float, Any]:
     return wall, cpu_seconds() - cpu, value
 
 
-def bare_update(period: date, dataset: str, home: str) -> dict:
+def bare_update(period: Period, dataset: str, home: str) -> dict:
     """`nightly_update`'s task sequence through ``.fn``: no Prefect engine, no MLflow.
 
     Mirrors flows/nightly_update.py step for step (lock, windows, both prequential
@@ -180,7 +185,7 @@ def bare_update(period: date, dataset: str, home: str) -> dict:
         history = store.history()
         serving = champion(store)
         vocab = load_base(store).vocab
-        windows = build_period_windows.fn(store, period, config.every, config.protocol, vocab)
+        windows = build_period_windows.fn(store, period, config.protocol, vocab)
         scored = [
             evaluate.fn(store, spec, windows, config.adapters, config.regions)
             for spec in (bank_spec(store, serving), BankSpec(None, {}))
@@ -196,23 +201,23 @@ def _bare_edit_publish(store, config, history, serving, period, windows, keys, s
     from tasks.adapters import train_region_adapter
     from tasks.bank import bank_spec, publish_bank_version
     from tasks.evaluate import BankSpec, evaluate
+    from tasks.records import SetupRecord
     from tasks.regions import edit_period_regions
-    from tasks.windows import WindowsRef
 
-    label, current, setup = period.isoformat(), history[-1], history[0]
+    label, current = period.label, history[-1]
+    setup = SetupRecord.read(store, history[0])
     regions_path = bank_spec(store, current).regions_path
     summary = edit_period_regions.fn(
-        store, regions_path, keys, config.regions, len(history), config.seed, f"period={label}"
+        store, regions_path, keys, config.regions, len(history), config.seed, period.key
     )
     trained = [
         train_region_adapter.fn(store, config.adapters, summary, rid, current.adapters, config.seed)
         for rid in summary.affected
     ]
     adapters = period_adapters(current.adapters, summary, trained)
-    heldout = WindowsRef(**setup.extra["heldout"])
     spec = BankSpec(summary.regions_path, adapters)
-    retention = evaluate.fn(store, spec, heldout, config.adapters, config.regions)
-    reference = setup.extra["retention_reference"]
+    retention = evaluate.fn(store, spec, setup.heldout, config.adapters, config.regions)
+    reference = setup.retention_reference
     gate = quality_gate(retention["NDCG@10"], reference, config.retention_tolerance)
     fields = bank_version_fields(
         config, label, windows, summary, adapters, (*scored, retention), gate, serving
@@ -281,7 +286,7 @@ def all_region_sets(summary: Any, seed: int) -> Any:
     return dataclasses.replace(summary, sets_path=str(path), affected=sorted(summary.live_ids))
 
 
-def measure_incremental(home: str, period: date, seed: int) -> dict[str, Any]:
+def measure_incremental(home: str, period: Period, seed: int) -> dict[str, Any]:
     """Train the affected regions' adapters vs every live region's (one prepared copy)."""
     from flows.params import PipelineConfig
     from raie_core.regions import load_regions
@@ -298,9 +303,7 @@ def measure_incremental(home: str, period: date, seed: int) -> dict[str, Any]:
         history = store.history()
         current = history[-1]
         regions_path = bank_spec(store, current).regions_path
-        windows = build_period_windows.fn(
-            store, period, config.every, config.protocol, load_base(store).vocab
-        )
+        windows = build_period_windows.fn(store, period, config.protocol, load_base(store).vocab)
         keys = embed_windows.fn(store, windows)
         edit = (config.regions, len(history), seed)
         probe = edit_period_regions.fn(store, regions_path, keys, *edit, "bench-probe")
@@ -359,17 +362,17 @@ def task_seconds(flow_run_id: Any, timeout_s: float = 30.0) -> dict[str, float]:
     return seconds
 
 
-def _flow_once(home: str, period: date) -> tuple[float, float, dict, dict[str, float]]:
+def _flow_once(home: str, period: Period) -> tuple[float, float, dict, dict[str, float]]:
     """(wall, cpu, report, task seconds) of one `nightly_update` run."""
     from flows.nightly_update import nightly_update
 
     wall, cpu, state = timed_cpu(
-        lambda: nightly_update(period=period, dataset=DATASET, home=home, return_state=True)
+        lambda: nightly_update(period=period.start, dataset=DATASET, home=home, return_state=True)
     )
     return wall, cpu, state.result(), task_seconds(state.state_details.flow_run_id)
 
 
-def measure_overhead(prepared: Path, work: Path, period: date, repeats: int) -> dict[str, Any]:
+def measure_overhead(prepared: Path, work: Path, period: Period, repeats: int) -> dict[str, Any]:
     """Median wall and CPU time of the flow and of the bare sequence, each on a fresh copy,
     plus the in-run split of the flow's wall time (Prefect API task times)."""
     _flow_once(clone(prepared, work / "warmup"), period)
@@ -427,17 +430,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _measure(args: argparse.Namespace) -> dict[str, Any]:
     from flows.setup import setup
+    from raie_core.data import Period
 
-    period = date.fromisoformat(args.until)
+    period = Period.parse(args.until, EVERY)
     with _workdir(args.workdir) as work, mlflow_at(work):
         config = pipeline_config(write_slice(work, args.max_users), args)
         prepared = work / "prepared"
-        setup_s, _ = timed(lambda: setup(config=config, until=period, home=str(prepared)))
+        setup_s, _ = timed(lambda: setup(config=config, until=period.start, home=str(prepared)))
         overhead = measure_overhead(prepared, work, period, args.repeats)
         incremental = measure_incremental(clone(prepared, work / "incremental"), period, args.seed)
     result = {
         "data": f"ml-100k first {args.max_users or 'all'} users",
-        "period": period.isoformat(),
+        "period": period.label,
         "regions_at_setup": args.regions,
         "setup_wall_s": setup_s,
         "repeats": args.repeats,

@@ -34,6 +34,7 @@ import numpy as np
 
 from raie_core import report
 from raie_core.baselines import ABLATIONS, METHODS, MethodConfig, build_method, window_ranks
+from raie_core.data.periods import Every, Period
 from raie_core.errors import RaieConfigError
 from raie_core.metrics import ndcg_gains, ranking_metrics, target_ranks
 from raie_core.protocol import (
@@ -141,8 +142,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     return interactions, build_vocab(catalog if has_items else interactions), catalog
 
 
-def _week_label(ts: int) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).date().isoformat()
+def _day_label(ts: int) -> str:
+    """The ISO date of the UTC day holding ``ts`` (seconds)."""
+    return Period.containing(ts, Every.DAY).label
 
 
 VALIDATION_QUANTILE = 0.75
@@ -187,12 +189,7 @@ def streaming_plan(
     """Setup before the cut, one update per period; prequential scores, retention on S.
     With ``args.validate`` the periods stop at t^F (the last one cut there): T is never touched."""
     t_setup, t_finetune = cut_points(interactions, config)
-    if args.cut is None:
-        cut = t_setup
-    else:
-        cut = int(
-            datetime.datetime.fromisoformat(args.cut).replace(tzinfo=datetime.UTC).timestamp()
-        )
+    cut = t_setup if args.cut is None else Period.parse(args.cut, Every.DAY).start_seconds
     train, heldout = streaming_setup(interactions, cut, config, vocab)
     end = t_finetune if args.validate else int(interactions["timestamp"].max()) + 1
     step = PERIODS[args.every] * DAY
@@ -200,11 +197,11 @@ def streaming_plan(
     for start in range(cut, end, step):
         windows = period_windows(interactions, (start, min(start + step, end)), config, vocab)
         if len(windows):
-            periods.append((_week_label(start), windows))
+            periods.append((_day_label(start), windows))
     periods = periods[: args.max_periods]
     if not periods:
         raise RaieConfigError(
-            f"--cut {_week_label(cut)} leaves no streaming period before {_week_label(end)}"
+            f"--cut {_day_label(cut)} leaves no streaming period before {_day_label(end)}"
         )
     setup = train.subset(np.arange(0, len(train), OLD_STRIDE))
     return Plan(train=train, setup=setup, periods=periods, blocks={"S": heldout}, prequential=True)
@@ -361,7 +358,7 @@ def _period_labels(plan: Plan) -> list[str]:
     last = plan.blocks["V" if "V" in plan.blocks else "T"]
     week = (last.timestamp - last.timestamp.min()) // (7 * DAY)
     start = int(last.timestamp.min())
-    return [_week_label(start + int(w) * 7 * DAY) for w in np.unique(week)]
+    return [_day_label(start + int(w) * 7 * DAY) for w in np.unique(week)]
 
 
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:

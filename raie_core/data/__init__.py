@@ -1,7 +1,8 @@
 """raie_core.data: load, validate, describe and cut interaction data into periods (issue 2).
 
-Public API (docs/interfaces.md): ``load_dataset``, ``Dataset``, ``describe``, ``assign_periods``,
-``ml100k_root``, ``ValidationMode``, the schemas and the RaieDataError hierarchy.
+Public API (docs/interfaces.md): ``load_dataset``, ``Dataset``, ``describe``, ``Period``,
+``assign_periods``, ``ml100k_root``, ``ValidationMode``, the schemas and the RaieDataError
+hierarchy.
 """
 
 from raie_core.data.errors import (

@@ -67,11 +67,11 @@ def test_records_round_trip_through_the_manifest(tmp_path: Path) -> None:
     }
 
 
-def _without(extra: dict[str, Any], dotted: str) -> dict[str, Any]:
+def _without(payload: dict[str, Any], dotted: str) -> dict[str, Any]:
     head, _, rest = dotted.partition(".")
     if not rest:
-        return {k: v for k, v in extra.items() if k != head}
-    return {**extra, head: _without(extra[head], rest)}
+        return {k: v for k, v in payload.items() if k != head}
+    return {**payload, head: _without(payload[head], rest)}
 
 
 @pytest.mark.parametrize("field", ["retention_reference", "heldout", "heldout.digest", "until"])
