@@ -12,7 +12,9 @@ from prefect.artifacts import create_table_artifact
 
 from flows import env
 from flows.nightly_update import nightly_update
-from flows.params import DEFAULT_DATASET
+from flows.params import DEFAULT_DATASET, PipelineConfig
+from tasks.models import read_pipeline_config
+from tasks.records import SetupRecord
 from tasks.store import Store
 from tasks.windows import list_periods
 
@@ -28,10 +30,12 @@ def backfill(
     """Run nightly_update for every snapshot period in [start, end] after the setup cut."""
     store = Store(env.raie_home(home), dataset)
     store.require_current()
-    setup = store.history()[0]
-    periods = list_periods(store, start, end, date.fromisoformat(setup.extra["until"]))
+    config = PipelineConfig.model_validate(read_pipeline_config(store))
+    setup = SetupRecord.read(store, store.history()[0])
+    periods = list_periods(store, config.every, start, end, setup.until)
     reports = [
-        nightly_update(period=period, dataset=dataset, home=home, force=force) for period in periods
+        nightly_update(period=period.start, dataset=dataset, home=home, force=force)
+        for period in periods
     ]
     done = [r for r in reports if not r.get("skipped")]
     if done:

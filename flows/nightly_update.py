@@ -16,15 +16,17 @@ from prefect.runtime import flow_run
 
 from flows import env
 from flows.params import DEFAULT_DATASET, PipelineConfig, stored_config
+from raie_core.data import Period
 from raie_core.evaluation import GateResult, quality_gate
 from tasks.adapters import AdapterInfo, train_region_adapter
 from tasks.bank import bank_spec, champion, publish_bank_version
 from tasks.evaluate import BankSpec, evaluate
 from tasks.lineage import track_period
 from tasks.models import embed_windows, load_base
+from tasks.records import PeriodRecord, SetupRecord
 from tasks.regions import EditSummary, edit_period_regions
 from tasks.store import BankManifest, Store
-from tasks.windows import WindowsRef, build_period_windows, last_complete_period
+from tasks.windows import WindowsRef, build_period_windows
 
 progress = logging.getLogger("raie.progress")
 
@@ -48,16 +50,19 @@ def nightly_update(
     """Edit the regions with ``period``'s interactions (default: the last complete period)."""
     store = Store(env.raie_home(home), dataset)
     config = stored_config(store)
-    period = period or last_complete_period(_today(), config.every)
-    label = period.isoformat()
+    this_period = (
+        Period.last_complete(_today(), config.every)
+        if period is None
+        else Period(period, config.every)
+    )
+    label = this_period.label
     with store.lock():
         if label in store.published_periods() and not force:
             return {"period": label, "skipped": True}
         history = store.history()
-        current, serving, setup = history[-1], champion(store), history[0]
-        windows = build_period_windows(
-            store, period, config.every, config.protocol, load_base(store).vocab
-        )
+        current, serving = history[-1], champion(store)
+        setup = SetupRecord.read(store, history[0])
+        windows = build_period_windows(store, this_period, config.protocol, load_base(store).vocab)
         if windows.rows == 0:
             return _publish_unchanged(store, config, label, current)
         prequential = evaluate(
@@ -74,7 +79,7 @@ def nightly_update(
             len(history),
             sorted(current.adapters),
             config.seed,
-            f"period={label}",
+            this_period.key,
         )
         futures = [
             train_region_adapter.submit(
@@ -87,12 +92,12 @@ def nightly_update(
         retention = evaluate(
             store,
             BankSpec(summary.regions_path, adapters),
-            WindowsRef(**setup.extra["heldout"]),
+            setup.heldout,
             config.adapters,
             config.regions,
         )
         gate = quality_gate(
-            retention["NDCG@10"], setup.extra["retention_reference"], config.retention_tolerance
+            retention["NDCG@10"], setup.retention_reference, config.retention_tolerance
         )
         fields = bank_version_fields(
             config, label, windows, summary, adapters, (prequential, base, retention), gate, serving
@@ -107,7 +112,7 @@ def nightly_update(
             version,
             fields["metrics"],
             vars(gate),
-            setup.extra["base_digest"],
+            setup.base_digest,
             windows.digest,
         )
     report = {
@@ -166,15 +171,15 @@ def bank_version_fields(
         "metrics": metrics,
         "quality_gate": vars(gate),
         "decisions_path": summary.decisions_path,
-        "extra": {
-            "affected": summary.affected,
-            "added": summary.added,
-            "merged": summary.merged,
-            "retired": summary.retired,
-            "live": len(summary.live_ids),
-            "windows": windows.rows,
-            "champion_evaluated": serving.version,
-        },
+        "record": PeriodRecord(
+            windows=windows.rows,
+            affected=tuple(summary.affected),
+            added=tuple(summary.added),
+            merged=tuple(summary.merged),
+            retired=tuple(summary.retired),
+            live=len(summary.live_ids),
+            champion_evaluated=serving.version,
+        ),
     }
 
 
@@ -189,7 +194,7 @@ def _publish_unchanged(store: Store, config: PipelineConfig, label: str, current
         decisions={},
         metrics={},
         quality_gate={"passed": False, "reason": "no windows"},
-        extra={"windows": 0},
+        record=PeriodRecord(windows=0),
     )
     report = {"period": label, "version": version, "windows": 0}
     progress.info("period %s had no windows", label, extra={"raie_report": report})

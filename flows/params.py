@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
-from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -134,7 +133,3 @@ def _merge(base: dict, top: dict) -> dict:
         both = isinstance(value, dict) and isinstance(out.get(key), dict)
         out[key] = _merge(out[key], value) if both else value
     return out
-
-
-def period_label(period: date) -> str:
-    return period.isoformat()

@@ -9,10 +9,12 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows import env
 from flows.params import PipelineConfig
+from raie_core.data import Period
 from tasks.bank import publish_bank_version
 from tasks.evaluate import BankSpec, evaluate
 from tasks.lineage import track_setup
 from tasks.models import catalog_vocab, embed_windows, train_backbone
+from tasks.records import SetupRecord
 from tasks.regions import fit_setup_regions
 from tasks.store import Store
 from tasks.windows import build_setup_windows, default_setup_cut, ingest_snapshots
@@ -24,13 +26,15 @@ def setup(
     until: date | None = None,
     home: str | None = None,
 ) -> dict:
-    """Train the frozen base on the data before ``until`` and fit the initial regions."""
+    """Train the frozen base on the data before ``until`` (the start of the first update
+    period; default: the period holding t^S) and fit the initial regions."""
     store = Store(env.raie_home(home), config.dataset)
+    first = None if until is None else Period(until, config.every)
     with store.lock():
         snapshots = ingest_snapshots(store, config.dataset, config.every, config.path)
-        until = until or default_setup_cut(store, config.protocol, config.every)
+        first = first or default_setup_cut(store, config.protocol, config.every)
         vocab = catalog_vocab(store)
-        train, heldout = build_setup_windows(store, until, config.protocol, vocab)
+        train, heldout = build_setup_windows(store, first, config.protocol, vocab)
         base = train_backbone(
             store,
             config.backbone,
@@ -46,7 +50,7 @@ def setup(
         retention = evaluate(store, BankSpec(None, {}), heldout, config.adapters, config.regions)
         version = publish_bank_version(
             store,
-            period=f"setup-{until.isoformat()}",
+            period=f"setup-{first.label}",
             config_hash=config.config_hash(),
             data_digest=snapshots["digest"],
             regions_path=regions,
@@ -54,14 +58,14 @@ def setup(
             decisions={},
             metrics={f"retention.{k}": v for k, v in retention.items()},
             quality_gate={"passed": True, "reason": "setup"},
-            extra={
-                "until": until.isoformat(),
-                "retention_reference": retention["NDCG@10"],
-                "heldout": vars(heldout),
-                "setup_windows": train.rows,
-                "base_digest": base.digest,
-                "base_epochs": base.epochs,
-            },
+            record=SetupRecord(
+                until=first.start,
+                retention_reference=retention["NDCG@10"],
+                heldout=heldout,
+                setup_windows=train.rows,
+                base_digest=base.digest,
+                base_epochs=base.epochs,
+            ),
         )
         track_setup(
             store,
@@ -69,11 +73,11 @@ def setup(
             base.digest,
             version,
             {f"retention.{k}": v for k, v in retention.items()},
-            until.isoformat(),
+            first.label,
         )
     report = {
         "version": version,
-        "until": until.isoformat(),
+        "until": first.label,
         "setup_windows": train.rows,
         "heldout_windows": heldout.rows,
         "base_epochs": base.epochs,

@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import task
 
 from tasks.evaluate import BankSpec
+from tasks.records import PeriodRecord, SetupRecord
 from tasks.regions import REGIONS_DIR, copy_regions
 from tasks.store import BankManifest, Store
 
@@ -26,10 +27,11 @@ def publish_bank_version(
     decisions: dict[str, int],
     metrics: dict[str, float],
     quality_gate: dict,
-    extra: dict,
+    record: SetupRecord | PeriodRecord,
     decisions_path: str | None = None,
 ) -> int:
-    """Write regions (+ decision table) into a new immutable version and move CURRENT."""
+    """Write regions (+ decision table) into a new immutable version and move CURRENT;
+    ``record`` (setup's or the period's) goes under the manifest's "extra"."""
     with store.stage_bank_version(
         period=period, config_hash=config_hash, data_digest=data_digest
     ) as draft:
@@ -40,7 +42,7 @@ def publish_bank_version(
         draft.decisions = dict(decisions)
         draft.metrics = dict(metrics)
         draft.quality_gate = dict(quality_gate)
-        draft.extra = dict(extra)
+        draft.extra = record.to_extra()
     assert draft.version is not None
     return draft.version
 

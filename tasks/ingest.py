@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from datetime import date
 from pathlib import Path
 
 import polars as pl
 
 from raie_core.data import (
     Dataset,
+    Every,
+    Period,
     assign_periods,
     check_interactions,
     describe,
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 SNAPSHOT_FILE = "interactions.parquet"
 CATALOG_FILE = "catalog.parquet"
 QUARANTINE_FILE = "quarantine.parquet"
-PERIOD_DIR = re.compile(r"^period=(\d{4}-\d{2}-\d{2})$")
 
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
@@ -73,8 +72,8 @@ def save_snapshots(dataset: Dataset, out: Path, every: str) -> list[Path]:
     """Write the snapshots, catalog and quarantine of a loaded dataset under ``out``."""
     frame = assign_periods(dataset.interactions, every)
     written = []
-    for (period,), part in frame.partition_by("period", as_dict=True, maintain_order=True).items():
-        target = out / f"period={period.isoformat()}" / SNAPSHOT_FILE
+    for (start,), part in frame.partition_by("period", as_dict=True, maintain_order=True).items():
+        target = out / Period(start, every).key / SNAPSHOT_FILE
         written.append(write_parquet_atomic(part.drop("period"), target))
     written.sort()
     _remove_stale(out, set(written))
@@ -90,24 +89,27 @@ def save_snapshots(dataset: Dataset, out: Path, every: str) -> list[Path]:
 
 
 def _remove_stale(out: Path, keep: set[Path]) -> None:
-    for _, snapshot in list_snapshots(out):
+    for snapshot in snapshot_files(out):
         if snapshot not in keep:
             snapshot.unlink()
             if not any(snapshot.parent.iterdir()):
                 snapshot.parent.rmdir()
 
 
-def list_snapshots(directory: str | Path) -> list[tuple[date, Path]]:
-    """(period start, snapshot path) for every ``period=YYYY-MM-DD/interactions.parquet``, sorted."""
+def snapshot_files(directory: str | Path) -> list[Path]:
+    """Every ``period=YYYY-MM-DD/interactions.parquet`` under ``directory``, oldest first,
+    whatever period length cut them."""
     root = Path(directory)
     if not root.is_dir():
         return []
-    found = []
-    for child in root.iterdir():
-        match = PERIOD_DIR.match(child.name)
-        if match and (child / SNAPSHOT_FILE).is_file():
-            found.append((date.fromisoformat(match.group(1)), child / SNAPSHOT_FILE))
-    return sorted(found)
+    children = sorted(c for c in root.iterdir() if Period.is_key(c.name))
+    return [c / SNAPSHOT_FILE for c in children if (c / SNAPSHOT_FILE).is_file()]
+
+
+def list_snapshots(directory: str | Path, every: Every | str) -> list[tuple[Period, Path]]:
+    """(period, snapshot path) of every snapshot, oldest first; RaieStateError names a folder
+    that does not start an ``every`` period (snapshots cut with another length)."""
+    return [(Period.from_key(p.parent.name, every), p) for p in snapshot_files(directory)]
 
 
 def read_snapshot(path: str | Path) -> pl.DataFrame:

@@ -31,7 +31,7 @@ def recommend(
     spec = bank_spec(store, manifest)
     backbone = load_base(store)
     history = pl.concat(
-        [ingest.read_snapshot(p) for _, p in ingest.list_snapshots(store.snapshots_dir)],
+        [ingest.read_snapshot(p) for p in ingest.snapshot_files(store.snapshots_dir)],
         how="vertical_relaxed",
     )
     user_value = int(user) if history["user_id"].dtype.is_integer() and user.isdigit() else user

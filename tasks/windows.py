@@ -17,7 +17,7 @@ import polars as pl
 from prefect import task
 from safetensors.numpy import load_file, save_file
 
-from raie_core.data.periods import Every, period_start
+from raie_core.data.periods import Every, Period
 from raie_core.errors import RaieStateError
 from raie_core.evaluation import SETUP_CODE, windows_by_key
 from raie_core.protocol import (
@@ -33,6 +33,7 @@ from tasks.store import Store
 
 SETUP_TRAIN = "train.safetensors"
 SETUP_HELDOUT = "heldout.safetensors"
+PERIOD_WINDOWS = "windows.safetensors"
 
 
 @dataclass(frozen=True)
@@ -82,32 +83,19 @@ def load_windows(path: str | Path) -> Windows:
     return Windows(arrays["context"], arrays["target"], users, arrays["timestamp"])
 
 
-def period_end(start: date, every: str) -> date:
-    """The first day after the period that starts on ``start``."""
-    step = Every.parse(every)
-    if step is Every.MONTH:
-        return date(start.year + start.month // 12, start.month % 12 + 1, 1)
-    return date.fromordinal(start.toordinal() + (1 if step is Every.DAY else 7))
-
-
-def period_code(period: date) -> int:
-    """Key code of a period's windows (its proleptic ordinal; setup is 0)."""
-    return period.toordinal()
-
-
 def window_path(store: Store, code: int) -> Path:
+    """The window file behind sample-key code ``code`` (SETUP_CODE: the setup's training
+    windows). A period's folder is named by its start day alone, so the day period with
+    that code names it whatever the pipeline's period length."""
     if code == SETUP_CODE:
         return store.work_dir("setup") / SETUP_TRAIN
-    return store.work_dir(f"period={date.fromordinal(code).isoformat()}") / "windows.safetensors"
+    return store.work_dir(Period.from_code(code, Every.DAY).key) / PERIOD_WINDOWS
 
 
-def history_before(store: Store, end: date) -> pl.DataFrame:
-    """All ingested interactions of periods that start before ``end``."""
-    parts = [
-        ingest.read_snapshot(p)
-        for day, p in ingest.list_snapshots(store.snapshots_dir)
-        if day < end
-    ]
+def history_before(store: Store, end: date, every: Every | str) -> pl.DataFrame:
+    """All ingested interactions of the ``every`` periods that start before ``end``."""
+    snapshots = ingest.list_snapshots(store.snapshots_dir, every)
+    parts = [ingest.read_snapshot(p) for period, p in snapshots if period.start < end]
     if not parts:
         raise RaieStateError(f"no snapshots before {end} in {store.snapshots_dir}")
     return pl.concat(parts, how="vertical_relaxed")
@@ -117,32 +105,34 @@ def history_before(store: Store, end: date) -> pl.DataFrame:
 def ingest_snapshots(store: Store, dataset: str, every: str, path: str | None) -> dict:
     """Cut the dataset into period snapshots under the store (idempotent); a small summary."""
     written = ingest.write_snapshots(dataset, store.snapshots_dir, every, path=path)
-    periods = [day for day, _ in ingest.list_snapshots(store.snapshots_dir)]
+    periods = [period for period, _ in ingest.list_snapshots(store.snapshots_dir, every)]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in written)).hexdigest()[:16]
     return {
         "snapshots": len(written),
-        "first": periods[0].isoformat(),
-        "last": periods[-1].isoformat(),
+        "first": periods[0].label,
+        "last": periods[-1].label,
         "digest": digest,
     }
 
 
 @task(name="setup-cut")
-def default_setup_cut(store: Store, protocol: ProtocolConfig, every: str) -> date:
-    """The start of the period holding t^S (setup_quantile of positive timestamps)."""
+def default_setup_cut(store: Store, protocol: ProtocolConfig, every: str) -> Period:
+    """The period holding t^S (setup_quantile of positive timestamps): setup takes what
+    precedes it, updates start with it."""
     history = pl.concat(
-        [ingest.read_snapshot(p) for _, p in ingest.list_snapshots(store.snapshots_dir)]
+        [ingest.read_snapshot(p) for p in ingest.snapshot_files(store.snapshots_dir)]
     )
-    seconds = cut_points(history, protocol)[0]
-    return pl.select(period_start(pl.lit(seconds, dtype=pl.Int64), every)).item()
+    return Period.containing(cut_points(history, protocol)[0], every)
 
 
 @task(name="build-setup-windows")
 def build_setup_windows(
-    store: Store, until: date, protocol: ProtocolConfig, vocab: ItemVocab
+    store: Store, until: Period, protocol: ProtocolConfig, vocab: ItemVocab
 ) -> tuple[WindowsRef, WindowsRef]:
-    """Setup training windows and the held-out retention windows, before ``until``."""
-    train, heldout = streaming_setup(history_before(store, until), until, protocol, vocab)
+    """Setup training windows and the held-out retention windows: targets before the start
+    of ``until``, the first update period."""
+    history = history_before(store, until.start, until.every)
+    train, heldout = streaming_setup(history, until.start, protocol, vocab)
     refs = []
     for windows, rel in ((train, SETUP_TRAIN), (heldout, SETUP_HELDOUT)):
         path = store.work_dir("setup") / rel
@@ -152,13 +142,13 @@ def build_setup_windows(
 
 @task(name="build-period-windows")
 def build_period_windows(
-    store: Store, period: date, every: str, protocol: ProtocolConfig, vocab: ItemVocab
+    store: Store, period: Period, protocol: ProtocolConfig, vocab: ItemVocab
 ) -> WindowsRef:
     """Windows whose targets fall in ``period``; context reaches back into earlier snapshots."""
-    end = period_end(period, every)
-    windows = period_windows(history_before(store, end), (period, end), protocol, vocab)
-    path = window_path(store, period_code(period))
-    return WindowsRef(str(path), len(windows), save_windows(windows, path), period_code(period))
+    history = history_before(store, period.end, period.every)
+    windows = period_windows(history, (period.start, period.end), protocol, vocab)
+    path = window_path(store, period.code)
+    return WindowsRef(str(path), len(windows), save_windows(windows, path), period.code)
 
 
 def windows_for_keys(store: Store, keys: np.ndarray) -> Windows:
@@ -166,29 +156,15 @@ def windows_for_keys(store: Store, keys: np.ndarray) -> Windows:
     return windows_by_key(keys, lambda code: load_windows(window_path(store, code)))
 
 
-def last_complete_period(today: date, every: str) -> date:
-    """The newest period that has ended by ``today`` ("yesterday's period" for 1d)."""
-    day = date.fromordinal(today.toordinal() - 1)
-    start = pl.select(period_start(pl.lit(_seconds(day), dtype=pl.Int64), every)).item()
-    while period_end(start, every) > today:
-        start = pl.select(
-            period_start(
-                pl.lit(_seconds(date.fromordinal(start.toordinal() - 1)), dtype=pl.Int64), every
-            )
-        ).item()
-    return start
-
-
-def _seconds(day: date) -> int:
-    return (day.toordinal() - date(1970, 1, 1).toordinal()) * 86400
-
-
 @task(name="list-periods")
-def list_periods(store: Store, start: date | None, end: date | None, after: date) -> list[date]:
-    """Snapshot periods in [start, end] that begin on or after ``after`` (the setup cut)."""
-    days = [day for day, _ in ingest.list_snapshots(store.snapshots_dir)]
+def list_periods(
+    store: Store, every: str, start: date | None, end: date | None, after: date
+) -> list[Period]:
+    """Snapshot periods starting in [start, end] and on or after ``after`` (the setup cut)."""
     return [
-        d
-        for d in days
-        if d >= after and (start is None or d >= start) and (end is None or d <= end)
+        period
+        for period, _ in ingest.list_snapshots(store.snapshots_dir, every)
+        if period.start >= after
+        and (start is None or period.start >= start)
+        and (end is None or period.start <= end)
     ]

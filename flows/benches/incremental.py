@@ -15,12 +15,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+
+from raie_core.data import Period
 
 
 def timed(call: Callable[[], Any]) -> tuple[float, Any]:
@@ -91,7 +92,7 @@ def all_region_sets(summary: Any, trained: list[int], seed: int) -> Any:
     )
 
 
-def measure_incremental(home: str, dataset: str, period: date, seed: int) -> dict[str, Any]:
+def measure_incremental(home: str, dataset: str, period: Period, seed: int) -> dict[str, Any]:
     """Train the affected regions' adapters vs every live region's (one prepared copy)."""
     from flows.params import stored_config
     from raie_core.regions import load_regions
@@ -108,9 +109,7 @@ def measure_incremental(home: str, dataset: str, period: date, seed: int) -> dic
         history = store.history()
         current = history[-1]
         regions_path = bank_spec(store, current).regions_path
-        windows = build_period_windows.fn(
-            store, period, config.every, config.protocol, load_base(store).vocab
-        )
+        windows = build_period_windows.fn(store, period, config.protocol, load_base(store).vocab)
         keys = embed_windows.fn(store, windows)
         trained = sorted(current.adapters)
         edit = (config.regions, config.adapters, len(history), trained, seed)

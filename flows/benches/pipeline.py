@@ -30,9 +30,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -40,11 +39,16 @@ import polars as pl
 from flows.benches.incremental import timed
 from raie_core.errors import RaieConfigError, RaieStateError
 
+if TYPE_CHECKING:
+    from raie_core.data import Period
+
 OVERHEAD_TARGET = 0.10
 """Issue 5: Prefect + MLflow should cost at most 10 % of a nightly update's wall time."""
 INCREMENTAL_TARGET = 0.4
 """Issue 5: affected-only training should cost at most 0.4 of all-region training."""
 DATASET = "table"
+EVERY = "1w"
+"""The bench measures one weekly period (``--until`` is a Monday)."""
 TRACKING_TASK = "track-period"
 """The MLflow lineage task of the nightly update (its task name)."""
 
@@ -79,6 +83,7 @@ def pipeline_config(path: str, args: argparse.Namespace) -> Any:
     return PipelineConfig(
         dataset=DATASET,
         path=path,
+        every=EVERY,
         seed=args.seed,
         seqrec=SeqRecConfig(train=TrainConfig(max_epochs=args.backbone_epochs, patience=2)),
         regions=RegionConfig(**regions),
@@ -170,17 +175,17 @@ def task_seconds(flow_run_id: Any, timeout_s: float = 30.0) -> dict[str, float]:
     return seconds
 
 
-def _flow_once(home: str, period: date) -> tuple[float, float, dict, dict[str, float]]:
+def _flow_once(home: str, period: Period) -> tuple[float, float, dict, dict[str, float]]:
     """(wall, cpu, report, task seconds) of one `nightly_update` run."""
     from flows.nightly_update import nightly_update
 
     wall, cpu, state = timed_cpu(
-        lambda: nightly_update(period=period, dataset=DATASET, home=home, return_state=True)
+        lambda: nightly_update(period=period.start, dataset=DATASET, home=home, return_state=True)
     )
     return wall, cpu, state.result(), task_seconds(state.state_details.flow_run_id)
 
 
-def measure_overhead(prepared: Path, work: Path, period: date, repeats: int) -> dict[str, Any]:
+def measure_overhead(prepared: Path, work: Path, period: Period, repeats: int) -> dict[str, Any]:
     """Median wall and CPU time of ``repeats`` runs of the real flow, each on a fresh copy,
     and the in-run split of each run's wall time (Prefect API task times)."""
     _flow_once(clone(prepared, work / "warmup"), period)
@@ -229,18 +234,19 @@ def run(args: argparse.Namespace) -> int:
 def _measure(args: argparse.Namespace) -> dict[str, Any]:
     from flows.benches.incremental import measure_incremental
     from flows.setup import setup
+    from raie_core.data import Period
 
-    period = date.fromisoformat(args.until)
+    period = Period.parse(args.until, EVERY)
     with _workdir(args.workdir) as work, mlflow_at(work):
         config = pipeline_config(write_slice(work, args.max_users), args)
         prepared = work / "prepared"
-        setup_s, _ = timed(lambda: setup(config=config, until=period, home=str(prepared)))
+        setup_s, _ = timed(lambda: setup(config=config, until=period.start, home=str(prepared)))
         overhead = measure_overhead(prepared, work, period, args.repeats)
         copy = clone(prepared, work / "incremental")
         incremental = measure_incremental(copy, DATASET, period, args.seed)
     result = {
         "data": f"ml-100k first {args.max_users or 'all'} users",
-        "period": period.isoformat(),
+        "period": period.label,
         "regions_at_setup": args.regions,
         "setup_wall_s": setup_s,
         "repeats": args.repeats,

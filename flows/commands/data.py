@@ -93,15 +93,15 @@ def run_snapshots(args: argparse.Namespace) -> int:
     paths = ingest.write_snapshots(
         args.dataset, args.out, args.every, path=args.path, mode=args.mode, mapping=args.mapping
     )
-    snapshots = ingest.list_snapshots(args.out)
+    snapshots = ingest.list_snapshots(args.out, args.every)
     if args.json:
         print(
             json.dumps(
                 {
                     "out": args.out,
                     "snapshots": len(paths),
-                    "first": snapshots[0][0].isoformat(),
-                    "last": snapshots[-1][0].isoformat(),
+                    "first": snapshots[0][0].label,
+                    "last": snapshots[-1][0].label,
                     "paths": [str(p) for p in paths],
                 }
             )
@@ -109,7 +109,7 @@ def run_snapshots(args: argparse.Namespace) -> int:
         return 0
     print(
         f"wrote {len(paths)} snapshots ({args.every}) to {args.out}: "
-        f"{snapshots[0][0].isoformat()} .. {snapshots[-1][0].isoformat()}"
+        f"{snapshots[0][0].label} .. {snapshots[-1][0].label}"
     )
     return 0
 

@@ -1,7 +1,8 @@
 """raie_core.data: load, validate, describe and cut interaction data into periods (issue 2).
 
-Public API (docs/interfaces.md): ``load_dataset``, ``Dataset``, ``describe``, ``assign_periods``,
-``ml100k_root``, ``ValidationMode``, the schemas and the RaieDataError hierarchy.
+Public API (docs/interfaces.md): ``load_dataset``, ``Dataset``, ``describe``, ``Period``,
+``assign_periods``, ``ml100k_root``, ``ValidationMode``, the schemas and the RaieDataError
+hierarchy.
 """
 
 from raie_core.data.errors import (
@@ -16,7 +17,7 @@ from raie_core.data.errors import (
     MissingFileError,
     MissingValueError,
 )
-from raie_core.data.periods import Every, assign_periods, describe, period_start
+from raie_core.data.periods import Every, Period, assign_periods, describe, period_start
 from raie_core.data.schema import (
     CATALOG_COLUMNS,
     INTERACTION_COLUMNS,
@@ -44,6 +45,7 @@ __all__ = [
     "MissingColumnError",
     "MissingFileError",
     "MissingValueError",
+    "Period",
     "Source",
     "ValidationMode",
     "YelpRules",

@@ -1,7 +1,8 @@
 """Flow test: setup + two weekly updates on a small real slice of ML-100K, under Prefect.
 
-Asserts the run tree (Prefect flow and task runs), the published versions, the decisions,
-idempotence of a re-run and the MLflow lineage of the trained adapters.
+Asserts the run tree (Prefect flow and task runs), the published versions, the decisions and
+typed manifest records, idempotence of a re-run and a backfill, a period off the week
+boundary, an empty period and the MLflow lineage of the trained adapters.
 """
 
 from datetime import date
@@ -12,6 +13,7 @@ import pytest
 from flows.params import PipelineConfig
 from raie_core.adapters import AdapterConfig
 from raie_core.backbones.seqrec import SeqRecConfig
+from raie_core.errors import RaieConfigError
 from raie_core.regions import RegionConfig
 from raie_core.training import TrainConfig
 
@@ -39,9 +41,11 @@ def _config(path: str) -> PipelineConfig:
 def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> None:  # noqa: ANN001
     from prefect import get_client
 
+    from flows.backfill import backfill
     from flows.nightly_update import nightly_update
     from flows.setup import setup
     from tasks.lineage import tracker
+    from tasks.records import PeriodRecord, SetupRecord
     from tasks.serving import recommend
     from tasks.store import Store
 
@@ -61,12 +65,20 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> N
         assert set(manifest.decisions) == {"UPDATE", "EXPAND", "ADD"}
         assert "prequential.NDCG@10" in manifest.metrics
         store.verify(manifest.version)
-    trained = {rid for m in history[1:] for rid in m.extra["affected"]}
+    assert SetupRecord.read(store, history[0]).until == UNTIL
+    records = [PeriodRecord.read(store, m) for m in history[1:]]
+    assert [r.windows for r in records] == [rep["windows"] for rep in reports]
+    assert records[0].champion_evaluated == 1 and records[1].champion_evaluated in (1, 2)
+    trained = {rid for r in records for rid in r.affected}
     assert trained, "no region adapter was trained in two periods"
     assert set(history[-1].adapters) <= set(range(100))
 
     again = nightly_update(period=PERIODS[0], dataset="table", home=home)
     assert again == {"period": PERIODS[0].isoformat(), "skipped": True}
+    replayed = backfill(start=PERIODS[0], end=PERIODS[1], dataset="table", home=home)
+    assert replayed == [{"period": p.isoformat(), "skipped": True} for p in PERIODS]
+    with pytest.raises(RaieConfigError, match=r"period=1997-12-17 should start a 1w period \("):
+        nightly_update(period=date(1997, 12, 17), dataset="table", home=home)
     assert store.current_version() == 3
 
     lineage = tracker(store).lineage("table")
@@ -89,3 +101,7 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> N
 
     names = [run.name for run in asyncio.run(flow_runs())]
     assert sum(name.startswith("update-table-") for name in names) >= 3
+
+    after_data = nightly_update(period=date(1998, 6, 1), dataset="table", home=home)
+    assert after_data == {"period": "1998-06-01", "version": 4, "windows": 0}
+    assert PeriodRecord.read(store, store.read_manifest(4)) == PeriodRecord(windows=0)

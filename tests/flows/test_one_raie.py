@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from flows.params import PipelineConfig
 from raie_core.adapters import AdapterConfig, adapter_name
 from raie_core.backbones.seqrec import SeqRecConfig
+from raie_core.data import Every, Period
 from raie_core.regions import Action, RegionConfig
 from raie_core.training import TrainConfig
 
@@ -55,8 +56,9 @@ def test_flow_and_benchmark_method_agree(prefect_backend, slice_path: str, tmp_p
     from raie_core.baselines import MethodConfig, RegionAwareEditing
     from raie_core.evaluation import SETUP_CODE
     from tasks.models import load_base
+    from tasks.records import PeriodRecord
     from tasks.store import Store
-    from tasks.windows import load_windows, period_code, window_path
+    from tasks.windows import load_windows, window_path
 
     home = tmp_path / "home"
     config = _config(slice_path)
@@ -72,9 +74,9 @@ def test_flow_and_benchmark_method_agree(prefect_backend, slice_path: str, tmp_p
     method.setup(load_windows(window_path(store, SETUP_CODE)), config.seed)
     compared = 0
     for period, manifest in zip(PERIODS, history[1:], strict=True):
-        code = period_code(period)
+        code = Period(period, Every.WEEK).code
         plan = method.update_period(load_windows(window_path(store, code)), code, config.seed)
-        work = store.work_dir(f"period={period.isoformat()}")
+        work = store.work_dir(Period(period, Every.WEEK).key)
 
         decisions = pl.read_parquet(work / "decisions.parquet")
         dec = plan.edit.decisions
@@ -83,7 +85,7 @@ def test_flow_and_benchmark_method_agree(prefect_backend, slice_path: str, tmp_p
         np.testing.assert_array_equal(decisions["k1"].to_numpy(), dec.k1)
         assert manifest.decisions == {a.name: n for a, n in dec.counts().items()}
 
-        assert sorted(manifest.extra["affected"]) == list(plan.affected)
+        assert sorted(PeriodRecord.read(store, manifest).affected) == list(plan.affected)
         sets = load_arrays(str(work / "training_sets.safetensors"))
         for one in plan.plans:
             np.testing.assert_array_equal(sets[f"keys_{one.region_id}"], one.keys)

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from raie_core.data import InvalidValueError, MissingFileError
+from raie_core.errors import RaieStateError
 from tasks import ingest
 
 
@@ -18,10 +19,10 @@ def _digest(paths: list[Path]) -> list[str]:
 def test_ml100k_weekly_snapshots_are_complete_and_idempotent(tmp_path: Path) -> None:
     out = tmp_path / "snapshots"
     paths = ingest.write_snapshots("ml-100k", out, "1w")
-    listed = ingest.list_snapshots(out)
-    assert [p for _, p in listed] == paths
-    assert listed[0][0] == date(1997, 9, 15) and listed[-1][0] == date(1998, 4, 20)
-    assert all(d.weekday() == 0 for d, _ in listed)
+    listed = ingest.list_snapshots(out, "1w")
+    assert [p for _, p in listed] == paths == ingest.snapshot_files(out)
+    assert listed[0][0].start == date(1997, 9, 15) and listed[-1][0].start == date(1998, 4, 20)
+    assert all(period.start.weekday() == 0 and p.parent.name == period.key for period, p in listed)
     assert len(paths) == 32
     frames = [ingest.read_snapshot(p) for p in paths]
     assert sum(f.height for f in frames) == 100000
@@ -41,9 +42,12 @@ def test_rerun_with_another_period_removes_stale_snapshots(tmp_path: Path) -> No
     assert [p.parent.name for p in daily] == [
         "period=1970-01-01", "period=1970-01-11", "period=1970-02-01",
     ]  # fmt: skip
+    with pytest.raises(RaieStateError, match="folder period=1970-01-11: .* 1mo period"):
+        ingest.list_snapshots(out, "1mo")  # daily snapshots are no months
     monthly = ingest.write_snapshots("movielens", out, "1mo", path=tmp_path)
-    assert [d.isoformat() for d, _ in ingest.list_snapshots(out)] == ["1970-01-01", "1970-02-01"]
-    assert monthly == [p for _, p in ingest.list_snapshots(out)]
+    listed = ingest.list_snapshots(out, "1mo")
+    assert [period.label for period, _ in listed] == ["1970-01-01", "1970-02-01"]
+    assert monthly == [p for _, p in listed] == ingest.snapshot_files(out)
     assert ingest.read_snapshot(monthly[0]).get_column("item_id").to_list() == [1, 2]
 
 
@@ -69,7 +73,7 @@ def test_read_snapshot_checks_the_schema(tmp_path: Path) -> None:
         ingest.read_snapshot(bad.parent)
     with pytest.raises(MissingFileError):
         ingest.read_snapshot(tmp_path / "nope.parquet")
-    assert ingest.list_snapshots(tmp_path / "missing") == []
+    assert ingest.list_snapshots(tmp_path / "missing", "1w") == []
 
 
 def test_validate_source_detects_the_format(tmp_path: Path) -> None:

@@ -44,16 +44,15 @@ from flows.benches.quality.plans import (
     BUDGET_SEED,
     DAY,
     OLD_STRIDE,
-    PERIODS,
     VALIDATION_QUANTILE,
     VALIDATION_STRIDE,
     Plan,
     bench_plan,
     budget_plan,
+    day_label,
     load,
     paper_plan,
     streaming_plan,
-    week_label,
 )
 from flows.benches.quality.report_md import (
     BARS_NOTE,
@@ -80,7 +79,6 @@ __all__ = [
     "OLD_STRIDE",
     "PAIRED_NOTE",
     "PAYLOAD_FIELDS",
-    "PERIODS",
     "RECORDED_OPTIONS",
     "REFERENCE_CODE_NDCG",
     "REFERENCE_FACTOR",
@@ -118,6 +116,6 @@ __all__ = [
     "table_fields",
     "track_report",
     "train_backbone",
-    "week_label",
+    "day_label",
     "write_report",
 ]

@@ -7,25 +7,29 @@ import json
 
 from flows.benches.quality.bars import format_bars, paired_fields
 from flows.benches.quality.config import DEFAULT_METHODS
-from flows.benches.quality.plans import PERIODS
 from flows.benches.quality.report_md import backbone_line, table_fields
 from flows.benches.quality.track import bench, payload
 from raie_core import report
+from raie_core.data.periods import Every
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=("paper", "streaming"), default="paper")
-    parser.add_argument("--backbone", choices=("seqrec", "llm"), default="seqrec")
+    parser.add_argument("--backbone", choices=("seqrec", "llm"), default=None, help="seqrec")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated")
     parser.add_argument("--ablations", action="store_true", help="add every RAIE ablation")
-    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--dataset", default=None, help="default: the config's (ml-100k)")
     parser.add_argument("--path", default=None, help="dataset folder (non-embedded sources)")
-    parser.add_argument("--every", choices=tuple(PERIODS), default="1w", help="streaming period")
+    parser.add_argument(
+        "--every", choices=[e.value for e in Every], default=None, help="streaming period (1w)"
+    )
     parser.add_argument("--cut", default=None, help="streaming setup cut date (default t^S)")
     parser.add_argument("--max-users", type=int, default=None, help="keep the first N users")
     parser.add_argument("--max-periods", type=int, default=None, help="streaming: first N periods")
-    parser.add_argument("--backbone-epochs", type=int, default=60, help="setup training cap")
+    parser.add_argument(
+        "--backbone-epochs", type=int, default=None, help="setup cap (default: the config's)"
+    )
     parser.add_argument(
         "--config",
         default=None,
@@ -43,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(block V); the streaming preset stops at t^F",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--backbone-batch", type=int, default=128, help="setup batch size")
+    parser.add_argument(
+        "--backbone-batch", type=int, default=None, help="setup batch (default: the config's)"
+    )
     parser.add_argument(
         "--max-windows", type=int, default=None, help="llm: setup training budget (windows)"
     )

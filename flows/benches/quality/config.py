@@ -36,23 +36,22 @@ def check_budgets(args: argparse.Namespace) -> None:
 
 
 def bench_config(args: argparse.Namespace) -> Any:
-    """The pipeline's own `PipelineConfig` for this run: ``--config FILE`` when given, then
-    the flags (dataset, every, backbone, its setup budget, the update cap). The paper preset
-    cuts the paper's windows (`ProtocolConfig()`); the streaming preset the pipeline's."""
+    """The pipeline's own `PipelineConfig` for this run: ``--config FILE`` (else the
+    defaults), then the flags that were given (dataset, path, every, backbone, its setup
+    budget, the update cap). The paper preset cuts the paper's windows (`ProtocolConfig()`),
+    the streaming preset the pipeline's. Writes the resolved dataset / every / backbone back
+    into ``args`` (the plans and the report read them there)."""
     from flows.params import for_backbone, load_config, pipeline_config
 
-    top: dict[str, Any] = {
-        "dataset": args.dataset,
-        "path": args.path,
-        "every": args.every,
-        "backbone": args.backbone,
-        "seqrec": {
-            "train": {"max_epochs": args.backbone_epochs, "batch_size": args.backbone_batch}
-        },
-    }
+    given = {k: getattr(args, k) for k in ("dataset", "path", "every", "backbone")}
+    top: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    train = {"max_epochs": args.backbone_epochs, "batch_size": args.backbone_batch}
+    train = {k: v for k, v in train.items() if v is not None}
+    if train:
+        top["seqrec"] = {"train": train}
     if args.epochs is not None:
         top["adapters"] = {"train": {"max_epochs": args.epochs}}
-    if args.max_windows is not None and args.backbone == "llm":
+    if args.max_windows is not None:
         top["llm"] = {"max_windows": args.max_windows}
     if args.config is None:
         config = pipeline_config(top, "the command line")
@@ -60,6 +59,7 @@ def bench_config(args: argparse.Namespace) -> Any:
         config = load_config(args.config, top)
     if args.preset == "paper":
         config = config.model_copy(update={"protocol": ProtocolConfig()})
+    args.dataset, args.every, args.backbone = config.dataset, config.every, config.backbone
     return for_backbone(config)
 
 

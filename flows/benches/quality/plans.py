@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from raie_core.data.periods import Every, Period
 from raie_core.errors import RaieConfigError
 from raie_core.protocol import (
     ProtocolConfig,
@@ -22,8 +22,6 @@ from raie_core.protocol import (
     streaming_setup,
 )
 
-PERIODS = {"1d": 1, "1w": 7, "2w": 14, "4w": 28}
-"""--every values -> days per period."""
 DAY = 86_400
 OLD_STRIDE = 5
 """Streaming: every 5th setup-training window is the replay / region-fitting source (the
@@ -65,9 +63,9 @@ def load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     return interactions, build_vocab(catalog if has_items else interactions), catalog
 
 
-def week_label(ts: int) -> str:
-    """ISO date (UTC) of the unix time ``ts``: a period's label."""
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).date().isoformat()
+def day_label(ts: int) -> str:
+    """The ISO date of the UTC day holding ``ts`` (seconds)."""
+    return Period.containing(ts, Every.DAY).label
 
 
 def paper_plan(
@@ -102,27 +100,27 @@ def paper_plan(
 def streaming_plan(
     interactions: Any, config: ProtocolConfig, vocab: Any, args: argparse.Namespace
 ) -> Plan:
-    """Setup before the cut, one update per period; prequential scores, retention on S.
-    With ``args.validate`` the periods stop at t^F (the last one cut there): T is never touched."""
+    """Setup before the cut, then one update per calendar period (`Period`, the nightly
+    flow's periods: Monday weeks, 1st-of-month months); prequential scores, retention on S.
+    The cut is ``--cut`` (a period start) or, like `raie setup`, the start of the period
+    holding t^S. With ``args.validate`` the periods stop at t^F (the last one cut there):
+    T is never touched."""
     t_setup, t_finetune = cut_points(interactions, config)
-    if args.cut is None:
-        cut = t_setup
-    else:
-        cut = int(
-            datetime.datetime.fromisoformat(args.cut).replace(tzinfo=datetime.UTC).timestamp()
-        )
+    every = Every.parse(args.every)
+    first = Period.containing(t_setup, every) if args.cut is None else Period.parse(args.cut, every)
+    cut = first.start_seconds
     train, heldout = streaming_setup(interactions, cut, config, vocab)
     end = t_finetune if args.validate else int(interactions["timestamp"].max()) + 1
-    step = PERIODS[args.every] * DAY
     periods = []
-    for start in range(cut, end, step):
-        windows = period_windows(interactions, (start, min(start + step, end)), config, vocab)
+    for period in Period.range(first, Period.containing(end - 1, every)):
+        span = (period.start_seconds, min(period.end_seconds, end))
+        windows = period_windows(interactions, span, config, vocab)
         if len(windows):
-            periods.append((week_label(start), windows))
+            periods.append((period.label, windows))
     periods = periods[: args.max_periods]
     if not periods:
         raise RaieConfigError(
-            f"--cut {week_label(cut)} leaves no streaming period before {week_label(end)}"
+            f"--cut {first.label} leaves no streaming period before {day_label(end)}"
         )
     setup = train.subset(np.arange(0, len(train), OLD_STRIDE))
     return Plan(train=train, setup=setup, periods=periods, blocks={"S": heldout}, prequential=True)

@@ -14,7 +14,7 @@ import numpy as np
 from flows.benches.quality.backbones import backbone_cache, train_backbone
 from flows.benches.quality.bars import headline_field
 from flows.benches.quality.config import bench_config, check_budgets, method_config, method_names
-from flows.benches.quality.plans import DAY, Plan, bench_plan, load, week_label
+from flows.benches.quality.plans import DAY, Plan, bench_plan, day_label, load
 from raie_core import report
 from raie_core.baselines import MethodConfig, build_method, window_ranks
 from raie_core.metrics import ndcg_gains, ranking_metrics, target_ranks
@@ -88,7 +88,7 @@ def _period_labels(plan: Plan) -> list[str]:
     last = plan.blocks["V" if "V" in plan.blocks else "T"]
     week = (last.timestamp - last.timestamp.min()) // (7 * DAY)
     start = int(last.timestamp.min())
-    return [week_label(start + int(w) * 7 * DAY) for w in np.unique(week)]
+    return [day_label(start + int(w) * 7 * DAY) for w in np.unique(week)]
 
 
 def _block_users(plan: Plan, block: str) -> np.ndarray:
@@ -115,8 +115,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     """Every method x seed; returns rows, curves and RAIE's region history (seed 0)."""
     names = method_names(args)
     check_budgets(args)
-    interactions, vocab, catalog = load(args)
     pipeline = bench_config(args)
+    interactions, vocab, catalog = load(args)
     plan = bench_plan(interactions, vocab, args, pipeline.protocol)
     config = method_config(pipeline)
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
