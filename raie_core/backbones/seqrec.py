@@ -44,8 +44,10 @@ class SeqRecConfig:
 
     n_embd / n_layer / n_head: GPT-2 width, depth and heads (n_embd % n_head == 0).
     dropout: GPT-2 residual, embedding and attention dropout. max_len: context length
-    (= n_positions). train: setup training (`TrainConfig`: up to 200 epochs, patience 5;
-    its val_fraction of the setup windows, seeded, is held out for early stopping).
+    (= n_positions). train: setup training (`TrainConfig`: lr 2e-3, batch 256, up to 200
+    epochs, patience 3; its val_fraction of the setup windows, seeded, is held out for early
+    stopping). Measured on ML-100K: 10 epochs, T NDCG@10 0.041, held-out 0.032, in 2.5 min
+    on 2 loaded cores; batch 128 / patience 5 reaches 0.045 / 0.028 in 3x the time.
     seed: model init, validation split, batch order and dropout.
     """
 
@@ -54,7 +56,9 @@ class SeqRecConfig:
     n_head: int = 2
     dropout: float = 0.2
     max_len: int = 20
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_epochs=200, patience=5))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(lr=2e-3, batch_size=256, max_epochs=200, patience=3)
+    )
     seed: int = 0
 
     def __post_init__(self) -> None:

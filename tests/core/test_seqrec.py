@@ -215,10 +215,10 @@ def test_config_errors(changes: dict, message: str) -> None:
 
 def test_config_defaults_and_dict_round_trip() -> None:
     default = SeqRecConfig()
-    assert (default.train.lr, default.train.batch_size) == (1e-3, 128)
+    assert (default.train.lr, default.train.batch_size) == (2e-3, 256)
     assert (default.train.max_epochs, default.train.patience, default.train.val_fraction) == (
         200,
-        5,
+        3,
         0.1,
     )
     data = config_to_dict(TINY)

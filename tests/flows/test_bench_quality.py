@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +178,7 @@ def test_streaming_validation_stops_at_t_f() -> None:
     )
     config = ProtocolConfig()
     t_f = paper_split(interactions, config, vocab).t_finetune
-    args = argparse.Namespace(cut=None, every="2w", max_periods=None, validate=True)
+    args = argparse.Namespace(cut=None, every="1w", max_periods=None, validate=True)
     tuned = quality.streaming_plan(interactions, config, vocab, args)
     full = quality.streaming_plan(
         interactions, config, vocab, argparse.Namespace(**{**vars(args), "validate": False})
@@ -188,11 +189,15 @@ def test_streaming_validation_stops_at_t_f() -> None:
     assert [len(w) for _, w in tuned.periods[:-1]] == [len(w) for _, w in full.periods][
         : len(tuned.periods) - 1
     ]
-    late = argparse.Namespace(**{**vars(args), "cut": "1998-03-20"})
+    assert all(date.fromisoformat(label).weekday() == 0 for label, _ in full.periods)
+    late = argparse.Namespace(**{**vars(args), "cut": "1998-03-23"})
     with pytest.raises(
-        RaieConfigError, match="--cut 1998-03-20 leaves no streaming period before 1998-03-08"
+        RaieConfigError, match="--cut 1998-03-23 leaves no streaming period before 1998-03-08"
     ):
         quality.streaming_plan(interactions, config, vocab, late)
+    friday = argparse.Namespace(**{**vars(args), "cut": "1998-03-20"})
+    with pytest.raises(RaieConfigError, match="should start a 1w period"):
+        quality.streaming_plan(interactions, config, vocab, friday)
 
 
 def test_unknown_method_is_a_clean_error(
@@ -321,7 +326,9 @@ def _bar_args(*argv: str):
 
     parser = argparse.ArgumentParser()
     quality.add_arguments(parser)
-    return parser.parse_args(list(argv))
+    args = parser.parse_args(list(argv))
+    quality.bench_config(args)  # resolves dataset / every / backbone from the pipeline config
+    return args
 
 
 def test_bench_config_is_the_pipelines_with_the_flags_on_top() -> None:
@@ -336,7 +343,10 @@ def test_bench_config_is_the_pipelines_with_the_flags_on_top() -> None:
     assert _bar_args().epochs is None  # no --epochs: the pipeline's own update budget
     assert paper.adapters == pipeline.adapters and paper.adapters.train.max_epochs == 10
     assert paper.regions == pipeline.regions and paper.protocol == ProtocolConfig()
-    assert (paper.seqrec.train.max_epochs, paper.seqrec.train.batch_size) == (60, 128)
+    assert paper.seqrec == pipeline.seqrec  # no backbone flags: the pipeline's own setup budget
+    flagged = bench_config(_bar_args("--backbone-epochs", "60", "--backbone-batch", "128"))
+    assert (flagged.seqrec.train.max_epochs, flagged.seqrec.train.batch_size) == (60, 128)
+    assert flagged.seqrec.train.lr == pipeline.seqrec.train.lr
     stream = bench_config(_bar_args("--preset", "streaming", "--epochs", "3"))
     assert stream.adapters.train == replace(pipeline.adapters.train, max_epochs=3)
     assert stream.protocol == pipeline.protocol  # the streaming preset cuts as the pipeline

@@ -58,6 +58,15 @@ def test_bad_files_name_the_file_and_key(tmp_path: Path, text: str, named: str) 
     assert str(path) in str(info.value) and named in str(info.value)
 
 
+def test_a_partial_nested_mapping_keeps_the_pipeline_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("protocol: {stride: 2}\nseqrec: {train: {max_epochs: 7}}\n")
+    config, default = load_config(path), PipelineConfig()
+    assert config.protocol == dataclasses.replace(default.protocol, stride=2)
+    assert config.protocol.cross_blocks and config.protocol.min_context == 3  # streaming
+    assert config.seqrec.train == dataclasses.replace(default.seqrec.train, max_epochs=7)
+
+
 def test_flags_are_validated_like_the_file() -> None:
     with pytest.raises(RaieConfigError, match="the command line: every='2w'"):
         pipeline_config({"every": "2w"}, "the command line")
