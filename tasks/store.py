@@ -19,141 +19,44 @@ safetensors are read back, never pickle.
 """
 
 import errno
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from raie_core.errors import RaieStateError
+from tasks import durable
+from tasks.durable import (
+    fsync_path,
+    fsync_tree,
+    utc_now,
+    write_json_atomic,
+    write_text_atomic,
+)
+from tasks.lock import DatasetLock
+from tasks.manifest import BankManifest, parse_version, version_name
 
 MANIFEST = "manifest.json"
 ADAPTER_META = "raie-adapter.json"
-SCHEMA_VERSION = 1
 _DRAFT_MAPPINGS = ("decisions", "metrics", "quality_gate", "adapters", "extra")
-_VERSION_RE = re.compile(r"^v(\d{4,})$")
 
 
-def version_name(version: int) -> str:
-    """`3 -> "v0003"` (the directory name of a version)."""
-    return f"v{version:04d}"
-
-
-def parse_version(name: str) -> int | None:
-    """`"v0003" -> 3`; None for anything that is not a version directory name."""
-    match = _VERSION_RE.match(name)
-    return int(match.group(1)) if match else None
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(root: Path) -> None:
-    """fsync every file and directory under `root` (children before parents)."""
-    for dirpath, _dirnames, filenames in os.walk(root, topdown=False):
-        for name in filenames:
-            _fsync_path(Path(dirpath) / name)
-        _fsync_path(Path(dirpath))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace `path` atomically: write a temp file, fsync, rename, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_path(path.parent)
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """`write_text_atomic` of indented, key-sorted JSON."""
-    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+def tree_digest(root: Path) -> str:
+    """The content digest of a stored folder (`durable.tree_digest`), the adapter metadata
+    file excluded (it is written after the digest and holds it)."""
+    return durable.tree_digest(root, skip=(ADAPTER_META,))
 
 
 def _next_version(parent: Path) -> int:
     taken = [parse_version(p.name) for p in parent.iterdir()] if parent.is_dir() else []
     return max([v for v in taken if v is not None], default=0) + 1
-
-
-def tree_digest(root: Path) -> str:
-    """sha256 over the relative paths and bytes of every file under `root` (sorted)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if rel == ADAPTER_META:
-            continue
-        digest.update(rel.encode() + b"\0")
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class BankManifest:
-    """What one immutable bank version is: where it came from and what it scored.
-
-    `adapters` maps a region id to the adapter folder, relative to the dataset's state dir
-    (`adapters/region-3/v0002`); unchanged regions point at their parent's folder.
-    """
-
-    version: int
-    parent_version: int | None
-    period: str
-    created_utc: str
-    config_hash: str
-    data_digest: str
-    decisions: dict[str, int]
-    metrics: dict[str, float]
-    quality_gate: dict[str, Any]
-    adapters: dict[int, str]
-    files: dict[str, str]
-    extra: dict[str, Any] = field(default_factory=dict)
-    schema_version: int = SCHEMA_VERSION
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (region ids become strings)."""
-        payload = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        payload["adapters"] = {str(k): v for k, v in sorted(self.adapters.items())}
-        return payload
-
-    @classmethod
-    def from_json(cls, payload: Any, source: Path) -> "BankManifest":
-        """Validate a parsed manifest; a missing or mistyped field raises RaieStateError."""
-        if not isinstance(payload, dict):
-            raise RaieStateError(f"manifest {source} is corrupted: not a JSON object")
-        missing = sorted(set(cls.__dataclass_fields__) - {"extra", "schema_version"} - set(payload))
-        if missing:
-            raise RaieStateError(f"manifest {source} is corrupted: missing {', '.join(missing)}")
-        unknown = sorted(set(payload) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise RaieStateError(f"manifest {source} has unknown fields {', '.join(unknown)}")
-        try:
-            adapters = {int(k): str(v) for k, v in payload["adapters"].items()}
-            return cls(**{**payload, "adapters": adapters})
-        except (AttributeError, TypeError, ValueError) as error:
-            raise RaieStateError(f"manifest {source} is corrupted: {error}") from error
 
 
 @dataclass
@@ -193,52 +96,6 @@ class AdapterDraft:
     region_id: int
     dir: Path
     ref: AdapterRef | None = None
-
-
-class DatasetLock:
-    """An exclusive, non-blocking `flock` on `<state>/.lock`; released on close or exit.
-
-    The kernel drops the lock when the holding process dies, so a crash never leaves it held.
-    """
-
-    def __init__(self, path: Path, dataset: str) -> None:
-        self.path = path
-        self.dataset = dataset
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 512).decode("utf-8", "replace").strip() or "unknown pid"
-            os.close(fd)
-            raise RaieStateError(
-                f"dataset {self.dataset} is being updated by {holder}; wait for it to finish, "
-                f"or remove {self.path} if that process is gone"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {_utc_now()}".encode())
-        os.fsync(fd)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-    def __enter__(self) -> "DatasetLock":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 @dataclass(frozen=True)
@@ -393,7 +250,7 @@ class Store:
                 if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
                 version += 1
-        _fsync_path(parent)
+        fsync_path(parent)
         return version
 
     @contextmanager
@@ -413,9 +270,9 @@ class Store:
         digest = tree_digest(draft.dir)
         version = self._adapter_with_digest(region_root, digest)
         if version is None:
-            meta = {"region_id": draft.region_id, "digest": digest, "created_utc": _utc_now()}
+            meta = {"region_id": draft.region_id, "digest": digest, "created_utc": utc_now()}
             write_json_atomic(draft.dir / ADAPTER_META, meta)
-            _fsync_tree(draft.dir)
+            fsync_tree(draft.dir)
             version = self._rename_as_next_version(draft.dir, region_root)
         rel = (region_root / version_name(version)).relative_to(self.root).as_posix()
         return AdapterRef(draft.region_id, version, rel, digest)
@@ -464,15 +321,15 @@ class Store:
         copied = ("parent_version", "period", "config_hash", "data_digest")
         manifest = BankManifest(
             version=version,
-            created_utc=_utc_now(),
+            created_utc=utc_now(),
             files=files,
             **{name: getattr(draft, name) for name in copied},
             **{name: dict(getattr(draft, name)) for name in _DRAFT_MAPPINGS},
         )
         write_json_atomic(draft.dir / MANIFEST, manifest.to_json())
-        _fsync_tree(draft.dir)
+        fsync_tree(draft.dir)
         os.rename(draft.dir, bank_root / version_name(version))
-        _fsync_path(bank_root)
+        fsync_path(bank_root)
         self.set_current(version)
         return version
 
@@ -490,6 +347,6 @@ class Store:
             )
         with self._staging("base") as staged:
             yield staged
-            _fsync_tree(staged)
+            fsync_tree(staged)
             os.rename(staged, self.base_dir)
-            _fsync_path(self.root)
+            fsync_path(self.root)
