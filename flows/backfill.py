@@ -12,8 +12,7 @@ from prefect.artifacts import create_table_artifact
 
 from flows import env
 from flows.nightly_update import nightly_update
-from flows.params import DEFAULT_DATASET, PipelineConfig
-from tasks.models import read_pipeline_config
+from flows.params import DEFAULT_DATASET, stored_config
 from tasks.records import SetupRecord
 from tasks.store import Store
 from tasks.windows import list_periods
@@ -30,7 +29,7 @@ def backfill(
     """Run nightly_update for every snapshot period in [start, end] after the setup cut."""
     store = Store(env.raie_home(home), dataset)
     store.require_current()
-    config = PipelineConfig.model_validate(read_pipeline_config(store))
+    config = stored_config(store)
     setup = SetupRecord.read(store, store.history()[0])
     periods = list_periods(store, config.every, start, end, setup.until)
     reports = [
