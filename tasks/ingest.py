@@ -142,13 +142,15 @@ def detect_format(path: str | Path) -> str:
         return "table"
     if (root / "ml-100k.inter").is_file():
         return "ml-100k"
+    if (root / "ml-1m.inter").is_file():
+        return "ml-1m"
     if (root / "ratings.dat").is_file() or (root / "u.data").is_file():
         return "movielens"
     if any((root / n).is_file() for n in ("review.json", "yelp_academic_dataset_review.json")):
         return "yelp"
     raise MissingFileError(
         f"{root}: no known data file found (rule: a table file, or a folder with ml-100k.inter, "
-        "ratings.dat, u.data or review.json)"
+        "ml-1m.inter, ratings.dat, u.data or review.json)"
     )
 
 

