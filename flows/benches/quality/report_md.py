@@ -11,6 +11,7 @@ from flows.benches.quality.bars import format_bars, paired_fields
 from raie_core import report
 
 RECORDED_OPTIONS = (
+    "config",
     "preset",
     "backbone",
     "seeds",
