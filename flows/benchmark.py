@@ -25,7 +25,8 @@ def benchmark(
 ) -> dict:
     """Run the quality benchmark; ``options`` are further `raie bench quality` options (e.g.
     ``["--validate", "--max-users", "80"]``). Returns {"rows", "paired", "bars",
-    "regions", "windows", "report", "mlflow_run_id"}, as `raie --json bench quality` prints them."""
+    "regions", "cohort", "windows", "report", "mlflow_run_id"}, as `raie --json bench quality`
+    prints them."""
     from flows.benches import quality
 
     parser = argparse.ArgumentParser()

@@ -6,7 +6,7 @@ backend is touched; the caller saves them with an explicit path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -148,6 +148,109 @@ def region_rows(
     return rows
 
 
+def cohort_mask(users: np.ndarray, cohort: Collection[str]) -> np.ndarray:
+    """(n,) bool: whether the user of each window, compared as text, is in ``cohort``.
+
+    users: (n,) raw user ids (int or str); cohort: user ids as text (e.g. a cohort file's
+    lines). Ids of the cohort that no window has are simply never matched.
+    """
+    text = np.asarray(users).astype(str)
+    return np.isin(text, np.asarray(sorted(cohort), dtype=str))
+
+
+def cohort_rows(
+    windows: Mapping[str, np.ndarray],
+    users: np.ndarray,
+    cohort: np.ndarray,
+    field: str,
+    reference: str,
+    subject: str,
+) -> dict[str, dict[str, object]]:
+    """Split ``field`` and its paired differences into the cohort's windows and the others'.
+
+    windows: method -> (seeds, n) per-window values whose mean over windows is ``field`` (e.g.
+    `metrics.ndcg_gains`); users: (n,) their users; cohort: (n,) bool (`cohort_mask`).
+    Returns {"cohort": part, "others": part}, part = {"windows", "users", "rows"}: one row
+    per method with ``field`` ({"mean", "std"} over seeds of the part's mean, and the
+    `user_interval` of the seed-mean per-window value: "low", "high") and the part's
+    `paired_rows` cells ("<field> - <reference>", "<subject> - method"); no rows for a part
+    without windows.
+    """
+    users = np.asarray(users)
+    cohort = np.asarray(cohort, dtype=bool)
+    if cohort.shape != users.shape:
+        raise RaieConfigError(f"cohort {cohort.shape} and users {users.shape} should be equal")
+    return {
+        "cohort": _cohort_part(windows, users, cohort, field, reference, subject),
+        "others": _cohort_part(windows, users, ~cohort, field, reference, subject),
+    }
+
+
+def _cohort_part(
+    windows: Mapping[str, np.ndarray],
+    users: np.ndarray,
+    keep: np.ndarray,
+    field: str,
+    reference: str,
+    subject: str,
+) -> dict[str, object]:
+    kept = {m: np.asarray(v, dtype=np.float64)[:, keep] for m, v in windows.items()}
+    rows: list[dict[str, object]] = []
+    part: dict[str, object] = {
+        "windows": int(keep.sum()),
+        "users": int(np.unique(users[keep]).size),
+        "rows": rows,
+    }
+    if not keep.any():
+        return part
+    runs = {m: [{field: float(seed.mean())} for seed in v] for m, v in kept.items()}
+    paired = paired_rows(runs, field, reference, subject, windows=kept, users=users[keep])
+    for summary, pair in zip(summarize(runs), paired, strict=True):
+        cell = dict(summary[field])  # type: ignore[call-overload]
+        cell.update(user_interval(kept[str(summary["method"])].mean(axis=0), users[keep]))
+        rows.append({**pair, field: cell})
+    return part
+
+
+def cohort_routes(route: np.ndarray, cohort: np.ndarray) -> dict[str, object]:
+    """How the cohort's windows were routed.
+
+    route: (n,) int64 region that served each window (-1 = the base); cohort: (n,) bool.
+    Returns {"windows", "cohort_windows", "cohort_share" (of all windows), "to_base" (cohort
+    windows served by the base), "base_share" (of the cohort's windows; None without any),
+    "others_base_share" (the same for the other windows), "regions": one row per region by
+    id (-1 first): {"region", "windows", "cohort" (its cohort windows), "share" (of its
+    windows)}}.
+    """
+    route = np.asarray(route, dtype=np.int64)
+    cohort = np.asarray(cohort, dtype=bool)
+    if route.shape != cohort.shape:
+        raise RaieConfigError(f"route {route.shape} and cohort {cohort.shape} should be equal")
+    base = route < 0
+    n_cohort, n_others = int(cohort.sum()), int((~cohort).sum())
+    regions = []
+    for region in np.unique(route):
+        served = route == region
+        inside = int((served & cohort).sum())
+        regions.append(
+            {
+                "region": int(region),
+                "windows": int(served.sum()),
+                "cohort": inside,
+                "share": inside / int(served.sum()),
+            }
+        )
+    return {
+        "windows": int(route.size),
+        "cohort_windows": n_cohort,
+        "cohort_share": n_cohort / route.size if route.size else None,
+        "to_base": int((base & cohort).sum()),
+        "base_share": int((base & cohort).sum()) / n_cohort if n_cohort else None,
+        "others_base_share": int((base & ~cohort).sum()) / n_others if n_others else None,
+        "regions": regions,
+    }
+
+
 def format_table(
     rows: Sequence[Mapping[str, object]], fields: Sequence[str], markdown: bool = False
 ) -> str:
@@ -164,8 +267,8 @@ def format_table(
 
 
 def cell_text(value: object) -> str:
-    """Cell text: "mean ± std", a paired difference "+mean ± se (ahead/seeds)" with its user
-    interval "[low, high]" when it has one, "-" if absent."""
+    """Cell text: "mean ± std", a paired difference "+mean ± se (ahead/seeds)", either with
+    its user interval "[low, high]" when it has one; "-" if absent."""
     if not isinstance(value, Mapping):
         return "-"
     if "se" in value:
@@ -176,7 +279,10 @@ def cell_text(value: object) -> str:
         return text
     mean, std = float(value["mean"]), float(value["std"])
     digits = 1 if abs(mean) >= 10 else 4
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    text = f"{mean:.{digits}f} ± {std:.{digits}f}"
+    if "low" in value:
+        text += f" [{float(value['low']):.{digits}f}, {float(value['high']):.{digits}f}]"
+    return text
 
 
 def _signed(value: float) -> str:

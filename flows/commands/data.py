@@ -1,9 +1,10 @@
-"""`raie data describe|snapshots|validate`: look at, cut and check interaction data.
+"""`raie data describe|snapshots|validate|drift`: look at, cut, check and drift interaction data.
 
 Data errors print one sentence and exit 1 (flows/cli.py); bad flags exit 2 (argparse).
 """
 
 import argparse
+import datetime
 import json
 
 # Literal copies of raie_core.data.Source / ValidationMode / Every (a test keeps them equal), so
@@ -22,6 +23,16 @@ def parse_mapping(text: str) -> dict[str, str]:
             raise argparse.ArgumentTypeError(f"{pair!r} is not KEY=COLUMN")
         mapping[key.strip()] = value.strip()
     return mapping
+
+
+def parse_onset(text: str) -> datetime.datetime:
+    """'1997-12-20' (midnight UTC) or '1997-12-19T21:30:58' (UTC unless an offset is given)."""
+    try:
+        return datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date like 1997-12-20 or a time like 1997-12-19T21:30:58"
+        ) from None
 
 
 def _add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +74,22 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     validate.add_argument("--mode", choices=MODES, default="strict")
     validate.add_argument("--map", dest="mapping", type=parse_mapping, default=None)
     validate.set_defaults(handler=run_validate)
+
+    drift = data_sub.add_parser(
+        "drift", parents=[common], help="give a seeded cohort a new taste (what-if data)"
+    )
+    drift.add_argument("--dataset", choices=FORMATS, default="ml-100k")
+    drift.add_argument("--out", required=True, help="folder for interactions.parquet, cohort.txt")
+    drift.add_argument("--genre", required=True, help="catalog genre the cohort turns to")
+    drift.add_argument(
+        "--share", type=float, required=True, help="share of the users active after the onset"
+    )
+    drift.add_argument(
+        "--onset", type=parse_onset, required=True, help="UTC date or time the drift starts"
+    )
+    drift.add_argument("--seed", type=int, default=0, help="the only randomness (default 0)")
+    _add_source_flags(drift)
+    drift.set_defaults(handler=run_drift)
 
 
 def run_describe(args: argparse.Namespace) -> int:
@@ -127,5 +154,50 @@ def run_validate(args: argparse.Namespace) -> int:
         f"OK: {report['path']} ({report['format']}): {report['ratings']} interactions, "
         f"{report['users']} users, {report['items']} items, {report['first']} .. {report['last']}, "
         f"{report['quarantined']} rows quarantined"
+    )
+    return 0
+
+
+def run_drift(args: argparse.Namespace) -> int:
+    from tasks import drift
+
+    record = drift.write_drift(
+        args.dataset,
+        args.out,
+        genre=args.genre,
+        share=args.share,
+        onset=args.onset,
+        seed=args.seed,
+        path=args.path,
+        mode=args.mode,
+        mapping=args.mapping,
+    )
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    genre = record["genre"]
+    print(f"drift: {args.dataset} -> {record['table']}")
+    print(
+        f"  onset    {record['onset']}; {genre}: {record['genre_films']} films in the catalog, "
+        f"{record['drawable_films']} ever rated (drawn popularity-weighted)"
+    )
+    print(
+        f"  cohort   {record['cohort_users']} of {record['active_users']} users with a positive "
+        f"after the onset (share {record['share']:g}, seed {record['seed']}) -> "
+        f"{record['cohort_file']}"
+    )
+    reused = (
+        f"; {record['reused']} draws reuse a film for a user with more positives after the "
+        f"onset than unseen {genre} films"
+        if record["reused"]
+        else ""
+    )
+    print(
+        f"  moved    {record['moved']} positives after the onset to {genre} films the user never "
+        f"rated ({record['distinct_films']} distinct films{reused})"
+    )
+    print(
+        f"  use      raie bench quality --dataset table --path {record['table']} "
+        f"--cohort {record['cohort_file']}"
     )
     return 0

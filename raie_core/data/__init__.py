@@ -1,10 +1,11 @@
 """raie_core.data: load, validate, describe and cut interaction data into periods (issue 2).
 
 Public API (docs/interfaces.md): ``load_dataset``, ``Dataset``, ``describe``, ``Period``,
-``assign_periods``, ``ml100k_root``, ``ml1m_root``, ``ValidationMode``, the schemas and the
-RaieDataError hierarchy.
+``assign_periods``, ``ml100k_root``, ``ml1m_root``, ``ValidationMode``, the schemas, the
+RaieDataError hierarchy and the controlled drift (``DriftConfig``, ``inject_drift``).
 """
 
+from raie_core.data.drift import Drift, DriftConfig, DriftSummary, inject_drift
 from raie_core.data.errors import (
     DelimiterError,
     DuplicateRowError,
@@ -35,6 +36,9 @@ __all__ = [
     "QUARANTINE_SCHEMA",
     "Dataset",
     "DelimiterError",
+    "Drift",
+    "DriftConfig",
+    "DriftSummary",
     "DuplicateRowError",
     "EmptyInputError",
     "EncodingError",
@@ -52,6 +56,7 @@ __all__ = [
     "assign_periods",
     "check_interactions",
     "describe",
+    "inject_drift",
     "k_core",
     "load_dataset",
     "ml100k_root",

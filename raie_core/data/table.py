@@ -12,7 +12,7 @@ import polars as pl
 
 from raie_core.data.errors import EmptyInputError, MalformedLineError, MappingError
 from raie_core.data.reading import make_dataset, read_delimited, require_file, validate_catalog
-from raie_core.data.schema import Dataset, ValidationMode, empty_quarantine
+from raie_core.data.schema import INTERACTION_COLUMNS, Dataset, ValidationMode, empty_quarantine
 from raie_core.data.validation import validate_interactions
 
 MAPPING_KEYS = {
@@ -112,3 +112,14 @@ def _catalog(
     ).unique("item_id", keep="first", maintain_order=True)
     items, _ = validate_catalog(raw_items, str(path), mode)
     return items
+
+
+def as_table(dataset: Dataset) -> pl.DataFrame:
+    """The interactions with each item's catalog title and genres: user_id, item_id,
+    timestamp, rating, title, genres, in the interactions' order. These are the column names
+    `load_table` reads without a mapping, so a written table loads back (as ``table``) with the
+    same interactions and, for every interacted item, the same title and genres."""
+    catalog = dataset.items.select("item_id", "title", "genres")
+    return dataset.interactions.select(INTERACTION_COLUMNS).join(
+        catalog, on="item_id", how="left", maintain_order="left"
+    )

@@ -108,3 +108,71 @@ def test_region_rows_score_every_method_on_the_windows_each_region_served() -> N
     assert by_region[0]["base"] == pytest.approx(0.5) and by_region[0]["raie"] == 1.0
     assert by_region[3]["base"] == pytest.approx((1 + 0 + 1) / 3)
     assert by_region[3]["raie"] == pytest.approx((1 / math.log2(3) + 1 + 1 / math.log2(11)) / 3)
+
+
+def test_cohort_mask_compares_user_ids_as_text() -> None:
+    mask = report.cohort_mask(np.array([196, 7, 196, 22]), {"196", "22", "999"})
+    assert mask.tolist() == [True, False, True, True]
+    assert report.cohort_mask(np.array(["a", "b"]), {"b"}).tolist() == [False, True]
+
+
+def test_cohort_rows_split_a_hand_made_rank_table() -> None:
+    # 2 seeds x 4 windows; windows 0, 1 are cohort user a's, 2 and 3 users b's and c's
+    ranks = {
+        "base": np.array([[0, 20, 1, 0], [0, 20, 1, 0]]),
+        "raie": np.array([[0, 0, 1, 20], [1, 0, 1, 20]]),
+    }
+    gains = {m: np.stack([ndcg_gains(s, 10).numpy() for s in r]) for m, r in ranks.items()}
+    users = np.array(["a", "a", "b", "c"])
+    split = report.cohort_rows(gains, users, report.cohort_mask(users, {"a"}), F, "base", "raie")
+    g1 = 1 / math.log2(3)  # NDCG@10 of rank 1
+    cohort, others = split["cohort"], split["others"]
+    assert (cohort["windows"], cohort["users"], others["windows"], others["users"]) == (2, 1, 2, 2)
+    base, raie = cohort["rows"]
+    assert (base["method"], raie["method"]) == ("base", "raie")
+    # cohort: base 0.5 in both seeds; raie 1.0 and (g1 + 1) / 2; one user: the interval is a point
+    assert base[F] == {"mean": 0.5, "std": 0.0, "low": 0.5, "high": 0.5}
+    mean = (1.0 + (g1 + 1) / 2) / 2
+    assert raie[F]["mean"] == pytest.approx(mean)
+    assert raie[F]["std"] == pytest.approx((1.0 - (g1 + 1) / 2) / math.sqrt(2))
+    assert raie[F]["low"] == pytest.approx(mean) == raie[F]["high"]
+    diff = raie[f"{F} - base"]
+    assert diff["mean"] == pytest.approx(mean - 0.5) and (diff["ahead"], diff["seeds"]) == (2, 2)
+    assert diff["se"] == pytest.approx((0.5 - (g1 + 1) / 2 + 0.5) / 2)
+    assert base["raie - method"]["mean"] == pytest.approx(mean - 0.5)
+    # others: base (g1 + 1) / 2, raie g1 / 2 in both seeds; users b (0) and c (-1) resampled
+    rows = {r["method"]: r for r in others["rows"]}
+    assert rows["base"][F]["mean"] == pytest.approx((g1 + 1) / 2)
+    assert rows["raie"][F]["mean"] == pytest.approx(g1 / 2)
+    cell = rows["raie"][f"{F} - base"]
+    assert cell["mean"] == pytest.approx(-0.5) and cell["se"] == 0.0 and cell["ahead"] == 0
+    assert (cell["low"], cell["high"]) == (-1.0, 0.0)
+    table = report.format_table(cohort["rows"], [F, f"{F} - base", "raie - method"])
+    assert "0.5000 ± 0.0000 [0.5000, 0.5000]" in table
+    empty = report.cohort_rows(gains, users, np.zeros(4, dtype=bool), F, "base", "raie")
+    assert empty["cohort"] == {"windows": 0, "users": 0, "rows": []}
+    assert len(empty["others"]["rows"]) == 2
+    with pytest.raises(RaieConfigError, match=r"cohort \(3,\) and users \(4,\)"):
+        report.cohort_rows(gains, users, np.ones(3, dtype=bool), F, "base", "raie")
+
+
+def test_cohort_routes_share_of_each_region_and_of_the_base() -> None:
+    route = np.array([-1, 0, 0, 2, -1, 2])
+    cohort = np.array([True, True, True, False, False, True])
+    routes = report.cohort_routes(route, cohort)
+    assert routes == {
+        "windows": 6,
+        "cohort_windows": 4,
+        "cohort_share": 4 / 6,
+        "to_base": 1,
+        "base_share": 0.25,
+        "others_base_share": 0.5,
+        "regions": [
+            {"region": -1, "windows": 2, "cohort": 1, "share": 0.5},
+            {"region": 0, "windows": 2, "cohort": 2, "share": 1.0},
+            {"region": 2, "windows": 2, "cohort": 1, "share": 0.5},
+        ],
+    }
+    assert sum(r["cohort"] for r in routes["regions"]) == routes["cohort_windows"]
+    none = report.cohort_routes(route, np.zeros(6, dtype=bool))
+    assert none["base_share"] is None and none["others_base_share"] == pytest.approx(2 / 6)

@@ -420,3 +420,61 @@ def test_streaming_bar_is_lora_and_the_paper_code_needs_the_whole_paper_run() ->
     no_raie = _bar_result("T_NDCG@10", {**means, "raie": (0.0, 0.0)})
     no_raie["rows"] = no_raie["rows"][:-1]
     assert quality_bars(no_raie, _bar_args()) == []
+
+
+def test_cohort_splits_every_block_and_reports_raie_routing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drifted = tmp_path / "drift"
+    drift = ["data", "drift", "--out", str(drifted), "--genre", "Horror", "--share", "0.3"]
+    assert main([*drift, "--onset", "1997-12-19T21:30:58", "--json"]) == 0  # t^S of ML-100K
+    capsys.readouterr()
+    table, cohort_file = drifted / "interactions.parquet", drifted / "cohort.txt"
+    source = ["--dataset", "table", "--path", str(table), "--cohort", str(cohort_file)]
+    out = tmp_path / "report"
+    assert _bench(tmp_path, out, *source, "--methods", "base,lora,raie") == 0
+    payload = _rows(capsys)
+    cohort = payload["cohort"]
+    ids = set(cohort_file.read_text().split())
+    assert cohort["ids"] == len(ids) and 0 < cohort["found"] <= 80
+    assert list(cohort["blocks"]) == ["S", "T"]
+    for block, split in cohort["blocks"].items():
+        assert split["field"] == f"{block}_NDCG@10"
+        windows = split["cohort"]["windows"] + split["others"]["windows"]
+        assert windows == payload["windows"][block]
+        for part in ("cohort", "others"):
+            if split[part]["windows"]:
+                rows = {r["method"]: r for r in split[part]["rows"]}
+                assert list(rows) == ["base", "lora", "raie"]
+                cell = rows["raie"][f"{block}_NDCG@10 - base"]
+                assert cell["low"] <= cell["mean"] <= cell["high"]
+    # the split parts average back to the whole block
+    t_split, rows = cohort["blocks"]["T"], {r["method"]: r for r in payload["rows"]}
+    parts = [
+        (t_split[p]["windows"], {r["method"]: r for r in t_split[p]["rows"]})
+        for p in ("cohort", "others")
+    ]
+    whole = sum(n * r["raie"]["T_NDCG@10"]["mean"] for n, r in parts if n) / payload["windows"]["T"]
+    assert whole == pytest.approx(rows["raie"]["T_NDCG@10"]["mean"])
+    routing = cohort["routing"]
+    assert routing["block"] == "T" and routing["windows"] == payload["windows"]["T"]
+    assert routing["cohort_windows"] == t_split["cohort"]["windows"]
+    assert sum(r["windows"] for r in routing["regions"]) == routing["windows"]
+    assert sum(r["cohort"] for r in routing["regions"]) == routing["cohort_windows"]
+    to_base = next((r["cohort"] for r in routing["regions"] if r["region"] == -1), 0)
+    assert routing["to_base"] == to_base
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert f"## Cohort / others ({cohort_file})" in text
+    assert "### RAIE routing of the cohort (T windows, seed 0)" in text
+    command = next(line for line in text.splitlines() if line.startswith("Command: "))
+    assert f"--cohort {cohort_file}" in command and f"--path {table}" in command
+
+
+def test_unreadable_cohort_file_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "cohort.txt"
+    argv = ["--home", str(tmp_path), "bench", "quality", "--cohort", str(missing), "--no-track"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"raie: error: cohort file {missing} cannot be read (No such file or directory)"]

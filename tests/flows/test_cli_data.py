@@ -114,3 +114,96 @@ def test_cli_choices_match_the_core_enums() -> None:
     assert data.FORMATS == tuple(s.value for s in Source)
     assert data.MODES == tuple(m.value for m in ValidationMode)
     assert data.EVERY == tuple(e.value for e in Every)
+
+
+def _drift_table(tmp_path: Path) -> Path:
+    """A tiny table with titles and genres: users 1-4, films 10-14 (11, 12, 14 Horror)."""
+    rows = [
+        "user_id,item_id,timestamp,rating,title,genres",
+        "1,10,100,5,Big,Comedy",
+        "1,11,200,4,Scream,Comedy|Horror",
+        "1,13,900,5,Heat,Drama",
+        "2,12,300,5,Alien,Horror|Sci-Fi",
+        "2,13,950,4,Heat,Drama",
+        "2,10,960,2,Big,Comedy",
+        "3,14,400,4,Shining,Horror",
+        "3,10,990,5,Big,Comedy",
+        "4,13,150,5,Heat,Drama",
+    ]
+    table = tmp_path / "source.csv"
+    table.write_text("\n".join(rows) + "\n")
+    return table
+
+
+def test_drift_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime
+
+    import polars as pl
+
+    from raie_core.data import DriftConfig, inject_drift, load_dataset
+
+    source, out = _drift_table(tmp_path), tmp_path / "drifted"
+    args = ["data", "drift", "--dataset", "table", "--path", str(source), "--out", str(out)]
+    args += ["--genre", "Horror", "--share", "1", "--onset", "1970-01-01T00:13:20", "--seed", "4"]
+    assert main([*args, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    # positives at t >= 800 s: users 1 (13@900), 2 (13@950), 3 (10@990); user 2's 10@960 is a 2
+    assert (record["active_users"], record["cohort_users"], record["moved"]) == (3, 3, 3)
+    assert (record["genre_films"], record["drawable_films"]) == (3, 3)
+    assert record["onset"] == "1970-01-01T00:13:20Z" and record["table"] == str(
+        out / "interactions.parquet"
+    )
+    assert (out / "cohort.txt").read_text() == "1\n2\n3\n"
+    assert json.loads((out / "drift.json").read_text()) == record
+    loaded = load_dataset("table", out / "interactions.parquet")
+    onset = datetime.datetime(1970, 1, 1, 0, 13, 20)
+    expected = inject_drift(load_dataset("table", source), DriftConfig("Horror", 1.0, onset, 4))
+    assert loaded.interactions.equals(
+        expected.dataset.interactions.sort("timestamp", "user_id", "item_id")
+    )
+    titles = loaded.items.join(expected.dataset.items, on="item_id")
+    assert titles["title"].to_list() == titles["title_right"].to_list()
+    assert titles["genres"].to_list() == titles["genres_right"].to_list()
+    moved = loaded.interactions.filter(pl.col("timestamp").is_in([900, 950, 990]))
+    assert set(moved["item_id"].to_list()) <= {11, 12, 14}
+    assert main(args) == 0  # the printout, over the same folder
+    text = capsys.readouterr().out
+    assert "3 of 3 users with a positive after the onset" in text
+    assert (
+        f"--dataset table --path {out / 'interactions.parquet'} --cohort {out / 'cohort.txt'}"
+        in text
+    )
+
+
+def test_drift_errors_are_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _drift_table(tmp_path)
+    base = [
+        "data",
+        "drift",
+        "--dataset",
+        "table",
+        "--path",
+        str(source),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    good = {"--genre": "Horror", "--share": "0.5", "--onset": "1970-01-01T00:10:00"}
+    cases = {
+        "--genre": (
+            "Horrr",
+            "genre='Horrr' is not a genre of the table catalog (Comedy, Drama, Horror, Sci-Fi)",
+        ),
+        "--share": ("1.5", "share=1.5 should be in (0, 1]"),
+        "--onset": ("1999-01-01", "onset=1999-01-01T00:00:00Z lies outside the data"),
+    }
+    for flag, (value, message) in cases.items():
+        argv = [*base, *(x for k, v in {**good, flag: value}.items() for x in (k, v))]
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"raie: error: {message}")
+    assert not (tmp_path / "o").exists()
+    for flag, value in (("--share", "lots"), ("--onset", "12/20/1997")):
+        argv = [*base, *(x for k, v in {**good, flag: value}.items() for x in (k, v))]
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2

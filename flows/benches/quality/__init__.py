@@ -17,7 +17,8 @@ MLflow and leaves it as a Prefect artifact (skip both with --no-track).
 One idea a module: `cli` (options, printout), `plans` (data slice, paper / streaming /
 validation plans, window budgets), `config` (methods, pipeline and method configs),
 `backbones` (per-seed backbone, cache), `runner` (method x seed loop), `bars` (DESIGN §10
-bars, headline and paired fields), `report_md` (report.md, reproducing command), `track`
+bars, headline and paired fields), `cohort` (--cohort: cohort / others split, RAIE's routing
+of the cohort), `report_md` (report.md, reproducing command), `track`
 (the whole run, MLflow + Prefect, --json payload).
 """
 
@@ -33,6 +34,14 @@ from flows.benches.quality.bars import (
     quality_bars,
 )
 from flows.benches.quality.cli import add_arguments, run
+from flows.benches.quality.cohort import (
+    BLOCK_ORDER,
+    COHORT_NOTE,
+    ROUTING_NOTE,
+    cohort_printout,
+    cohort_report,
+    cohort_section,
+)
 from flows.benches.quality.config import (
     DEFAULT_METHODS,
     bench_config,
@@ -72,7 +81,9 @@ from flows.benches.quality.track import PAYLOAD_FIELDS, bench, payload, track_re
 
 __all__ = [
     "BARS_NOTE",
+    "BLOCK_ORDER",
     "BUDGET_SEED",
+    "COHORT_NOTE",
     "DATA_BUDGETS",
     "DAY",
     "DEFAULT_METHODS",
@@ -84,6 +95,7 @@ __all__ = [
     "REFERENCE_FACTOR",
     "REGIONS_NOTE",
     "RETENTION_TOLERANCE",
+    "ROUTING_NOTE",
     "SEQREC_OPTIONS",
     "STREAMING_OPTIONS",
     "VALIDATION_QUANTILE",
@@ -98,6 +110,9 @@ __all__ = [
     "bench_plan",
     "budget_plan",
     "check_budgets",
+    "cohort_printout",
+    "cohort_report",
+    "cohort_section",
     "command",
     "format_bars",
     "headline_field",

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from flows.benches.quality.bars import format_bars, paired_fields
+from flows.benches.quality.cohort import cohort_printout
 from flows.benches.quality.config import DEFAULT_METHODS
 from flows.benches.quality.report_md import backbone_line, table_fields
 from flows.benches.quality.track import bench, payload
@@ -67,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a seeded subset of at most N windows per scored block (same rows for every backbone)",
     )
     parser.add_argument(
+        "--cohort",
+        default=None,
+        help="file of user ids, one a line (`raie data drift` writes one): every NDCG@10 and "
+        "paired difference split into cohort / others, and RAIE's routing of the cohort",
+    )
+    parser.add_argument(
         "--no-backbone-cache",
         action="store_true",
         help="retrain every seed's backbone instead of reusing <home>/bench/backbones",
@@ -91,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             "(mean ± s.e., seeds ahead) [95 % interval over users]"
         )
         print(report.format_table(result["paired"], paired))
+    if result["cohort"] is not None:
+        print("\n".join(cohort_printout(result["cohort"])))
     if result["bars"]:
         print("\nquality bars (DESIGN §10, seed means):")
         print("\n".join(format_bars(result["bars"])))

@@ -1,5 +1,6 @@
 """report.md of `raie bench quality`: the command that reproduces the run, the tables (means,
-paired differences, per region, bars, RAIE edits), their notes and the PNG plots."""
+paired differences, per region, cohort / others, bars, RAIE edits), their notes and the PNG
+plots."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.benches.quality.bars import format_bars, paired_fields
+from flows.benches.quality.cohort import cohort_report
 from raie_core import report
 
 RECORDED_OPTIONS = (
@@ -17,6 +19,8 @@ RECORDED_OPTIONS = (
     "seeds",
     "methods",
     "dataset",
+    "path",
+    "cohort",
     "every",
     "cut",
     "max_users",
@@ -171,6 +175,8 @@ def write_report(result: dict[str, Any], args: argparse.Namespace, out: Path, co
         ]
     if result["regions"]:
         lines += [REGIONS_NOTE.format(field=result["headline"]), "", region_table(result), ""]
+    if result["cohort"] is not None:
+        lines += cohort_report(result["cohort"])
     if result["bars"]:
         lines += [BARS_NOTE, "", *(f"* {line}" for line in format_bars(result["bars"])), ""]
     if result["raie"] is not None:

@@ -13,12 +13,14 @@ import numpy as np
 
 from flows.benches.quality.backbones import backbone_cache, train_backbone
 from flows.benches.quality.bars import headline_field
+from flows.benches.quality.cohort import cohort_section
 from flows.benches.quality.config import bench_config, check_budgets, method_config, method_names
 from flows.benches.quality.plans import DAY, Plan, bench_plan, day_label, load
 from raie_core import report
 from raie_core.baselines import MethodConfig, build_method, window_ranks
 from raie_core.metrics import ndcg_gains, ranking_metrics, target_ranks
 from raie_core.protocol import Windows
+from tasks.drift import read_cohort
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     """Every method x seed; returns rows, curves and RAIE's region history (seed 0)."""
     names = method_names(args)
     check_budgets(args)
+    cohort = read_cohort(args.cohort) if args.cohort is not None else None
     pipeline = bench_config(args)
     interactions, vocab, catalog = load(args)
     plan = bench_plan(interactions, vocab, args, pipeline.protocol)
@@ -123,7 +126,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     curves: dict[str, list[list[float]]] = {n: [] for n in names}
     headline = headline_field(args.preset, args.validate)
     block, cutoff = headline.split("_NDCG@")
-    gains: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    gains: dict[str, dict[str, list[np.ndarray]]] = {}  # block -> method -> per-seed (n,)
     backbone_s: list[float] = []
     cached = 0
     cache = backbone_cache(args)
@@ -140,7 +143,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             out = run_method(name, backbone, config, plan, seed)
             runs[name].append(out["fields"])
             curves[name].append(out["curve"])
-            gains[name].append(ndcg_gains(out["ranks"][block], int(cutoff)).numpy())
+            for scored, ranks in out["ranks"].items():
+                per_method = gains.setdefault(scored, {n: [] for n in names})
+                per_method[name].append(ndcg_gains(ranks, int(cutoff)).numpy())
             logger.warning(
                 "seed %d %s: %s", seed, name, {k: round(v, 4) for k, v in out["fields"].items()}
             )
@@ -157,7 +162,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             headline,
             reference="base",
             subject="raie",
-            windows={n: np.stack(g) for n, g in gains.items()},
+            windows={n: np.stack(g) for n, g in gains[block].items()},
             users=_block_users(plan, block),
         ),
         "curves": {n: np.mean(np.asarray(c), axis=0).tolist() for n, c in curves.items()},
@@ -167,7 +172,19 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "raie": raie_state,
         "regions": []
         if raie_routes is None
-        else report.region_rows(raie_routes, {n: g[0] for n, g in gains.items()}, f"NDCG@{cutoff}"),
+        else report.region_rows(
+            raie_routes, {n: g[0] for n, g in gains[block].items()}, f"NDCG@{cutoff}"
+        ),
+        "cohort": None
+        if cohort is None
+        else cohort_section(
+            args.cohort,
+            cohort,
+            {b: {n: np.stack(g) for n, g in per.items()} for b, per in gains.items()},
+            {b: _block_users(plan, b) for b in gains},
+            (block, raie_routes),
+            int(cutoff),
+        ),
         "windows": {
             "train": len(plan.train),
             "setup": len(plan.setup),

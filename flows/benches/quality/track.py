@@ -14,7 +14,16 @@ from flows.benches.quality.report_md import command, write_report
 from flows.benches.quality.runner import run_bench
 from raie_core.errors import RaieConfigError
 
-PAYLOAD_FIELDS = ("config_hash", "config", "rows", "paired", "bars", "regions", "windows")
+PAYLOAD_FIELDS = (
+    "config_hash",
+    "config",
+    "rows",
+    "paired",
+    "bars",
+    "regions",
+    "cohort",
+    "windows",
+)
 """Result fields of the --json payload (besides the report path and the MLflow run id)."""
 
 
