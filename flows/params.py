@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -61,9 +62,6 @@ class PipelineConfig(BaseModel):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-DEFAULTS = PipelineConfig().model_dump(mode="json")
-"""Every field's default: a partial mapping is merged onto it, so a nested field left out
-keeps the pipeline's default (e.g. the streaming protocol), not its class's."""
 UNKNOWN_KEY_ERRORS = ("extra_forbidden", "unexpected_keyword_argument")
 """pydantic's error types for a key the config does not have (top level / nested)."""
 
@@ -75,7 +73,7 @@ def pipeline_config(data: dict, source: str) -> PipelineConfig:
     RaieConfigError in one sentence naming the source, the field and the value.
     """
     try:
-        return PipelineConfig.model_validate(_merge(DEFAULTS, data))
+        return PipelineConfig.model_validate(_merge(_defaults(), data))
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "config"
@@ -86,6 +84,32 @@ def pipeline_config(data: dict, source: str) -> PipelineConfig:
         else:
             problem = f"{field}={first['input']!r}: {first['msg']}"
         raise RaieConfigError(f"{source}: {problem}") from None
+
+
+@cache
+def _defaults() -> dict:
+    """Every field's default: a partial mapping is merged onto it, so a nested field left out
+    keeps the pipeline's default (e.g. the streaming protocol), not its class's."""
+    return PipelineConfig().model_dump(mode="json")
+
+
+def run_config(path: str | None, flags: dict) -> PipelineConfig:
+    """The config of a command run: ``--config FILE`` (or the defaults), then the ``flags``
+    that were given on top (nested mappings; None = not given), the llm rule applied."""
+    flags = _given(flags)
+    if path is None:
+        return for_backbone(pipeline_config(flags, "the command line"))
+    return for_backbone(load_config(path, flags))
+
+
+def _given(flags: dict) -> dict:
+    """``flags`` without the values left None (and the mappings left empty by that)."""
+    out = {}
+    for key, value in flags.items():
+        value = _given(value) if isinstance(value, dict) else value
+        if value is not None and value != {}:
+            out[key] = value
+    return out
 
 
 def for_backbone(config: PipelineConfig) -> PipelineConfig:

@@ -67,34 +67,25 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _config(args: argparse.Namespace):  # noqa: ANN202 - PipelineConfig
-    """``--config FILE`` (YAML or JSON, any subset of `PipelineConfig`), then the flags given."""
-    from flows.params import for_backbone, load_config, pipeline_config
+    """``--config FILE`` (YAML or JSON, any subset of `PipelineConfig`), then the flags given.
 
-    top: dict = {
-        k: v
-        for k, v in (
-            ("dataset", args.dataset),
-            ("path", args.path),
-            ("every", args.every),
-            ("backbone", args.backbone),
-            ("seed", args.seed),
-        )
-        if v is not None
+    ``--max-windows`` is the llm's CPU budget: setup windows and region fitting."""
+    from flows.params import run_config
+
+    budget = args.max_windows
+    flags = {
+        "dataset": args.dataset,
+        "path": args.path,
+        "every": args.every,
+        "backbone": args.backbone,
+        "seed": args.seed,
+        "regions": {
+            "n_regions": args.regions,
+            "max_fit_windows": None if budget is None else max(budget, 100),
+        },
+        "llm": {"max_windows": budget},
     }
-    if args.regions is not None:
-        top["regions"] = {"n_regions": args.regions}
-    if args.max_windows is not None:  # the llm's CPU budget: setup windows and region fitting
-        top["llm"] = {"max_windows": args.max_windows}
-        top.setdefault("regions", {})["max_fit_windows"] = max(args.max_windows, 100)
-    config = (
-        pipeline_config(top, "the command line")
-        if args.config is None
-        else load_config(args.config, top)
-    )
-    config = for_backbone(config)
-    if args.dataset is None:
-        args.dataset = config.dataset
-    return config
+    return run_config(args.config, flags)
 
 
 def _setup(args: argparse.Namespace) -> int:

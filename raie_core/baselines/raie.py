@@ -52,7 +52,6 @@ class RegionAwareEditing:
         self.regions: Regions | None = None
         self.windows: dict[int, Windows] = {}
         self.history: list[PeriodRecord] = []
-        self.last_plan: PeriodPlan | None = None
 
     def encode(self, context: np.ndarray) -> np.ndarray:
         """(n, L) contexts -> (n, d) float32 unit routing keys (frozen base)."""
@@ -94,7 +93,7 @@ class RegionAwareEditing:
             seed,
         )
         train_period(self.bank, plan, self.fetch, seed)
-        self.regions, self.last_plan = plan.edit.regions, plan
+        self.regions = plan.edit.regions
         live = int(plan.edit.regions.live.sum())
         counts = plan.edit.counts()
         self.history.append(PeriodRecord(len(self.history), counts, live, plan.affected))

@@ -102,5 +102,5 @@ def test_flow_and_benchmark_method_agree(prefect_backend, slice_path: str, tmp_p
                 assert torch.equal(tensor, bench[name]), f"region {one.region_id}: {name}"
             compared += 1
     assert compared >= 2, "the two periods retrained fewer than two adapters"
-    starts = {one.warm_start.value for one in method.last_plan.plans}
+    starts = {one.warm_start.value for one in plan.plans}  # the second period's
     assert "previous" in starts, "the second period should continue at least one adapter"

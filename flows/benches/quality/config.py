@@ -41,26 +41,24 @@ def bench_config(args: argparse.Namespace) -> Any:
     budget, the update cap). The paper preset cuts the paper's windows (`ProtocolConfig()`),
     the streaming preset the pipeline's. Writes the resolved dataset / every / backbone back
     into ``args`` (the plans and the report read them there)."""
-    from flows.params import for_backbone, load_config, pipeline_config
+    from flows.params import run_config
 
-    given = {k: getattr(args, k) for k in ("dataset", "path", "every", "backbone")}
-    top: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    train = {"max_epochs": args.backbone_epochs, "batch_size": args.backbone_batch}
-    train = {k: v for k, v in train.items() if v is not None}
-    if train:
-        top["seqrec"] = {"train": train}
-    if args.epochs is not None:
-        top["adapters"] = {"train": {"max_epochs": args.epochs}}
-    if args.max_windows is not None:
-        top["llm"] = {"max_windows": args.max_windows}
-    if args.config is None:
-        config = pipeline_config(top, "the command line")
-    else:
-        config = load_config(args.config, top)
+    flags = {
+        "dataset": args.dataset,
+        "path": args.path,
+        "every": args.every,
+        "backbone": args.backbone,
+        "seqrec": {
+            "train": {"max_epochs": args.backbone_epochs, "batch_size": args.backbone_batch}
+        },
+        "adapters": {"train": {"max_epochs": args.epochs}},
+        "llm": {"max_windows": args.max_windows},
+    }
+    config = run_config(args.config, flags)
     if args.preset == "paper":
         config = config.model_copy(update={"protocol": ProtocolConfig()})
     args.dataset, args.every, args.backbone = config.dataset, config.every, config.backbone
-    return for_backbone(config)
+    return config
 
 
 def method_config(pipeline: Any) -> MethodConfig:
