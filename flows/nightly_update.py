@@ -18,7 +18,8 @@ from flows import env
 from flows.params import DEFAULT_DATASET, PipelineConfig, stored_config
 from raie_core.data import Period
 from raie_core.evaluation import GateResult, quality_gate
-from tasks.adapters import AdapterInfo, train_region_adapter
+from raie_core.sharing import SHARED_KEY
+from tasks.adapters import AdapterInfo, train_region_adapter, train_shared_adapter
 from tasks.bank import bank_spec, champion, publish_bank_version
 from tasks.evaluate import BankSpec, evaluate
 from tasks.lineage import track_period
@@ -81,13 +82,17 @@ def nightly_update(
             config.seed,
             this_period.key,
         )
+        sources = dict(current.adapters)
+        shared = []
+        if config.adapters.sharing.shared:
+            previous = current.adapters.get(SHARED_KEY)
+            shared = [train_shared_adapter(store, config.adapters, windows, previous, config.seed)]
+            sources[SHARED_KEY] = str(shared[0].path)
         futures = [
-            train_region_adapter.submit(
-                store, config.adapters, summary, rid, current.adapters, config.seed
-            )
+            train_region_adapter.submit(store, config.adapters, summary, rid, sources, config.seed)
             for rid in summary.affected
         ]
-        trained = [future.result() for future in futures]
+        trained = shared + [future.result() for future in futures]
         adapters = period_adapters(current.adapters, summary, trained)
         retention = evaluate(
             store,
@@ -121,7 +126,8 @@ def nightly_update(
         "windows": windows.rows,
         **summary.counts,
         "live": len(summary.live_ids),
-        "retrained": len(trained),
+        "retrained": len(summary.affected),
+        "kept": sum(1 for info in trained if info.kept and info.region_id != SHARED_KEY),
         "added": len(summary.added),
         "merged": len(summary.merged),
         "ndcg10_champion": prequential["NDCG@10"],
@@ -137,9 +143,16 @@ def nightly_update(
 def period_adapters(
     previous: dict[int, str], summary: EditSummary, trained: list[AdapterInfo]
 ) -> dict[int, str]:
-    """The new version's adapter map: live regions keep their adapter, retrained ones the new."""
-    adapters = {rid: path for rid, path in previous.items() if rid in summary.live_ids}
-    return adapters | {info.region_id: info.path for info in trained}
+    """The new version's adapter map: live regions that were not retrained keep their adapter,
+    retrained ones their new one when it was kept (else the shared adapter serves them), and
+    the shared adapter (`SHARED_KEY`) its new version."""
+    retrained = {info.region_id for info in trained}
+    adapters = {
+        rid: path
+        for rid, path in previous.items()
+        if rid in summary.live_ids and rid not in retrained
+    }
+    return adapters | {info.region_id: info.path for info in trained if info.path is not None}
 
 
 def bank_version_fields(

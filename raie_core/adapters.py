@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from raie_core.backbones.base import Backbone
@@ -24,6 +25,7 @@ from raie_core.configs import config_from_dict, config_to_dict
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.lora import LoraShape
 from raie_core.protocol import Windows
+from raie_core.sharing import SHARED_KEY, SharingConfig
 from raie_core.training import TrainConfig, TrainResult, fit, validation_split
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ class WarmStart(Enum):
     """Copy another region's adapter (the nearest / parent region)."""
     ZERO = "zero"
     """Fresh LoRA (B = 0, so the start equals the base) and base item rows."""
+    SHARED = "shared"
+    """Copy this period's shared adapter (`GLOBAL`; `raie_core.sharing`)."""
 
 
 @dataclass(frozen=True)
@@ -52,15 +56,17 @@ class AdapterConfig:
 
     lora: the LoRA shape (`LoraShape`). train: the training budget (`TrainConfig`; its
     val_fraction is the share of the *new* rows held out for early stopping, replay rows
-    always train). replay_ratio: rho, the share of replayed older windows in a training set
-    (reference 0.7; n_replay = `replay_count`). new_item_rows: also train the embedding rows
-    of items unknown at setup.
+    always train). replay_ratio: rho, the share of replayed older windows in a region's
+    training set (reference 0.7; n_replay = `replay_count`). new_item_rows: also train the
+    embedding rows of items unknown at setup. sharing: RAIE's shared adapter and region
+    promotion (`SharingConfig`; the baselines ignore it).
     """
 
     lora: LoraShape = field(default_factory=LoraShape)
     train: TrainConfig = field(default_factory=TrainConfig)
     replay_ratio: float = 0.7
     new_item_rows: bool = True
+    sharing: SharingConfig = field(default_factory=SharingConfig)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.replay_ratio < 1.0:
@@ -132,9 +138,12 @@ class RoutedScores:
 
 
 def adapter_name(region_id: int) -> str:
-    """Adapter name of a region: fixed width, so no name is a prefix of another."""
+    """Adapter name of a region: fixed width, so no name is a prefix of another;
+    `SHARED_KEY` names the shared adapter `GLOBAL`."""
+    if region_id == SHARED_KEY:
+        return GLOBAL
     if region_id < 0:
-        raise RaieConfigError(f"region_id={region_id} should be >= 0")
+        raise RaieConfigError(f"region_id={region_id} should be >= 0 (or {SHARED_KEY}: shared)")
     return f"region-{region_id:06d}"
 
 
@@ -176,8 +185,8 @@ class RegionAdapters:
     ) -> None:
         """Create or reinitialise adapter ``name`` (PREVIOUS keeps it as it is).
 
-        PARENT copies adapter ``source``; ZERO starts fresh (seeded LoRA A, B = 0, item rows
-        = base rows).
+        PARENT and SHARED copy adapter ``source``; ZERO starts fresh (seeded LoRA A, B = 0,
+        item rows = base rows).
         """
         if name == BASE:
             raise RaieConfigError(f"adapter name {BASE!r} is reserved")
@@ -254,6 +263,11 @@ class RegionAdapters:
             self.model.load_adapter(str(folder), adapter_name=name, is_trainable=True)
 
 
+def continue_or_zero(bank: RegionAdapters, name: str) -> WarmStart:
+    """PREVIOUS when ``name`` already exists (later periods), else a fresh ZERO adapter."""
+    return WarmStart.PREVIOUS if name in bank else WarmStart.ZERO
+
+
 def _copy_adapter(model: PeftModel, source: str, target: str) -> None:
     params = dict(model.named_parameters())
     with torch.no_grad():
@@ -312,10 +326,11 @@ def routed_scores(
 ) -> RoutedScores:
     """Score windows, each through its region's adapter, many regions per forward pass.
 
-    context: (n, L) int64; route: (n,) int64 region ids, -1 = base. A region without an
-    adapter in the bank falls back to the base. Rows are grouped by route, then scored in
-    chunks with peft's ``adapter_names`` (eval mode). Returns scores in input order and the
-    route actually used.
+    context: (n, L) int64; route: (n,) int64 region ids, -1 = none. A row of no region, or
+    of a region without an adapter in the bank, is scored by the fallback (`fallback_name`:
+    the shared adapter when the bank has one, else the base). Rows are grouped by route, then
+    scored in chunks with peft's ``adapter_names`` (eval mode). Returns scores in input
+    order and the route actually used (-1 = the fallback).
     """
     route = np.asarray(route, dtype=np.int64)
     if len(route) != len(context):
@@ -337,9 +352,41 @@ def routed_scores(
     return RoutedScores(scores=scores, route=used)
 
 
+def fallback_name(bank: RegionAdapters) -> str:
+    """The adapter that scores windows no region adapter claims: the shared one if present."""
+    return GLOBAL if GLOBAL in bank else BASE
+
+
 def _score_chunk(bank: RegionAdapters, context: np.ndarray, used: np.ndarray) -> torch.Tensor:
     ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.int64))
-    if bank.model is None or bool(np.all(used < 0)):
+    fallback = fallback_name(bank)
+    if bank.model is None or (fallback == BASE and bool(np.all(used < 0))):
         return bank.backbone.logits(bank.backbone.model, ctx)
-    names = [BASE if r < 0 else adapter_name(int(r)) for r in used]
+    names = [fallback if r < 0 else adapter_name(int(r)) for r in used]
     return bank.backbone.logits(bank.model, ctx, adapter_names=names)
+
+
+def window_losses(
+    bank: RegionAdapters,
+    name: str,
+    context: np.ndarray,
+    target: np.ndarray,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """(n,) float32 full-softmax cross-entropy of each target under adapter ``name`` (eval),
+    ``batch_size`` rows per forward pass."""
+    if name not in bank:
+        raise RaieStateError(f"adapter {name!r} does not exist")
+    assert bank.model is not None
+    bank.model.eval()
+    ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.int64))
+    tgt = torch.from_numpy(np.ascontiguousarray(target, dtype=np.int64))
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(ctx), batch_size):
+            rows = slice(start, start + batch_size)
+            logits = bank.backbone.logits(
+                bank.model, ctx[rows], adapter_names=[name] * len(tgt[rows])
+            )
+            out.append(F.cross_entropy(logits, tgt[rows], reduction="none"))
+    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)

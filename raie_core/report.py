@@ -70,9 +70,13 @@ def paired_difference(
 
 
 def user_interval(
-    diff: np.ndarray, users: np.ndarray, draws: int = BOOTSTRAP_DRAWS, seed: int = BOOTSTRAP_SEED
+    diff: np.ndarray,
+    users: np.ndarray,
+    draws: int = BOOTSTRAP_DRAWS,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = BOOTSTRAP_LEVEL,
 ) -> dict[str, float]:
-    """Central `BOOTSTRAP_LEVEL` interval of mean(diff) when the evaluation users are resampled.
+    """Central ``level`` interval of mean(diff) when the evaluation users are resampled.
 
     diff: (n,) per-window difference of two methods; users: (n,) the user of each window.
     Each of ``draws`` seeded draws takes as many users as there are, with replacement, each
@@ -90,7 +94,7 @@ def user_interval(
     count = np.bincount(index, minlength=ids.size).astype(np.float64)
     pick = np.random.default_rng(seed).integers(0, ids.size, size=(draws, ids.size))
     means = total[pick].sum(axis=1) / count[pick].sum(axis=1)
-    tail = 100.0 * (1.0 - BOOTSTRAP_LEVEL) / 2.0
+    tail = 100.0 * (1.0 - level) / 2.0
     low, high = np.percentile(means, [tail, 100.0 - tail])
     return {"low": float(low), "high": float(high)}
 

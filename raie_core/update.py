@@ -22,12 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from raie_core.adapters import (
+    GLOBAL,
     AdapterConfig,
     AdapterTrainingSet,
     RegionAdapters,
     WarmStart,
     adapter_name,
+    continue_or_zero,
     train_adapter,
+    window_losses,
 )
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.protocol import Windows
@@ -40,7 +43,8 @@ from raie_core.regions import (
     fit_regions,
     region_training_sets,
 )
-from raie_core.training import TrainResult
+from raie_core.sharing import Promotion, promotion
+from raie_core.training import TrainResult, replay_count
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +57,10 @@ class RegionPlan:
     """How one affected region trains this period.
 
     keys: (m,) int64 sample keys, NEW/SHARE rows first; weights: (m,) float32 > 0;
-    source: (m,) int8 `SampleSource`. warm_start: PREVIOUS (its own adapter), PARENT (copy
-    ``source_region``'s adapter) or ZERO; source_region: the region whose pre-period adapter
-    it starts from (itself for PREVIOUS), None for ZERO.
+    source: (m,) int8 `SampleSource`. warm_start: SHARED (copy the period's shared adapter),
+    PREVIOUS (its own adapter), PARENT (copy ``source_region``'s adapter) or ZERO;
+    source_region: the region whose pre-period adapter it starts from (itself for PREVIOUS),
+    None for SHARED and ZERO.
     """
 
     region_id: int
@@ -92,14 +97,17 @@ class PeriodPlan:
 
 
 def warm_start(
-    regions: Regions, region_id: int, trained: Collection[int]
+    regions: Regions, region_id: int, trained: Collection[int], shared: bool = False
 ) -> tuple[WarmStart, int | None]:
-    """DESIGN §4.7, the one warm-start rule: a region with an adapter continues it; one
+    """The one warm-start rule. ``shared`` (`SharingConfig.shared`): every region starts from
+    the period's shared adapter. Else DESIGN §4.7: a region with an adapter continues it; one
     without copies the adapter of the nearest live region (largest center cosine in
     ``regions``) that has one; zero when no live region has an adapter.
 
     trained: region ids with an adapter before this period. Returns (warm start, source).
     """
+    if shared:
+        return WarmStart.SHARED, None
     if region_id in trained:
         return WarmStart.PREVIOUS, region_id
     candidates = [int(r) for r in regions.live_ids if int(r) != region_id and int(r) in trained]
@@ -144,9 +152,10 @@ def plan_period(
     edit = edit_regions(regions, X, region_config, period, keys=keys)
     sets = region_training_sets(edit, region_config, adapter_config.replay_ratio, seed)
     plans = []
+    shared = adapter_config.sharing.shared
     for rid in sets.affected:
         one = sets.sets[rid]
-        start, source = warm_start(edit.regions, rid, trained)
+        start, source = warm_start(edit.regions, rid, trained, shared)
         plans.append(RegionPlan(rid, one.keys, one.weights, one.source, start, source))
     return PeriodPlan(edit=edit, plans=tuple(plans))
 
@@ -156,32 +165,103 @@ def region_seed(seed: int, region_id: int) -> int:
     return seed + region_id
 
 
-def train_region(
-    bank: RegionAdapters, plan: RegionPlan, windows: Windows, seed: int
-) -> TrainResult:
-    """Initialise adapter ``adapter_name(plan.region_id)`` by its warm start and train it.
+def replay_sample(old: Windows, n_new: int, ratio: float, seed: int) -> Windows:
+    """Old windows drawn seeded without replacement so they make up ``ratio`` of the set.
 
-    bank: holds the pre-period adapter of ``plan.source_region`` (when not ZERO).
-    windows: the plan's keys fetched in key order (len == len(plan.keys)).
+    n_replay = `replay_count(n_new, ratio)`, capped by len(old).
     """
+    if ratio == 0.0 or len(old) == 0:
+        return old.subset(np.zeros(0, dtype=np.int64))
+    want = min(len(old), replay_count(n_new, ratio))
+    pick = np.random.default_rng(seed).choice(len(old), size=want, replace=False)
+    return old.subset(np.sort(pick))
+
+
+def shared_training_set(new: Windows, old: Windows, ratio: float, seed: int) -> AdapterTrainingSet:
+    """The shared adapter's rows: the period's new windows plus `replay_sample` of ``old``
+    (the setup windows) at ``ratio``: the `replay` baseline's training set."""
+    replay = replay_sample(old, len(new), ratio, seed)
+    return AdapterTrainingSet.from_windows(new, replay=replay if len(replay) else None)
+
+
+def train_shared(bank: RegionAdapters, data: AdapterTrainingSet, seed: int) -> TrainResult:
+    """Continue (or create) the shared adapter `GLOBAL` on ``data``: RAIE's shared step and
+    the `lora` / `replay` baselines' whole update, so they are the same code."""
+    return train_adapter(bank, GLOBAL, data, seed, warm_start=continue_or_zero(bank, GLOBAL))
+
+
+def region_data(plan: RegionPlan, windows: Windows) -> AdapterTrainingSet:
+    """The plan's training rows (``windows``: its keys fetched in key order)."""
     if len(windows) != len(plan.keys):
         raise RaieConfigError(f"windows={len(windows)} should equal plan keys={len(plan.keys)}")
-    data = AdapterTrainingSet(
+    return AdapterTrainingSet(
         context=windows.context.astype(np.int64),
         target=windows.target.astype(np.int64),
         weight=plan.weights,
         replay=plan.replay,
         timestamp=windows.timestamp.astype(np.int64),
     )
-    source = None if plan.source_region is None else adapter_name(plan.source_region)
+
+
+def train_region(
+    bank: RegionAdapters, plan: RegionPlan, windows: Windows, seed: int
+) -> TrainResult:
+    """Initialise adapter ``adapter_name(plan.region_id)`` by its warm start and train it.
+
+    bank: holds the shared adapter (SHARED) or the pre-period adapter of
+    ``plan.source_region`` (PREVIOUS / PARENT). windows: the plan's keys fetched in key order.
+    """
+    if plan.warm_start is WarmStart.SHARED:
+        source: str | None = GLOBAL
+    else:
+        source = None if plan.source_region is None else adapter_name(plan.source_region)
     return train_adapter(
         bank,
         adapter_name(plan.region_id),
-        data,
+        region_data(plan, windows),
         region_seed(seed, plan.region_id),
         warm_start=plan.warm_start,
         source=source,
     )
+
+
+def judge_region(bank: RegionAdapters, plan: RegionPlan, windows: Windows, seed: int) -> Promotion:
+    """`promotion` of the region's trained adapter against the shared one on the region's
+    validation rows (the split `train_adapter` held out, same seed)."""
+    data = region_data(plan, windows)
+    rid_seed = region_seed(seed, plan.region_id)
+    _, val = data.split(bank.config.train.val_fraction, rid_seed)
+    context, target = data.context[val], data.target[val]
+    local = window_losses(bank, adapter_name(plan.region_id), context, target)
+    shared = window_losses(bank, GLOBAL, context, target)
+    return promotion(local, shared, windows.user[val], bank.config.sharing, rid_seed)
+
+
+@dataclass(frozen=True)
+class RegionUpdate:
+    """One retrained region: its training record and, under promotion, the test's outcome.
+    kept: whether its adapter serves (no test, or promoted); else the shared adapter does."""
+
+    result: TrainResult
+    promotion: Promotion | None = None
+
+    @property
+    def kept(self) -> bool:
+        return self.promotion is None or self.promotion.promoted
+
+
+def update_region(
+    bank: RegionAdapters, plan: RegionPlan, windows: Windows, seed: int
+) -> RegionUpdate:
+    """`train_region`, then (`SharingConfig.promote`) `judge_region`; a region adapter that is
+    not promoted is deleted from ``bank``, so the shared adapter serves the region."""
+    result = train_region(bank, plan, windows, seed)
+    if not bank.config.sharing.promote:
+        return RegionUpdate(result)
+    judged = judge_region(bank, plan, windows, seed)
+    if not judged.promoted:
+        bank.delete(adapter_name(plan.region_id))
+    return RegionUpdate(result, judged)
 
 
 def training_order(plans: Collection[RegionPlan]) -> list[RegionPlan]:
@@ -191,21 +271,50 @@ def training_order(plans: Collection[RegionPlan]) -> list[RegionPlan]:
     return sorted(plans, key=lambda p: (p.warm_start is WarmStart.PREVIOUS, p.region_id))
 
 
-def train_period(
-    bank: RegionAdapters, plan: PeriodPlan, fetch: FetchWindows, seed: int
-) -> dict[int, TrainResult]:
-    """Train every affected region's adapter in ``bank`` (which holds every pre-period adapter).
+@dataclass(frozen=True)
+class PeriodUpdate:
+    """shared: the shared adapter's training record (None without sharing); regions: region
+    id -> `RegionUpdate`, ascending."""
 
-    Returns region id -> training record. Equal, adapter for adapter, to `train_region` on a
-    bank holding only the region's source (the nightly flow's per-region tasks).
+    shared: TrainResult | None
+    regions: dict[int, RegionUpdate]
+
+    @property
+    def kept(self) -> tuple[int, ...]:
+        return tuple(rid for rid, one in self.regions.items() if one.kept)
+
+
+def train_period(
+    bank: RegionAdapters,
+    plan: PeriodPlan,
+    shared_data: AdapterTrainingSet | None,
+    fetch: FetchWindows,
+    seed: int,
+) -> PeriodUpdate:
+    """One period's adapter update in ``bank`` (which holds every pre-period adapter): the
+    shared adapter on ``shared_data`` (`shared_training_set`; needed when
+    `SharingConfig.shared`), then `update_region` for every affected region. Equal, adapter
+    for adapter, to the nightly flow's tasks, which run `train_shared` and then
+    `update_region` on a bank holding only the region's source.
     """
-    results: dict[int, TrainResult] = {}
+    shared = None
+    if bank.config.sharing.shared:
+        if shared_data is None:
+            raise RaieConfigError("sharing.shared=true needs the shared adapter's training set")
+        shared = train_shared(bank, shared_data, seed)
+    regions: dict[int, RegionUpdate] = {}
     for one in training_order(plan.plans):
         if one.source_region is not None and adapter_name(one.source_region) not in bank:
             raise RaieStateError(
                 f"region {one.region_id} starts from region "
                 f"{one.source_region}, which has no adapter in the bank"
             )
-        results[one.region_id] = train_region(bank, one, fetch(one.keys), seed)
-    logger.info("raie period %d: retrained %s", plan.edit.regions.period, plan.affected)
-    return dict(sorted(results.items()))
+        regions[one.region_id] = update_region(bank, one, fetch(one.keys), seed)
+    update = PeriodUpdate(shared, dict(sorted(regions.items())))
+    logger.info(
+        "raie period %d: retrained %s, kept %s",
+        plan.edit.regions.period,
+        plan.affected,
+        update.kept,
+    )
+    return update

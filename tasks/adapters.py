@@ -1,4 +1,5 @@
-"""Tasks that train one region's LoRA adapter and store it as a new immutable version."""
+"""Tasks that train the shared adapter and one region's adapter and store each as a new
+immutable version (the region's only when it is kept: promoted, or no promotion test)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,36 @@ from dataclasses import dataclass
 
 from prefect import task
 
-from raie_core.adapters import AdapterConfig, RegionAdapters, adapter_name
-from raie_core.update import train_region
+from raie_core.adapters import (
+    GLOBAL,
+    AdapterConfig,
+    RegionAdapters,
+    adapter_name,
+)
+from raie_core.evaluation import SETUP_CODE
+from raie_core.sharing import SHARED_KEY
+from raie_core.training import TrainResult
+from raie_core.update import shared_training_set, train_shared, update_region
 from tasks.models import load_base
 from tasks.regions import EditSummary, region_plan
-from tasks.store import Store
-from tasks.windows import windows_for_keys
+from tasks.store import AdapterRef, Store
+from tasks.windows import WindowsRef, load_windows, window_path, windows_for_keys
 
 
 @dataclass(frozen=True)
 class AdapterInfo:
-    """A trained adapter version and how it was trained (lineage tags, metrics)."""
+    """A trained adapter and how it was trained (lineage tags, metrics).
+
+    region_id: `SHARED_KEY` for the shared adapter. kept: the adapter serves (stored as
+    ``path`` / ``version`` / ``digest``); False: its region failed the promotion test, nothing
+    was stored, and the shared adapter serves the region. promotion: the test's mean and
+    interval of (region - shared) validation cross-entropy and its rows, or {} without a test.
+    """
 
     region_id: int
-    path: str
-    version: int
-    digest: str
+    path: str | None
+    version: int | None
+    digest: str | None
     warm_start: str
     source_region: int | None
     epochs: int
@@ -31,6 +46,34 @@ class AdapterInfo:
     val_loss: float
     n_new: int
     n_replay: int
+    kept: bool = True
+    promotion: dict[str, float] | None = None
+
+
+@task(name="train-shared-adapter")
+def train_shared_adapter(
+    store: Store, config: AdapterConfig, windows: WindowsRef, previous: str | None, seed: int
+) -> AdapterInfo:
+    """`train_shared` on the period's windows plus setup windows replayed at the config's
+    ratio (`shared_training_set`), continuing the previous shared adapter (folder
+    ``previous``) or starting from zero; stages the result as a new shared version."""
+    bank = RegionAdapters(load_base(store), config)
+    if previous is not None:
+        bank.load_adapter(GLOBAL, store.adapter_path(previous))
+    setup = load_windows(window_path(store, SETUP_CODE))
+    data = shared_training_set(load_windows(windows.path), setup, config.replay_ratio, seed)
+    result = train_shared(bank, data, seed)
+    start = "zero" if previous is None else "previous"
+    n_replay = int(data.replay.sum())
+    return _info(
+        SHARED_KEY,
+        _stage(store, bank, SHARED_KEY),
+        start,
+        None,
+        result,
+        len(data) - n_replay,
+        n_replay,
+    )
 
 
 @task(name="train-region-adapter")
@@ -42,44 +85,76 @@ def train_region_adapter(
     previous: dict[int, str],
     seed: int,
 ) -> AdapterInfo:
-    """`train_region` on the region's saved plan (its source adapter loaded from the previous
-    bank version, its rows fetched by sample key); stages the result as a new version."""
+    """`update_region` on the region's saved plan (its source adapter loaded from
+    ``previous``, the adapter map holding the source: the period's shared adapter under
+    `SHARED_KEY`, or the previous bank version's), its rows fetched by sample key; stages
+    the result as a new version when it is kept."""
     plan = region_plan(summary, region_id)
     bank = RegionAdapters(load_base(store), config)
-    if plan.source_region is not None:
-        bank.load_adapter(
-            adapter_name(plan.source_region), store.adapter_path(previous[plan.source_region])
-        )
-    result = train_region(bank, plan, windows_for_keys(store, plan.keys), seed)
-    name = adapter_name(region_id)
-    with store.stage_adapter(region_id) as draft:
+    source = SHARED_KEY if plan.source_region is None else plan.source_region
+    if source in previous:
+        bank.load_adapter(adapter_name(source), store.adapter_path(previous[source]))
+    update = update_region(bank, plan, windows_for_keys(store, plan.keys), seed)
+    ref = _stage(store, bank, region_id) if update.kept else None
+    info = _info(
+        region_id,
+        ref,
+        plan.warm_start.value,
+        plan.source_region,
+        update.result,
+        plan.n_new,
+        plan.n_replay,
+    )
+    if update.promotion is None:
+        return info
+    judged = update.promotion
+    promotion = {"mean": judged.mean, "low": judged.low, "high": judged.high, "rows": judged.rows}
+    return AdapterInfo(**{**vars(info), "kept": update.kept, "promotion": promotion})
+
+
+def _stage(store: Store, bank: RegionAdapters, key: int) -> AdapterRef:
+    name = adapter_name(key)
+    assert bank.model is not None
+    with store.stage_adapter(key) as draft:
         bank.model.save_pretrained(
             str(draft.dir), selected_adapters=[name], save_embedding_layers=False
         )
         for file in (draft.dir / name).iterdir():
             file.rename(draft.dir / file.name)
         shutil.rmtree(draft.dir / name)
-    ref = draft.ref
+    assert draft.ref is not None
+    return draft.ref
+
+
+def _info(
+    key: int,
+    ref: AdapterRef | None,
+    warm_start: str,
+    source_region: int | None,
+    result: TrainResult,
+    n_new: int,
+    n_replay: int,
+) -> AdapterInfo:
     return AdapterInfo(
-        region_id=region_id,
-        path=ref.path,
-        version=ref.version,
-        digest=ref.digest,
-        warm_start=plan.warm_start.value,
-        source_region=plan.source_region,
+        region_id=key,
+        path=None if ref is None else ref.path,
+        version=None if ref is None else ref.version,
+        digest=None if ref is None else ref.digest,
+        warm_start=warm_start,
+        source_region=source_region,
         epochs=result.epochs,
         best_epoch=result.best_epoch,
         train_loss=float(result.train_losses[-1]),
         val_loss=min(result.val_losses, default=float("nan")),
-        n_new=plan.n_new,
-        n_replay=plan.n_replay,
+        n_new=n_new,
+        n_replay=n_replay,
     )
 
 
 def load_bank_adapters(
     store: Store, config: AdapterConfig, adapters: dict[int, str]
 ) -> RegionAdapters:
-    """A RegionAdapters holding the given region -> stored adapter folder map."""
+    """A RegionAdapters holding the given region (or `SHARED_KEY`) -> stored adapter map."""
     bank = RegionAdapters(load_base(store), config)
     for region_id, rel in sorted(adapters.items()):
         bank.load_adapter(adapter_name(region_id), store.adapter_path(rel))

@@ -7,6 +7,7 @@ from typing import Any
 from prefect import task
 from prefect.runtime import flow_run
 
+from raie_core.sharing import SHARED_KEY
 from tasks.adapters import AdapterInfo
 from tasks.regions import EditSummary
 from tasks.store import Store
@@ -75,50 +76,13 @@ def track_period(
             **{f"decisions.{k}": v for k, v in summary.counts.items()},
             **{f"drift.{k}": v for k, v in summary.drift.items()},
             "regions.live": len(summary.live_ids),
-            "regions.retrained": len(trained),
+            "regions.retrained": len(summary.affected),
+            "regions.kept": sum(1 for info in trained if info.kept and info.region_id >= 0),
         },
     )
     t.log_artifacts(run_id, store.bank_dir(version), "bank")
     for info in trained:
-        child = t.start_run(
-            experiment(store),
-            f"region-{info.region_id}-{period}",
-            {"warm_start": info.warm_start, "source_region": info.source_region},
-            _flow_tags("region", period),
-            parent_run_id=run_id,
-        )
-        t.log_metrics(
-            child,
-            {
-                "train_loss": info.train_loss,
-                "val_loss": info.val_loss,
-                "epochs": info.epochs,
-                "best_epoch": info.best_epoch,
-                "n_new": info.n_new,
-                "n_replay": info.n_replay,
-            },
-        )
-        t.log_artifacts(child, store.adapter_path(info.path), "adapter")
-        t.register_region_adapter(
-            store.dataset,
-            info.region_id,
-            child,
-            "adapter",
-            {
-                "period": period,
-                "bank_version": version,
-                "adapter_path": info.path,
-                "data_digest": data_digest,
-                "base_model_digest": base_digest,
-                "action": "add" if info.region_id in summary.added else "retrain",
-                "warm_start": info.warm_start,
-                "source_region": info.source_region,
-                "decisions": summary.counts,
-                "n_new": info.n_new,
-                "n_replay": info.n_replay,
-            },
-        )
-        t.end_run(child)
+        _track_adapter(t, store, run_id, period, summary, info, version, data_digest, base_digest)
     bank_version = t.register_bank(
         store.dataset,
         run_id,
@@ -135,3 +99,64 @@ def track_period(
         t.set_champion(store.dataset, bank_version)
     t.end_run(run_id)
     return run_id
+
+
+def _track_adapter(
+    t: Tracker,
+    store: Store,
+    run_id: str,
+    period: str,
+    summary: EditSummary,
+    info: AdapterInfo,
+    version: int,
+    data_digest: str,
+    base_digest: str,
+) -> None:
+    """A nested run per trained adapter (the shared one too); a registered version only for
+    an adapter that serves. A region adapter that failed promotion is a run tagged
+    raie.promoted=false with the test's numbers, and no version: the shared one serves it."""
+    label = "shared" if info.region_id == SHARED_KEY else str(info.region_id)
+    child = t.start_run(
+        experiment(store),
+        f"region-{label}-{period}",
+        {"warm_start": info.warm_start, "source_region": info.source_region},
+        {**_flow_tags("region", period), "raie.promoted": str(info.kept).lower()},
+        parent_run_id=run_id,
+    )
+    promotion = {f"promotion.{k}": v for k, v in (info.promotion or {}).items()}
+    t.log_metrics(
+        child,
+        {
+            "train_loss": info.train_loss,
+            "val_loss": info.val_loss,
+            "epochs": info.epochs,
+            "best_epoch": info.best_epoch,
+            "n_new": info.n_new,
+            "n_replay": info.n_replay,
+            **promotion,
+        },
+    )
+    if info.path is not None:
+        t.log_artifacts(child, store.adapter_path(info.path), "adapter")
+        t.register_region_adapter(
+            store.dataset,
+            info.region_id,
+            child,
+            "adapter",
+            {
+                "period": period,
+                "bank_version": version,
+                "adapter_path": info.path,
+                "adapter_digest": info.digest,
+                "data_digest": data_digest,
+                "base_model_digest": base_digest,
+                "action": "add" if info.region_id in summary.added else "retrain",
+                "warm_start": info.warm_start,
+                "source_region": info.source_region,
+                "decisions": summary.counts,
+                "n_new": info.n_new,
+                "n_replay": info.n_replay,
+                **promotion,
+            },
+        )
+    t.end_run(child)

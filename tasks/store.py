@@ -6,6 +6,7 @@ This module is the only place that knows paths under the home. Layout, per datas
         CURRENT                       "v0003\\n", replaced atomically
         bank/vNNNN/manifest.json      immutable once renamed into place (+ caller's files)
         adapters/region-<id>/vNNNN/   one peft folder per trained adapter version
+        adapters/shared/vNNNN/        the shared adapter's versions (key SHARED_KEY)
         base/                         the frozen backbone, written once by setup
         snapshots/                    ingested period snapshots
         work/<key>/                   scratch space of a run (not published state)
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from raie_core.errors import RaieStateError
+from raie_core.sharing import SHARED_KEY
 from tasks import durable
 from tasks.durable import (
     fsync_path,
@@ -46,6 +48,11 @@ from tasks.manifest import BankManifest, parse_version, version_name
 MANIFEST = "manifest.json"
 ADAPTER_META = "raie-adapter.json"
 _DRAFT_MAPPINGS = ("decisions", "metrics", "quality_gate", "adapters", "extra")
+
+
+def adapter_folder(region_id: int) -> str:
+    """The folder under adapters/ of a region's versions (`SHARED_KEY`: the shared adapter)."""
+    return "shared" if region_id == SHARED_KEY else f"region-{region_id}"
 
 
 def tree_digest(root: Path) -> str:
@@ -266,7 +273,7 @@ class Store:
             draft.ref = self._commit_adapter(draft)
 
     def _commit_adapter(self, draft: AdapterDraft) -> AdapterRef:
-        region_root = self.root / "adapters" / f"region-{draft.region_id}"
+        region_root = self.root / "adapters" / adapter_folder(draft.region_id)
         digest = tree_digest(draft.dir)
         version = self._adapter_with_digest(region_root, digest)
         if version is None:

@@ -33,12 +33,15 @@ from mlflow.protos.databricks_pb2 import (
 )
 
 from raie_core.errors import RaieStateError
+from raie_core.sharing import SHARED_KEY
 
 # Table creation and migrations log at INFO on every new store; keep the CLI quiet.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 CHAMPION = "champion"
+SHARED_TOKEN = "shared"
+"""The registered-model suffix of the shared adapter (`region_model_name`)."""
 PARENT_RUN_TAG = "mlflow.parentRunId"
 _BAD_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. /:]")
 
@@ -52,8 +55,13 @@ class RunOutcome(StrEnum):
 
 
 def region_model_name(dataset: str, region_id: int) -> str:
-    """`("ml-100k", 3) -> "raie-ml-100k-region-3"`."""
-    return f"raie-{dataset}-region-{int(region_id)}"
+    """`("ml-100k", 3) -> "raie-ml-100k-region-3"`; the shared adapter (`SHARED_KEY`) is
+    `"raie-ml-100k-region-shared"`."""
+    return f"raie-{dataset}-region-{_region_token(region_id)}"
+
+
+def _region_token(region_id: int) -> str:
+    return SHARED_TOKEN if region_id == SHARED_KEY else str(int(region_id))
 
 
 def bank_model_name(dataset: str) -> str:
@@ -269,7 +277,9 @@ class Tracker:
         token = None
         while True:
             page = self.client.search_registered_models(f"name LIKE '{prefix}%'", page_token=token)
-            ids.extend(int(m.name[len(prefix) :]) for m in page if m.name[len(prefix) :].isdigit())
+            tokens = [m.name[len(prefix) :] for m in page]
+            ids.extend(int(t) for t in tokens if t.isdigit())
+            ids.extend(SHARED_KEY for t in tokens if t == SHARED_TOKEN)
             token = page.token
             if not token:
                 return sorted(ids)

@@ -17,7 +17,6 @@ from raie_core.baselines.base import (
     PopularityMethod,
     UpdateMethod,
     evaluate,
-    replay_sample,
     window_ranks,
 )
 from raie_core.baselines.ebpr import EditingBPR, bpr_edit_loss, mine_edit_pairs
@@ -26,6 +25,7 @@ from raie_core.baselines.lsat import LongShortAdapters, fuse_logits
 from raie_core.baselines.mole import MixtureOfLoRAExperts, balance_loss
 from raie_core.baselines.raie import PeriodRecord, RegionAwareEditing
 from raie_core.errors import RaieConfigError
+from raie_core.update import replay_sample
 
 METHODS: dict[str, Callable[[Backbone, MethodConfig], UpdateMethod]] = {
     "popularity": PopularityMethod,
@@ -58,7 +58,16 @@ def _no_expand(config: MethodConfig) -> MethodConfig:
     )
 
 
+def _sharing(config: MethodConfig, **changes: object) -> MethodConfig:
+    sharing = dataclasses.replace(config.adapters.sharing, **changes)
+    return dataclasses.replace(
+        config, adapters=dataclasses.replace(config.adapters, sharing=sharing)
+    )
+
+
 ABLATIONS: dict[str, Callable[[MethodConfig], MethodConfig]] = {
+    "raie-paper": lambda c: _sharing(c, shared=False, promote=False),
+    "raie-no-promote": lambda c: _sharing(c, promote=False),
     "raie-no-expand": _no_expand,
     "raie-no-add": lambda c: _region(c, pool_min=NO_GROWTH_POOL, pool_max=NO_GROWTH_POOL),
     "raie-no-replay": lambda c: dataclasses.replace(

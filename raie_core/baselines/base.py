@@ -21,7 +21,7 @@ from raie_core.errors import RaieConfigError
 from raie_core.metrics import DEFAULT_KS, popularity_scores, ranking_metrics, target_ranks
 from raie_core.protocol import Windows
 from raie_core.regions import RegionConfig
-from raie_core.training import TrainConfig, replay_count
+from raie_core.training import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -160,18 +160,6 @@ def batched_logits(
     if not parts:
         return torch.zeros((0, backbone.vocab.n_tokens), dtype=torch.float32)
     return torch.cat(parts)
-
-
-def replay_sample(old: Windows, n_new: int, ratio: float, seed: int) -> Windows:
-    """Old windows drawn seeded without replacement so they make up ``ratio`` of the set.
-
-    n_replay = `replay_count(n_new, ratio)`, capped by len(old).
-    """
-    if ratio == 0.0 or len(old) == 0:
-        return old.subset(np.zeros(0, dtype=np.int64))
-    want = min(len(old), replay_count(n_new, ratio))
-    pick = np.random.default_rng(seed).choice(len(old), size=want, replace=False)
-    return old.subset(np.sort(pick))
 
 
 def training_set(new: Windows, replay: Windows | None = None) -> AdapterTrainingSet:

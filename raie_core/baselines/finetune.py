@@ -15,31 +15,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from raie_core.adapters import (
-    GLOBAL,
-    AdapterTrainingSet,
-    RegionAdapters,
-    WarmStart,
-    train_adapter,
-)
+from raie_core.adapters import GLOBAL, AdapterTrainingSet, RegionAdapters, continue_or_zero
 from raie_core.backbones.base import Backbone
 from raie_core.baselines.base import (
     MethodConfig,
     as_tensor,
     batched_logits,
-    replay_sample,
     training_set,
 )
 from raie_core.errors import RaieStateError
 from raie_core.protocol import Windows
 from raie_core.training import fit
+from raie_core.update import shared_training_set, train_shared
 
 logger = logging.getLogger(__name__)
-
-
-def continue_or_zero(bank: RegionAdapters, name: str) -> WarmStart:
-    """PREVIOUS when ``name`` already exists (later periods), else a fresh ZERO adapter."""
-    return WarmStart.PREVIOUS if name in bank else WarmStart.ZERO
 
 
 class FullFineTune:
@@ -93,8 +82,7 @@ class GlobalLoRA:
 
     def update(self, new: Windows, old: Windows, seed: int) -> None:
         """Continue (or create) the global adapter on this period's training data."""
-        data = self.training_data(new, old, seed)
-        train_adapter(self.bank, GLOBAL, data, seed, warm_start=continue_or_zero(self.bank, GLOBAL))
+        train_shared(self.bank, self.training_data(new, old, seed), seed)
 
     def scores(self, context: np.ndarray) -> torch.Tensor:
         if self.bank.model is None:
@@ -113,8 +101,7 @@ class ReplayLoRA(GlobalLoRA):
 
     def training_data(self, new: Windows, old: Windows, seed: int) -> AdapterTrainingSet:
         """New windows plus a seeded sample of old ones (replay rows never validate)."""
-        ratio = self.config.adapters.replay_ratio
-        return training_set(new, replay_sample(old, len(new), ratio, seed))
+        return shared_training_set(new, old, self.config.adapters.replay_ratio, seed)
 
 
 def lwf_loss(

@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from raie_core.adapters import RegionAdapters, train_adapter
+from raie_core.adapters import RegionAdapters, continue_or_zero, train_adapter
 from raie_core.backbones.base import Backbone
 from raie_core.baselines.base import MethodConfig, batched_logits, training_set
-from raie_core.baselines.finetune import continue_or_zero
 from raie_core.protocol import Windows
 
 LONG = "long-term"

@@ -25,23 +25,33 @@ from raie_core.errors import RaieStateError
 from raie_core.evaluation import SETUP_CODE, sample_keys, windows_by_key
 from raie_core.protocol import Windows
 from raie_core.regions import Regions, route
-from raie_core.update import PeriodPlan, fit_setup, plan_period, setup_sample, train_period
+from raie_core.update import (
+    PeriodPlan,
+    fit_setup,
+    plan_period,
+    setup_sample,
+    shared_training_set,
+    train_period,
+)
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PeriodRecord:
-    """What one RAIE update did: decision counts, live regions, regions retrained."""
+    """What one RAIE update did: decision counts, live regions, regions retrained, and those
+    whose retrained adapter serves (promoted, or every one without promotion)."""
 
     period: int
     counts: dict[str, int]
     live_regions: int
     affected: tuple[int, ...]
+    kept: tuple[int, ...] = ()
 
 
 class RegionAwareEditing:
-    """`raie`: one LoRA per preference region, routed inference with base fallback."""
+    """`raie`: a shared adapter plus promoted region adapters, routed inference with fallback
+    to the shared adapter (`raie_core.sharing`; the paper variant is the `raie-paper` ablation)."""
 
     name = "raie"
 
@@ -92,11 +102,16 @@ class RegionAwareEditing:
             trained,
             seed,
         )
-        train_period(self.bank, plan, self.fetch, seed)
+        setup = self.windows[SETUP_CODE]
+        ratio = self.config.adapters.replay_ratio
+        update = train_period(
+            self.bank, plan, shared_training_set(new, setup, ratio, seed), self.fetch, seed
+        )
         self.regions = plan.edit.regions
         live = int(plan.edit.regions.live.sum())
         counts = plan.edit.counts()
-        self.history.append(PeriodRecord(len(self.history), counts, live, plan.affected))
+        record = PeriodRecord(len(self.history), counts, live, plan.affected, update.kept)
+        self.history.append(record)
         return plan
 
     def routes(self, context: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.lora import LoraShape
 from raie_core.metrics import target_ranks
 from raie_core.protocol import ItemVocab, Windows
+from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainConfig
 from tests.core.test_seqrec import L, cycle_windows, ml100k_backbone
 
@@ -259,11 +260,12 @@ def test_errors(backbone: SeqRecBackbone) -> None:
     # manifest that still names it is rejected, not silently read with a default
     with pytest.raises(RaieConfigError, match="unknown config key 'warm_start'"):
         config_from_dict(AdapterConfig, {"warm_start": "zero"})
-    assert [w.value for w in WarmStart] == ["previous", "parent", "zero"]
+    assert [w.value for w in WarmStart] == ["previous", "parent", "zero", "shared"]
     with pytest.raises(RaieConfigError, match="weight min"):
         AdapterTrainingSet(np.zeros((1, L), np.int64), np.ones(1, np.int64), np.zeros(1))
-    with pytest.raises(RaieConfigError, match="region_id=-1"):
-        adapter_name(-1)
+    with pytest.raises(RaieConfigError, match="region_id=-2"):
+        adapter_name(-2)
+    assert adapter_name(SHARED_KEY) == GLOBAL  # the shared adapter's key in adapter maps
     bank = RegionAdapters(backbone, CONFIG)
     with pytest.raises(RaieConfigError, match="route rows=2"):
         routed_scores(bank, np.zeros((3, L), np.int64), np.zeros(2, np.int64))

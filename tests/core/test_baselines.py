@@ -286,14 +286,15 @@ def test_ebpr_edits_only_the_item_embedding_and_demotes_mined_items(backbone) ->
     assert margin(edited) < margin(first) - 0.1
 
 
-def test_raie_fits_regions_edits_and_routes(backbone) -> None:
+def test_raie_paper_fits_regions_edits_and_routes(backbone) -> None:
     before = _snapshot(backbone.model)
-    method = _run("raie", backbone)
+    method = _run("raie-paper", backbone)
     assert all(torch.equal(before[k], v) for k, v in _snapshot(backbone.model).items())
     first, second = method.history
     assert first.period == 0 and first.live_regions == 2
     assert sum(second.counts[a] for a in ("update", "expand", "add")) == len(NEW)
     assert set(method.bank.names) == {adapter_name(r) for r in second.affected}
+    assert second.kept == second.affected  # no promotion test: every retrained adapter serves
     routes = method.routes(NEW.context)
     scores = method.scores(NEW.context)
     base = build_method("base", backbone, CONFIG).scores(NEW.context)
@@ -306,8 +307,36 @@ def test_raie_fits_regions_edits_and_routes(backbone) -> None:
     np.testing.assert_array_equal(routed.route, np.where(trained, routes, -1))
 
 
+def test_raie_serves_the_shared_adapter_where_no_region_adapter_is_promoted(backbone) -> None:
+    # no validation rows: nothing shows a region adapter is better, so none is promoted and
+    # every row is scored by the shared adapter, which is the `replay` update itself
+    config = _with_train(CONFIG, max_epochs=3, lr=1e-2, val_fraction=0.0)
+    method = _run("raie", backbone, config)
+    assert method.history[1].affected and method.history[1].kept == ()
+    assert method.bank.names == (GLOBAL,)
+    routed = method.routed(NEW.context)
+    assert (routed.route == -1).all()
+    replay = _run("replay", backbone, config)
+    torch.testing.assert_close(routed.scores, replay.scores(NEW.context))
+
+
+def test_raie_keeps_only_promoted_region_adapters(backbone) -> None:
+    config = _with_train(CONFIG, max_epochs=3, lr=1e-2)
+    method = _run("raie", backbone, config)
+    second = method.history[1]
+    assert set(second.kept) <= set(second.affected)
+    assert set(method.bank.names) == {GLOBAL} | {adapter_name(r) for r in second.kept}
+    routed = method.routed(NEW.context)
+    assert set(np.unique(routed.route[routed.route >= 0])) <= set(second.kept)
+    # without the test every retrained region adapter serves, on top of the shared one
+    no_test = _run("raie-no-promote", backbone, config)
+    assert no_test.history[1].kept == no_test.history[1].affected
+    names = {adapter_name(r) for r in no_test.history[1].affected}
+    assert set(no_test.bank.names) == {GLOBAL} | names
+
+
 def test_raie_without_fallback_routes_every_row(backbone) -> None:
-    method = _run("raie-no-fallback", backbone)
+    method = _run("raie-no-fallback", backbone)  # routing only: every row has a region
     assert (method.routes(_windows(40, 9).context) >= 0).all()
 
 

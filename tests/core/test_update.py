@@ -12,7 +12,7 @@ from scipy.stats import vonmises_fisher
 from raie_core.adapters import AdapterConfig, RegionAdapters, WarmStart
 from raie_core.backbones.seqrec import SeqRecConfig, build_seqrec
 from raie_core.errors import RaieStateError
-from raie_core.protocol import ItemVocab
+from raie_core.protocol import ItemVocab, Windows
 from raie_core.regions import (
     RegionConfig,
     RegionStatus,
@@ -21,6 +21,7 @@ from raie_core.regions import (
     fit_regions,
     region_training_sets,
 )
+from raie_core.sharing import SharingConfig
 from raie_core.update import (
     PeriodPlan,
     RegionPlan,
@@ -30,6 +31,10 @@ from raie_core.update import (
     train_period,
     training_order,
     warm_start,
+)
+
+NO_WINDOWS = Windows(
+    np.zeros((0, 4), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
 )
 
 
@@ -111,23 +116,29 @@ def test_plan_period_uses_the_training_sets_and_the_warm_start_rule() -> None:
     regions = fit_regions(X.astype(np.float32), config, seed=0, keys=np.arange(300))
     new = np.vstack([vonmises_fisher(m, 200.0).rvs(30, random_state=rng) for m in mus[:2]])
     keys = 1000 + np.arange(60)
-    adapters = AdapterConfig(replay_ratio=0.5)
-    plan = plan_period(regions, new.astype(np.float32), keys, config, adapters, 1, {0}, seed=4)
-    sets = region_training_sets(plan.edit, config, 0.5, seed=4)
-    assert plan.affected == sets.affected and len(plan.affected) == 2
-    for one in plan.plans:
-        np.testing.assert_array_equal(one.keys, sets.sets[one.region_id].keys)
-        np.testing.assert_array_equal(one.weights, sets.sets[one.region_id].weights)
-        assert one.n_replay == round(one.n_new * 0.5 / 0.5)  # rho 0.5: as many replayed
-        start = warm_start(plan.edit.regions, one.region_id, {0})
-        assert (one.warm_start, one.source_region) == start
+    paper = AdapterConfig(replay_ratio=0.5, sharing=SharingConfig(shared=False, promote=False))
+    sets = region_training_sets(
+        edit_regions(regions, new.astype(np.float32), config, 1, keys=keys), config, 0.5, seed=4
+    )
+    for adapters in (paper, replace(paper, sharing=SharingConfig())):
+        plan = plan_period(regions, new.astype(np.float32), keys, config, adapters, 1, {0}, seed=4)
+        assert plan.affected == sets.affected and len(plan.affected) == 2
+        for one in plan.plans:
+            np.testing.assert_array_equal(one.keys, sets.sets[one.region_id].keys)
+            np.testing.assert_array_equal(one.weights, sets.sets[one.region_id].weights)
+            assert one.n_replay == round(one.n_new * 0.5 / 0.5)  # rho 0.5: as many replayed
+            shared = adapters.sharing.shared
+            start = warm_start(plan.edit.regions, one.region_id, {0}, shared)
+            assert (one.warm_start, one.source_region) == start
+            assert (one.warm_start is WarmStart.SHARED) == shared  # shared: all start from it
 
 
 def test_train_period_needs_every_source_adapter_in_the_bank() -> None:
     backbone = build_seqrec(ItemVocab(np.arange(10)), SeqRecConfig(n_embd=8, n_layer=1))
-    bank = RegionAdapters(backbone, AdapterConfig())
+    paper = SharingConfig(shared=False, promote=False)
+    bank = RegionAdapters(backbone, AdapterConfig(sharing=paper))
     regions = _four_regions()
     edit = edit_regions(regions, regions.center[:1].astype(np.float32), RegionConfig(), 1)
     plan = PeriodPlan(edit=edit, plans=(_plan(0, WarmStart.PARENT, 1),))
     with pytest.raises(RaieStateError, match="region 0 starts from region 1"):
-        train_period(bank, plan, fetch=lambda keys: pytest.fail("fetched before checking"), seed=0)
+        train_period(bank, plan, NO_WINDOWS, lambda keys: pytest.fail("fetched before checking"), 0)

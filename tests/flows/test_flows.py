@@ -15,6 +15,7 @@ from raie_core.adapters import AdapterConfig
 from raie_core.backbones.seqrec import SeqRecConfig
 from raie_core.errors import RaieConfigError
 from raie_core.regions import RegionConfig
+from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainConfig
 
 UNTIL = date(1997, 12, 15)
@@ -71,7 +72,9 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> N
     assert records[0].champion_evaluated == 1 and records[1].champion_evaluated in (1, 2)
     trained = {rid for r in records for rid in r.affected}
     assert trained, "no region adapter was trained in two periods"
-    assert set(history[-1].adapters) <= set(range(100))
+    assert SHARED_KEY in history[-1].adapters  # the shared adapter, the fallback of routing
+    assert set(history[-1].adapters) <= set(range(100)) | {SHARED_KEY}
+    served_ids = {rid for m in history[1:] for rid in m.adapters}  # shared + promoted regions
 
     again = nightly_update(period=PERIODS[0], dataset="table", home=home)
     assert again == {"period": PERIODS[0].isoformat(), "skipped": True}
@@ -82,7 +85,7 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> N
     assert store.current_version() == 3
 
     lineage = tracker(store).lineage("table")
-    assert {row["region_id"] for row in lineage} == trained
+    assert {row["region_id"] for row in lineage} == served_ids  # only adapters that serve
     assert all(row["tags"]["period"] in {p.isoformat() for p in PERIODS} for row in lineage)
     assert tracker(store).champion_version("table") is not None
 

@@ -2,8 +2,9 @@
 
 The same setup and two weekly periods on a real ML-100K slice go through the Prefect flows
 (tasks, stores, MLflow) and through `RegionAwareEditing` in memory on the flow's own window
-files; per sample key the decisions and training sets agree, and every retrained adapter is
-bit-identical (fixed seed, one torch thread).
+files; per sample key the decisions and training sets agree, the same region adapters are
+promoted, and the shared adapter and every promoted one are bit-identical (fixed seed, one
+torch thread).
 """
 
 from datetime import date
@@ -21,6 +22,7 @@ from raie_core.adapters import AdapterConfig, adapter_name
 from raie_core.backbones.seqrec import SeqRecConfig
 from raie_core.data import Every, Period
 from raie_core.regions import Action, RegionConfig
+from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainConfig
 
 UNTIL = date(1997, 12, 15)
@@ -72,7 +74,7 @@ def test_flow_and_benchmark_method_agree(prefect_backend, slice_path: str, tmp_p
         load_base(store), MethodConfig(adapters=config.adapters, regions=config.regions)
     )
     method.setup(load_windows(window_path(store, SETUP_CODE)), config.seed)
-    compared = 0
+    compared = promoted = 0
     for period, manifest in zip(PERIODS, history[1:], strict=True):
         code = Period(period, Every.WEEK).code
         plan = method.update_period(load_windows(window_path(store, code)), code, config.seed)
@@ -90,17 +92,17 @@ def test_flow_and_benchmark_method_agree(prefect_backend, slice_path: str, tmp_p
         for one in plan.plans:
             np.testing.assert_array_equal(sets[f"keys_{one.region_id}"], one.keys)
             np.testing.assert_array_equal(sets[f"weights_{one.region_id}"], one.weights)
+        kept = method.history[-1].kept  # promoted region adapters, the rest serve the shared one
+        assert {r for r in manifest.adapters if r in plan.affected} == set(kept)
+        for key in (SHARED_KEY, *kept):
             flow = load_file(
-                str(
-                    store.adapter_path(manifest.adapters[one.region_id])
-                    / "adapter_model.safetensors"
-                )
+                str(store.adapter_path(manifest.adapters[key]) / "adapter_model.safetensors")
             )
-            bench = _saved(method.bank, one.region_id, tmp_path / f"bench-{code}")
+            bench = _saved(method.bank, key, tmp_path / f"bench-{code}")
             assert flow.keys() == bench.keys()
             for name, tensor in flow.items():
-                assert torch.equal(tensor, bench[name]), f"region {one.region_id}: {name}"
+                assert torch.equal(tensor, bench[name]), f"adapter {key}: {name}"
             compared += 1
-    assert compared >= 2, "the two periods retrained fewer than two adapters"
-    starts = {one.warm_start.value for one in plan.plans}  # the second period's
-    assert "previous" in starts, "the second period should continue at least one adapter"
+        promoted += len(kept)
+    assert compared >= 3 and promoted >= 1, "no region adapter was promoted to compare"
+    assert {one.warm_start.value for one in plan.plans} == {"shared"}

@@ -131,14 +131,15 @@ def _edits_table(history: list[Any]) -> list[str]:
     lines = [
         "## RAIE edits (seed 0)",
         "",
-        "| period | update | expand | add | added | merged | retired | live | retrained |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| period | update | expand | add | added | merged | retired | live | retrained | kept |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in history[1:]:
         c = r.counts
         lines.append(
             f"| {r.period} | {c['update']} | {c['expand']} | {c['add']} | {c['added']} | "
-            f"{c['merged']} | {c['retired']} | {r.live_regions} | {len(r.affected)} |"
+            f"{c['merged']} | {c['retired']} | {r.live_regions} | {len(r.affected)} | "
+            f"{len(r.kept)} |"
         )
     return [*lines, ""]
 

@@ -1,0 +1,89 @@
+"""Shared + local adapters: what every user's drift teaches, and what only a region's does.
+
+The paper's RAIE (DESIGN §4.7) trains one adapter per affected region from its own adapter
+or its nearest neighbour's, and serves the frozen base wherever no region adapter exists.
+Measured (issue 16), its regions are right but its adapters learn less than one global
+adapter: each sees a slice of the data, and early-stops on a handful of rows. So the update
+is split in two (`SharingConfig`): a **shared** adapter learns every period's new windows (the
+drift all users share) and serves every window no region claims; each affected region's
+adapter starts from it and learns the region's own windows (the local drift), and is
+**promoted** only when it is resolvably better than the shared adapter on the region's own
+held-out windows (`promotion`). A region whose adapter is not promoted is served by the
+shared adapter, so a region edit can never make a region worse than the global update it
+started from, up to the test's error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from raie_core.errors import RaieConfigError
+from raie_core.report import user_interval
+
+SHARED_KEY = -1
+"""The shared adapter's key where adapters are keyed by region id (a bank version's adapter
+map, its folder, lineage): no region has a negative id."""
+
+
+@dataclass(frozen=True)
+class SharingConfig:
+    """How RAIE splits each period's update between a shared adapter and region adapters.
+
+    shared: train the shared adapter (`adapters.GLOBAL`) on all of a period's new windows
+    before the regions; every retrained region adapter starts from it (`WarmStart.SHARED`),
+    and windows routed to no region adapter are scored through it instead of the frozen base.
+    False: the paper's rule (own or nearest region's adapter, base fallback).
+    promote: keep a retrained region adapter only when its per-window cross-entropy on the
+    region's validation rows (the latest new rows, those early stopping saw) is below the
+    shared adapter's by a user-bootstrap interval that excludes 0; otherwise the region is
+    served by the shared adapter. Needs ``shared``. False keeps every retrained adapter.
+    level: central level of that interval (promote when its upper end < 0).
+    draws: bootstrap draws of the interval (seeded with the region's training seed).
+    """
+
+    shared: bool = True
+    promote: bool = True
+    level: float = 0.9
+    draws: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.promote and not self.shared:
+            raise RaieConfigError("sharing.promote=true needs sharing.shared=true")
+        if not 0.0 < self.level < 1.0:
+            raise RaieConfigError(f"sharing.level={self.level} should be in (0, 1)")
+        if self.draws < 1:
+            raise RaieConfigError(f"sharing.draws={self.draws} should be >= 1")
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """One region adapter's promotion test: mean and interval of (region − shared) per-window
+    cross-entropy over ``rows`` validation windows; promoted when ``high`` < 0."""
+
+    promoted: bool
+    mean: float
+    low: float
+    high: float
+    rows: int
+
+
+def promotion(
+    local_loss: np.ndarray,
+    shared_loss: np.ndarray,
+    users: np.ndarray,
+    config: SharingConfig,
+    seed: int,
+) -> Promotion:
+    """Is the region adapter resolvably better than the shared one on the region's windows?
+
+    local_loss, shared_loss: (n,) float per-window cross-entropy of the same validation
+    windows under each adapter; users: (n,) their users (the bootstrap's unit). No rows:
+    not promoted (nothing shows the region adapter is better).
+    """
+    diff = np.asarray(local_loss, np.float64) - np.asarray(shared_loss, np.float64)
+    if diff.size == 0:
+        return Promotion(False, float("nan"), float("nan"), float("nan"), 0)
+    cut = user_interval(diff, np.asarray(users), config.draws, seed, config.level)
+    return Promotion(cut["high"] < 0.0, float(diff.mean()), cut["low"], cut["high"], diff.size)
