@@ -25,6 +25,9 @@ from raie_core.protocol import ProtocolConfig
 from raie_core.regions import RegionConfig
 
 DEFAULT_DATASET = "ml-100k"
+DATASET_EVERY = {"ml-1m": "1mo"}
+"""The period length of a dataset when no config or flag names one (else "1w"): ML-1M holds
+92 % of its ratings in 2000-04 .. 2000-12 and thins out after, so its periods are months."""
 
 
 def _streaming_protocol() -> ProtocolConfig:
@@ -72,6 +75,9 @@ def pipeline_config(data: dict, source: str) -> PipelineConfig:
     source: where ``data`` came from, named in the error. Unknown keys and bad values raise
     RaieConfigError in one sentence naming the source, the field and the value.
     """
+    if "every" not in data:
+        dataset = str(data.get("dataset", DEFAULT_DATASET))
+        data = {**data, "every": DATASET_EVERY.get(dataset, "1w")}
     try:
         return PipelineConfig.model_validate(_merge(_defaults(), data))
     except ValidationError as error:

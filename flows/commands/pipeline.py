@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--path", default=None, help="source folder/file for movielens/yelp/table")
     p.add_argument("--until", type=_date, default=None, help="setup cut date (default: t^S)")
-    p.add_argument("--every", default=None, choices=["1d", "1w", "1mo"], help="default 1w")
+    p.add_argument(
+        "--every", default=None, choices=["1d", "1w", "1mo"], help="default 1w (1mo for ml-1m)"
+    )
     p.add_argument("--backbone", default=None, choices=["seqrec", "llm"], help="default seqrec")
     p.add_argument("--seed", type=int, default=None, help="default 0")
     p.add_argument("--regions", type=int, default=None, help="K of the setup fit (default 5)")

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 from pydantic import ValidationError
 
-from flows.params import PipelineConfig, for_backbone, pipeline_config
+from flows.params import PipelineConfig, for_backbone, pipeline_config, run_config
 from raie_core.adapters import AdapterConfig
 from raie_core.backbones.seqrec import SeqRecConfig
 from raie_core.errors import RaieConfigError
@@ -46,3 +46,10 @@ def test_for_backbone_trains_llm_adapters_in_the_llm_batch() -> None:
     assert adapted.adapters.train == replace(llm.adapters.train, batch_size=8)
     assert adapted.adapters.lora == llm.adapters.lora and adapted.llm == llm.llm
     assert adapted.config_hash() != llm.config_hash()
+
+
+def test_ml1m_periods_are_months_unless_named() -> None:
+    assert pipeline_config({"dataset": "ml-1m"}, "test").every == "1mo"
+    assert pipeline_config({"dataset": "ml-1m", "every": "1w"}, "test").every == "1w"
+    assert pipeline_config({}, "test").every == "1w"
+    assert run_config(None, {"dataset": "ml-1m", "every": None}).every == "1mo"

@@ -23,7 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default=None, help="default: the config's (ml-100k)")
     parser.add_argument("--path", default=None, help="dataset folder (non-embedded sources)")
     parser.add_argument(
-        "--every", choices=[e.value for e in Every], default=None, help="streaming period (1w)"
+        "--every",
+        choices=[e.value for e in Every],
+        default=None,
+        help="streaming period (default: the config's; 1w, 1mo for ml-1m)",
     )
     parser.add_argument("--cut", default=None, help="streaming setup cut date (default t^S)")
     parser.add_argument("--max-users", type=int, default=None, help="keep the first N users")
