@@ -115,6 +115,14 @@ def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFix
     assert f"Command: `{saved['command']}`" == command
     assert (saved["preset"], saved["dataset"], saved["seeds"]) == ("paper", "ml-100k", 1)
     assert text.startswith("\n".join(report_markdown(saved)))
+    # and `raie bench docs` puts its tables on the page, under the command in a code block
+    page = tmp_path / "docs" / "benchmarks.md"
+    assert main(["bench", "docs", str(out), "--out", str(page)]) == 0
+    capsys.readouterr()
+    docs = page.read_text(encoding="utf-8")
+    means = text.split("context masked.\n\n")[1].split("\n\n")[0]  # report.md's means table
+    assert means.startswith("| method | S_Recall@5 |") and means in docs
+    assert f"```bash\n{saved['command']}\n```" in docs
 
 
 def test_streaming_preset_prequential_table(

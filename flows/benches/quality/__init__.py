@@ -20,7 +20,8 @@ validation plans, window budgets), `config` (methods, pipeline and method config
 bars, headline and paired fields), `cohort` (--cohort: cohort / others split, RAIE's routing
 of the cohort), `report_md` (report.md from the JSON report, reproducing command),
 `report_json` (report.json: the tables, the command and the options; its reader), `track`
-(the whole run, MLflow + Prefect, --json payload).
+(the whole run, MLflow + Prefect, --json payload). `raie bench docs` (flows/benches/docs.py)
+puts the tables of report.json files on one markdown page.
 """
 
 from flows.benches.quality.backbones import backbone_cache, backbone_key, train_backbone
