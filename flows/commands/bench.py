@@ -1,4 +1,5 @@
-"""`raie bench data|regions|speed|quality|pipeline`: benchmarks that print measured numbers.
+"""`raie bench data|regions|speed|quality|pipeline`: benchmarks that print measured numbers;
+`raie bench docs`: quality reports as one markdown page (docs/benchmarks.md).
 
 Each benchmark lives in flows/benches/<name>.py with `add_arguments(parser)` and `run(args)`.
 """
@@ -12,6 +13,7 @@ BENCHES = {
     "speed": "encode / region training / mixed-adapter batch throughput",
     "quality": "RAIE against the usual update strategies (table + report)",
     "pipeline": "Prefect + MLflow overhead and incremental cost of a nightly update",
+    "docs": "bench quality report.json files as one markdown page (docs/benchmarks.md)",
 }
 
 

@@ -102,14 +102,27 @@ def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFix
     for png in ("ndcg_per_period.png", "live_regions.png", "edit_counts.png", "regions_pca.png"):
         assert (out / png).stat().st_size > 1000
     # the resolved pipeline config and its hash: in the payload, report.json and report.md
+    from flows.benches.quality import PAYLOAD_FIELDS, report_markdown
     from flows.params import pipeline_config
 
     config = pipeline_config(payload["config"], "payload")
     assert config.config_hash() == payload["config_hash"]
     assert config.adapters.train.max_epochs == 1 and config.seqrec.train.max_epochs == 2
     saved = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert saved == {"config_hash": payload["config_hash"], "config": payload["config"]}
+    assert {k: saved[k] for k in PAYLOAD_FIELDS} == {k: payload[k] for k in PAYLOAD_FIELDS}
     assert f"Pipeline config hash {payload['config_hash']}" in text
+    # report.json holds what report.md's text needs: the same text from it alone
+    assert f"Command: `{saved['command']}`" == command
+    assert (saved["preset"], saved["dataset"], saved["seeds"]) == ("paper", "ml-100k", 1)
+    assert text.startswith("\n".join(report_markdown(saved)))
+    # and `raie bench docs` puts its tables on the page, under the command in a code block
+    page = tmp_path / "docs" / "benchmarks.md"
+    assert main(["bench", "docs", str(out), "--out", str(page)]) == 0
+    capsys.readouterr()
+    docs = page.read_text(encoding="utf-8")
+    means = text.split("context masked.\n\n")[1].split("\n\n")[0]  # report.md's means table
+    assert means.startswith("| method | S_Recall@5 |") and means in docs
+    assert f"```bash\n{saved['command']}\n```" in docs
 
 
 def test_streaming_preset_prequential_table(

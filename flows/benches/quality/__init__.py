@@ -18,8 +18,10 @@ One idea a module: `cli` (options, printout), `plans` (data slice, paper / strea
 validation plans, window budgets), `config` (methods, pipeline and method configs),
 `backbones` (per-seed backbone, cache), `runner` (method x seed loop), `bars` (DESIGN §10
 bars, headline and paired fields), `cohort` (--cohort: cohort / others split, RAIE's routing
-of the cohort), `report_md` (report.md, reproducing command), `track`
-(the whole run, MLflow + Prefect, --json payload).
+of the cohort), `report_md` (report.md from the JSON report, reproducing command),
+`report_json` (report.json: the tables, the command and the options; its reader), `track`
+(the whole run, MLflow + Prefect, --json payload). `raie bench docs` (flows/benches/docs.py)
+puts the tables of report.json files on one markdown page.
 """
 
 from flows.benches.quality.backbones import backbone_cache, backbone_key, train_backbone
@@ -63,6 +65,16 @@ from flows.benches.quality.plans import (
     paper_plan,
     streaming_plan,
 )
+from flows.benches.quality.report_json import (
+    OPTION_FIELDS,
+    PAYLOAD_FIELDS,
+    REPORT_FIELDS,
+    RUN_FIELDS,
+    read_report,
+    report_json_path,
+    report_record,
+    write_report_json,
+)
 from flows.benches.quality.report_md import (
     BARS_NOTE,
     PAIRED_NOTE,
@@ -73,11 +85,14 @@ from flows.benches.quality.report_md import (
     backbone_line,
     command,
     region_table,
+    report_markdown,
+    result_tables,
+    run_line,
     table_fields,
     write_report,
 )
 from flows.benches.quality.runner import run_bench, run_method
-from flows.benches.quality.track import PAYLOAD_FIELDS, bench, payload, track_report
+from flows.benches.quality.track import bench, payload, track_report
 
 __all__ = [
     "BARS_NOTE",
@@ -88,14 +103,17 @@ __all__ = [
     "DAY",
     "DEFAULT_METHODS",
     "OLD_STRIDE",
+    "OPTION_FIELDS",
     "PAIRED_NOTE",
     "PAYLOAD_FIELDS",
     "RECORDED_OPTIONS",
     "REFERENCE_CODE_NDCG",
     "REFERENCE_FACTOR",
     "REGIONS_NOTE",
+    "REPORT_FIELDS",
     "RETENTION_TOLERANCE",
     "ROUTING_NOTE",
+    "RUN_FIELDS",
     "SEQREC_OPTIONS",
     "STREAMING_OPTIONS",
     "VALIDATION_QUANTILE",
@@ -114,6 +132,7 @@ __all__ = [
     "cohort_report",
     "cohort_section",
     "command",
+    "day_label",
     "format_bars",
     "headline_field",
     "load",
@@ -123,14 +142,20 @@ __all__ = [
     "paper_plan",
     "payload",
     "quality_bars",
+    "read_report",
     "region_table",
+    "report_json_path",
+    "report_markdown",
+    "report_record",
+    "result_tables",
     "run",
     "run_bench",
+    "run_line",
     "run_method",
     "streaming_plan",
     "table_fields",
     "track_report",
     "train_backbone",
-    "day_label",
     "write_report",
+    "write_report_json",
 ]

@@ -1,6 +1,7 @@
 """report.md of `raie bench quality`: the command that reproduces the run, the tables (means,
 paired differences, per region, cohort / others, bars, RAIE edits), their notes and the PNG
-plots."""
+plots. The text comes from the JSON report alone (`report_markdown`, `result_tables`, which
+`raie bench docs` reuses); only the edits table and the figures need the run's live objects."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from flows.benches.quality.bars import format_bars, paired_fields
 from flows.benches.quality.cohort import cohort_report
 from raie_core import report
+from raie_core.report import format_table
 
 RECORDED_OPTIONS = (
     "config",
@@ -144,42 +146,65 @@ def _edits_table(history: list[Any]) -> list[str]:
     return [*lines, ""]
 
 
-def write_report(result: dict[str, Any], args: argparse.Namespace, out: Path, command: str) -> Path:
-    """report.md plus PNG plots in ``out``; returns the markdown path."""
+def report_markdown(report: dict[str, Any]) -> list[str]:
+    """The text of report.md, from the JSON report (`report_json.report_record`): title,
+    command, run summary, then `result_tables`; lines, "\n"-joined by the caller."""
+    return [
+        f"# raie bench quality — {report['preset']} preset, {report['backbone']}, "
+        f"{report['dataset']}",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        run_line(report),
+        "",
+        f"Pipeline config hash {report['config_hash']} (seed 0; `raie setup` records the same "
+        "hash for a bank built with these settings); the resolved config is in report.json.",
+        "",
+        *result_tables(report),
+    ]
+
+
+def run_line(report: dict[str, Any]) -> str:
+    """'Seeds: 3; windows: {...}; backbone setup ... s per trained seed.'"""
+    return f"Seeds: {report['seeds']}; windows: {report['windows']}; {backbone_line(report)}."
+
+
+def result_tables(report: dict[str, Any]) -> list[str]:
+    """The tables of a JSON report and their notes: means, paired differences, per region,
+    cohort / others and the quality bars (those the run has)."""
+    fields = table_fields(report["preset"], report["validate"])
+    lines = [
+        "Mean ± sample std over seeds; full ranking over every item, context masked.",
+        "",
+        format_table(report["rows"], fields, markdown=True),
+        "",
+    ]
+    paired = paired_fields(report)
+    if paired:
+        lines += [
+            PAIRED_NOTE.format(field=report["headline"]),
+            "",
+            format_table(report["paired"], paired, markdown=True),
+            "",
+        ]
+    if report["regions"]:
+        lines += [REGIONS_NOTE.format(field=report["headline"]), "", region_table(report), ""]
+    if report["cohort"] is not None:
+        lines += cohort_report(report["cohort"])
+    if report["bars"]:
+        lines += [BARS_NOTE, "", *(f"* {line}" for line in format_bars(report["bars"])), ""]
+    return lines
+
+
+def write_report(report: dict[str, Any], result: dict[str, Any], out: Path) -> Path:
+    """report.md plus PNG plots in ``out``: the text of the JSON ``report``
+    (`report_markdown`), then what needs the run's live objects in ``result``
+    (`runner.run_bench`): RAIE's edits table and the figures. Returns the markdown path."""
     out.mkdir(parents=True, exist_ok=True)
     figures = _figures(result)
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=110)
-    fields = table_fields(args.preset, args.validate)
-    lines = [
-        f"# raie bench quality — {args.preset} preset, {args.backbone}, {args.dataset}",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Seeds: {args.seeds}; windows: {result['windows']}; {backbone_line(result)}.",
-        "",
-        f"Pipeline config hash {result['config_hash']} (seed 0; `raie setup` records the same "
-        "hash for a bank built with these settings); the resolved config is in report.json.",
-        "",
-        "Mean ± sample std over seeds; full ranking over every item, context masked.",
-        "",
-        report.format_table(result["rows"], fields, markdown=True),
-        "",
-    ]
-    paired = paired_fields(result)
-    if paired:
-        lines += [
-            PAIRED_NOTE.format(field=result["headline"]),
-            "",
-            report.format_table(result["paired"], paired, markdown=True),
-            "",
-        ]
-    if result["regions"]:
-        lines += [REGIONS_NOTE.format(field=result["headline"]), "", region_table(result), ""]
-    if result["cohort"] is not None:
-        lines += cohort_report(result["cohort"])
-    if result["bars"]:
-        lines += [BARS_NOTE, "", *(f"* {line}" for line in format_bars(result["bars"])), ""]
+    lines = report_markdown(report)
     if result["raie"] is not None:
         lines += _edits_table(result["raie"]["history"])
     lines += [f"![{n}]({n})" for n in figures]

@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 from pathlib import Path
 from typing import Any
 
 from flows.benches.quality.bars import quality_bars
-from flows.benches.quality.report_md import command, write_report
+from flows.benches.quality.report_json import PAYLOAD_FIELDS, report_record, write_report_json
+from flows.benches.quality.report_md import write_report
 from flows.benches.quality.runner import run_bench
 from raie_core.errors import RaieConfigError
-
-PAYLOAD_FIELDS = (
-    "config_hash",
-    "config",
-    "rows",
-    "paired",
-    "bars",
-    "regions",
-    "cohort",
-    "windows",
-)
-"""Result fields of the --json payload (besides the report path and the MLflow run id)."""
 
 
 def track_report(path: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
@@ -60,8 +48,9 @@ def track_report(path: Path, rows: list[dict[str, Any]], args: argparse.Namespac
 
 def bench(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
     """The whole benchmark, for the CLI and the `benchmark` deployment alike: run every
-    method x seed, write the report, and (unless ``--no-track``) log it to MLflow and leave
-    it as a Prefect artifact. Returns (result, report.md path, MLflow run id or None)."""
+    method x seed, write the report (report.md, its plots, and report.json: the tables and
+    the command as `report_json.report_record`), and (unless ``--no-track``) log it to MLflow
+    and leave it as a Prefect artifact. Returns (result, report.md path, MLflow run id or None)."""
     if args.seeds < 1:
         raise RaieConfigError(f"--seeds {args.seeds} should be >= 1")
     from flows.env import raie_home
@@ -74,9 +63,9 @@ def bench(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
     out = Path(args.out) if args.out else raie_home(args.home) / "bench" / f"quality-{stamp}"
     result = run_bench(args)
     result["bars"] = quality_bars(result, args)
-    path = write_report(result, args, out, command(args))
-    config = {"config_hash": result["config_hash"], "config": result["config"]}
-    (out / "report.json").write_text(json.dumps(config, indent=2, sort_keys=True), "utf-8")
+    record = report_record(result, args)
+    path = write_report(record, result, out)
+    write_report_json(record, out)
     run_id = None if args.no_track else track_report(path, result["rows"], args)
     return result, path, run_id
 
