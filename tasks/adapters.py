@@ -3,6 +3,7 @@ immutable version (the region's only when it is kept: promoted, or no promotion 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 
@@ -12,8 +13,10 @@ from raie_core.adapters import (
     GLOBAL,
     AdapterConfig,
     RegionAdapters,
+    WarmStart,
     adapter_name,
 )
+from raie_core.errors import RaieStateError
 from raie_core.evaluation import SETUP_CODE
 from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainResult
@@ -91,8 +94,10 @@ def train_region_adapter(
     the result as a new version when it is kept."""
     plan = region_plan(summary, region_id)
     bank = RegionAdapters(load_base(store), config)
-    source = SHARED_KEY if plan.source_region is None else plan.source_region
-    if source in previous:
+    source = SHARED_KEY if plan.warm_start is WarmStart.SHARED else plan.source_region
+    if source is not None:
+        if source not in previous:
+            raise RaieStateError(f"region {region_id} starts from adapter {source}, not stored")
         bank.load_adapter(adapter_name(source), store.adapter_path(previous[source]))
     update = update_region(bank, plan, windows_for_keys(store, plan.keys), seed)
     ref = _stage(store, bank, region_id) if update.kept else None
@@ -109,7 +114,7 @@ def train_region_adapter(
         return info
     judged = update.promotion
     promotion = {"mean": judged.mean, "low": judged.low, "high": judged.high, "rows": judged.rows}
-    return AdapterInfo(**{**vars(info), "kept": update.kept, "promotion": promotion})
+    return dataclasses.replace(info, kept=update.kept, promotion=promotion)
 
 
 def _stage(store: Store, bank: RegionAdapters, key: int) -> AdapterRef:

@@ -39,7 +39,7 @@ def test_nested_config_to_dict_hand_worked() -> None:
         },
         "replay_ratio": 0.5,
         "new_item_rows": False,
-        "sharing": {"shared": True, "promote": True, "level": 0.9, "draws": 1000},
+        "sharing": {"shared": True, "promote": True, "level": 0.5, "draws": 1000},
     }
 
 

@@ -22,21 +22,24 @@ from raie_core.adapters import AdapterConfig, adapter_name
 from raie_core.backbones.seqrec import SeqRecConfig
 from raie_core.data import Every, Period
 from raie_core.regions import Action, RegionConfig
-from raie_core.sharing import SHARED_KEY
+from raie_core.sharing import SHARED_KEY, SharingConfig
 from raie_core.training import TrainConfig
 
 UNTIL = date(1997, 12, 15)
 PERIODS = (date(1997, 12, 15), date(1997, 12, 22))
 
 
-def _config(path: str) -> PipelineConfig:
+PAPER = SharingConfig(shared=False, promote=False)
+
+
+def _config(path: str, sharing: SharingConfig) -> PipelineConfig:
     return PipelineConfig(
         dataset="table",
         path=path,
         seed=3,
         seqrec=SeqRecConfig(train=TrainConfig(max_epochs=3, patience=2)),
         regions=RegionConfig(n_regions=3, min_train_samples=4, max_fit_windows=3000),
-        adapters=AdapterConfig(train=TrainConfig(max_epochs=2, patience=1)),
+        adapters=AdapterConfig(train=TrainConfig(max_epochs=2, patience=1), sharing=sharing),
     )
 
 
@@ -52,7 +55,15 @@ def slice_path(ml100k_slice) -> str:  # noqa: ANN001
     return ml100k_slice(150)
 
 
-def test_flow_and_benchmark_method_agree(prefect_backend, slice_path: str, tmp_path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "sharing", [SharingConfig(), pytest.param(PAPER, marks=pytest.mark.slow, id="paper")]
+)
+def test_flow_and_benchmark_method_agree(
+    prefect_backend,  # noqa: ANN001
+    slice_path: str,
+    tmp_path: Path,
+    sharing: SharingConfig,
+) -> None:
     from flows.nightly_update import nightly_update
     from flows.setup import setup
     from raie_core.baselines import MethodConfig, RegionAwareEditing
@@ -63,7 +74,7 @@ def test_flow_and_benchmark_method_agree(prefect_backend, slice_path: str, tmp_p
     from tasks.windows import load_windows, window_path
 
     home = tmp_path / "home"
-    config = _config(slice_path)
+    config = _config(slice_path, sharing)
     setup(config=config, until=UNTIL, home=str(home))
     for period in PERIODS:
         nightly_update(period=period, dataset="table", home=str(home))
@@ -94,7 +105,7 @@ def test_flow_and_benchmark_method_agree(prefect_backend, slice_path: str, tmp_p
             np.testing.assert_array_equal(sets[f"weights_{one.region_id}"], one.weights)
         kept = method.history[-1].kept  # promoted region adapters, the rest serve the shared one
         assert {r for r in manifest.adapters if r in plan.affected} == set(kept)
-        for key in (SHARED_KEY, *kept):
+        for key in ((SHARED_KEY,) if sharing.shared else ()) + kept:
             flow = load_file(
                 str(store.adapter_path(manifest.adapters[key]) / "adapter_model.safetensors")
             )
@@ -105,4 +116,8 @@ def test_flow_and_benchmark_method_agree(prefect_backend, slice_path: str, tmp_p
             compared += 1
         promoted += len(kept)
     assert compared >= 3 and promoted >= 1, "no region adapter was promoted to compare"
-    assert {one.warm_start.value for one in plan.plans} == {"shared"}
+    starts = {one.warm_start.value for one in plan.plans}  # the second period's
+    if sharing.shared:
+        assert starts == {"shared"}  # every region starts from the period's shared adapter
+    else:
+        assert "previous" in starts, "the second period should continue at least one adapter"
