@@ -11,17 +11,10 @@ from collections.abc import Collection, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from raie_core.bootstrap import user_interval
 from raie_core.errors import RaieConfigError
 
 EDIT_ACTIONS = ("update", "expand", "add")
-BOOTSTRAP_DRAWS = 2000
-"""Resamples of the evaluation users behind each `user_interval`."""
-BOOTSTRAP_SEED = 0
-"""Seed of those resamples (the interval is reproducible)."""
-BOOTSTRAP_LEVEL = 0.95
-"""Coverage of the central interval."""
-
-
 def mean_std(values: Sequence[float]) -> dict[str, float]:
     """{"mean", "std"} of values; std is the sample std (ddof 1), 0 for a single value."""
     if len(values) == 0:
@@ -67,32 +60,6 @@ def paired_difference(
         "ahead": int(np.count_nonzero(diff > 0)),
         "seeds": int(diff.size),
     }
-
-
-def user_interval(
-    diff: np.ndarray, users: np.ndarray, draws: int = BOOTSTRAP_DRAWS, seed: int = BOOTSTRAP_SEED
-) -> dict[str, float]:
-    """Central `BOOTSTRAP_LEVEL` interval of mean(diff) when the evaluation users are resampled.
-
-    diff: (n,) per-window difference of two methods; users: (n,) the user of each window.
-    Each of ``draws`` seeded draws takes as many users as there are, with replacement, each
-    with all of their windows, and averages diff over the windows drawn. Windows of one user
-    are correlated, so this is the uncertainty that comes from *which users* were evaluated,
-    which no number of training seeds reduces. Returns {"low", "high"}.
-    """
-    diff = np.asarray(diff, dtype=np.float64)
-    if diff.shape != np.shape(users) or diff.size == 0:
-        raise RaieConfigError(
-            f"diff {diff.shape} and users {np.shape(users)} should be equal, non-empty shapes"
-        )
-    ids, index = np.unique(users, return_inverse=True)
-    total = np.bincount(index, weights=diff, minlength=ids.size)
-    count = np.bincount(index, minlength=ids.size).astype(np.float64)
-    pick = np.random.default_rng(seed).integers(0, ids.size, size=(draws, ids.size))
-    means = total[pick].sum(axis=1) / count[pick].sum(axis=1)
-    tail = 100.0 * (1.0 - BOOTSTRAP_LEVEL) / 2.0
-    low, high = np.percentile(means, [tail, 100.0 - tail])
-    return {"low": float(low), "high": float(high)}
 
 
 def paired_rows(
