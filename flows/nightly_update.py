@@ -1,8 +1,9 @@
 """The nightly update flow (DESIGN §6): one period's RAIE edit, training and publication.
 
-ingest -> windows -> prequential evaluation of the champion -> embed -> drift scoring and
-region editing -> train affected region adapters -> retention evaluation -> quality gate ->
-publish bank version -> track lineage.
+ingest -> windows -> prequential evaluation of the champion and the base -> hold out the
+recency slice -> embed -> drift scoring and region editing from the champion -> train
+affected region adapters -> retention and recency ranks -> statistical gate -> publish the
+candidate -> track lineage -> move the champion (state store + MLflow alias) if it passed.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from prefect.runtime import flow_run
 from flows import env
 from flows.params import DEFAULT_DATASET, PipelineConfig, stored_config
 from raie_core.data import Period
-from raie_core.evaluation import GateResult, quality_gate
 from tasks.adapters import AdapterInfo, train_region_adapter
-from tasks.bank import bank_spec, champion, publish_bank_version
-from tasks.evaluate import BankSpec, evaluate
+from tasks.bank import bank_spec, champion, processed_periods, publish_bank_version
+from tasks.champion import promote_candidate, recover_champion
+from tasks.evaluate import BankSpec, Ranked, rank_windows
+from tasks.gate import PREQUENTIAL_FILE, GateInputs, judge_candidate, prequential_table, weekly_plot
 from tasks.lineage import track_period
 from tasks.models import embed_windows, load_base
 from tasks.records import PeriodRecord, SetupRecord
 from tasks.regions import EditSummary, edit_period_regions
 from tasks.store import BankManifest, Store
-from tasks.windows import WindowsRef, build_period_windows
+from tasks.windows import WindowsRef, build_period_windows, hold_out_recency
 
 progress = logging.getLogger("raie.progress")
 
@@ -47,7 +49,11 @@ def nightly_update(
     home: str | None = None,
     force: bool = False,
 ) -> dict:
-    """Edit the regions with ``period``'s interactions (default: the last complete period)."""
+    """Edit the champion's regions with ``period``'s interactions (default: the last complete
+    period); the candidate becomes champion only when the statistical gate passes.
+
+    Rule of the next update: every period edits from the champion (CURRENT), so a rejected
+    candidate is published for audit but never becomes the base of a later edit."""
     store = Store(env.raie_home(home), dataset)
     config = stored_config(store)
     this_period = (
@@ -57,81 +63,113 @@ def nightly_update(
     )
     label = this_period.label
     with store.lock():
-        if label in store.published_periods() and not force:
+        recover_champion(store)
+        if label in processed_periods(store) and not force:
             return {"period": label, "skipped": True}
-        history = store.history()
-        current, serving = history[-1], champion(store)
-        setup = SetupRecord.read(store, history[0])
+        serving = champion(store)
+        setup = SetupRecord.read(store, store.history()[0])
         windows = build_period_windows(store, this_period, config.protocol, load_base(store).vocab)
         if windows.rows == 0:
-            return _publish_unchanged(store, config, label, current)
-        prequential = evaluate(
-            store, bank_spec(store, serving), windows, config.adapters, config.regions
+            return _publish_unchanged(store, config, label, serving)
+        report = _update(store, config, this_period, windows, serving, setup)
+    _artifacts(report)
+    progress.info("period %s done", label, extra={"raie_report": report})
+    return report
+
+
+def _update(
+    store: Store,
+    config: PipelineConfig,
+    period: Period,
+    windows: WindowsRef,
+    serving: BankManifest,
+    setup: SetupRecord,
+) -> dict:
+    """Score the champion, edit and train from it, gate the candidate, publish and track."""
+    ranked = _ranker(store, config, period.key)
+    prequential = ranked(bank_spec(store, serving), windows, "champion-prequential")
+    base = ranked(BankSpec(None, {}), windows, "base-prequential")
+    recency = hold_out_recency(store, windows, config.gate)
+    keys = embed_windows(store, windows, held_out=recency and recency.rows_path)
+    summary = edit_period_regions(
+        store,
+        bank_spec(store, serving).regions_path,
+        keys,
+        config.regions,
+        config.adapters,
+        len(store.versions()),
+        sorted(serving.adapters),
+        config.seed,
+        period.key,
+    )
+    futures = [
+        train_region_adapter.submit(
+            store, config.adapters, summary, rid, serving.adapters, config.seed
         )
-        base = evaluate(store, BankSpec(None, {}), windows, config.adapters, config.regions)
-        keys = embed_windows(store, windows)
-        summary = edit_period_regions(
-            store,
-            bank_spec(store, current).regions_path,
-            keys,
-            config.regions,
-            config.adapters,
-            len(history),
-            sorted(current.adapters),
-            config.seed,
-            this_period.key,
-        )
-        futures = [
-            train_region_adapter.submit(
-                store, config.adapters, summary, rid, current.adapters, config.seed
-            )
-            for rid in summary.affected
-        ]
-        trained = [future.result() for future in futures]
-        adapters = period_adapters(current.adapters, summary, trained)
-        retention = evaluate(
-            store,
-            BankSpec(summary.regions_path, adapters),
-            setup.heldout,
-            config.adapters,
-            config.regions,
-        )
-        gate = quality_gate(
-            retention["NDCG@10"], setup.retention_reference, config.retention_tolerance
-        )
-        fields = bank_version_fields(
-            config, label, windows, summary, adapters, (prequential, base, retention), gate, serving
-        )
-        version = publish_bank_version(store, **fields)
-        track_period(
-            store,
-            config.model_dump(mode="json"),
-            label,
-            summary,
-            trained,
-            version,
-            fields["metrics"],
-            vars(gate),
-            setup.base_digest,
-            windows.digest,
-        )
-    report = {
-        "period": label,
+        for rid in summary.affected
+    ]
+    trained = [future.result() for future in futures]
+    candidate = BankSpec(summary.regions_path, period_adapters(serving.adapters, summary, trained))
+    inputs = GateInputs(
+        candidate_retention=ranked(candidate, setup.heldout, "candidate-retention"),
+        champion_retention=ranked(bank_spec(store, serving), setup.heldout, "champion-retention"),
+        base_retention=ranked(BankSpec(None, {}), setup.heldout, "base-retention"),
+        champion_prequential=prequential,
+        candidate_recency=recency and ranked(candidate, recency.windows, "candidate-recency"),
+        recency=recency,
+    )
+    gate = judge_candidate(config.gate, inputs)
+    scores = (prequential.metrics, base.metrics, inputs.candidate_retention.metrics)
+    fields = bank_version_fields(
+        config, period.label, windows, summary, candidate.adapters, scores, gate, serving
+    )
+    table = prequential_table(store, prequential, base, period.key)
+    version = publish_bank_version(
+        store, **fields, files={PREQUENTIAL_FILE: table}, make_current=False
+    )
+    plots = weekly_plot(store, setup.retention_reference, period.key)
+    track_period(
+        store,
+        config.model_dump(mode="json"),
+        period.label,
+        summary,
+        trained,
+        version,
+        fields["metrics"],
+        gate,
+        setup.base_digest,
+        windows.digest,
+        previous=serving.adapters,
+        plots_dir=plots,
+    )
+    if gate["passed"]:
+        promote_candidate(store, version, gate["reason"])
+    return {
+        "period": period.label,
         "version": version,
+        "champion": version if gate["passed"] else serving.version,
         "windows": windows.rows,
+        "recency": 0 if recency is None else recency.windows.rows,
         **summary.counts,
         "live": len(summary.live_ids),
         "retrained": len(trained),
         "added": len(summary.added),
         "merged": len(summary.merged),
-        "ndcg10_champion": prequential["NDCG@10"],
-        "ndcg10_base": base["NDCG@10"],
-        "retention_ndcg10": retention["NDCG@10"],
-        "gate": "pass" if gate.passed else "fail",
+        "ndcg10_champion": prequential.metrics["NDCG@10"],
+        "ndcg10_base": base.metrics["NDCG@10"],
+        "retention_ndcg10": inputs.candidate_retention.metrics["NDCG@10"],
+        "gate": "pass" if gate["passed"] else "fail",
+        "gate_reason": gate["reason"],
     }
-    _artifacts(report, summary.counts)
-    progress.info("period %s done", label, extra={"raie_report": report})
-    return report
+
+
+def _ranker(store: Store, config: PipelineConfig, work_key: str):  # noqa: ANN202 - a closure
+    """``rank(spec, windows, name)``: `rank_windows` into the period's work area."""
+
+    def rank(spec: BankSpec, windows: WindowsRef, name: str) -> Ranked:
+        return rank_windows(store, spec, windows, config.adapters, config.regions, work_key, name)
+
+    return rank
 
 
 def period_adapters(
@@ -149,12 +187,12 @@ def bank_version_fields(
     summary: EditSummary,
     adapters: dict[int, str],
     scores: tuple[dict, dict, dict],
-    gate: GateResult,
+    gate: dict,
     serving: BankManifest,
 ) -> dict:
     """`publish_bank_version`'s keyword arguments for an edited period (also the pipeline
     bench's bare update); scores = (prequential, base, retention) metrics, serving = the
-    champion those prequential scores came from."""
+    champion those prequential scores came from; gate = the gate's decision record."""
     names = ("prequential", "base", "retention")
     metrics = {
         f"{name}.{k}": v
@@ -169,7 +207,7 @@ def bank_version_fields(
         "adapters": adapters,
         "decisions": summary.counts,
         "metrics": metrics,
-        "quality_gate": vars(gate),
+        "quality_gate": dict(gate),
         "decisions_path": summary.decisions_path,
         "record": PeriodRecord(
             windows=windows.rows,
@@ -183,34 +221,38 @@ def bank_version_fields(
     }
 
 
-def _publish_unchanged(store: Store, config: PipelineConfig, label: str, current) -> dict:  # noqa: ANN001
+def _publish_unchanged(store: Store, config: PipelineConfig, label: str, serving) -> dict:  # noqa: ANN001
     version = publish_bank_version(
         store,
         period=label,
         config_hash=config.config_hash(),
         data_digest="empty",
-        regions_path=bank_spec(store, current).regions_path,
-        adapters=current.adapters,
+        regions_path=bank_spec(store, serving).regions_path,
+        adapters=serving.adapters,
         decisions={},
         metrics={},
         quality_gate={"passed": False, "reason": "no windows"},
         record=PeriodRecord(windows=0),
+        make_current=False,
     )
     report = {"period": label, "version": version, "windows": 0}
     progress.info("period %s had no windows", label, extra={"raie_report": report})
     return report
 
 
-def _artifacts(report: dict, counts: dict[str, int]) -> None:
+def _artifacts(report: dict) -> None:
     rows = [{"field": k, "value": v} for k, v in report.items()]
     create_table_artifact(key="raie-period-metrics", table=rows, description="period metrics")
     md = [
         f"# RAIE update {report['period']}",
         "",
-        "Decisions: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+        "Decisions: " + ", ".join(f"{k} {report.get(k, 0)}" for k in ("UPDATE", "EXPAND", "ADD")),
         f"Live regions: {report['live']}, retrained adapters: {report['retrained']}",
         f"Prequential NDCG@10: champion {report['ndcg10_champion']:.4f}, "
-        f"base {report['ndcg10_base']:.4f}; retention NDCG@10 {report['retention_ndcg10']:.4f} "
-        f"(gate {report['gate']})",
+        f"base {report['ndcg10_base']:.4f}; candidate retention NDCG@10 "
+        f"{report['retention_ndcg10']:.4f}",
+        "",
+        f"Gate: **{report['gate']}** — {report['gate_reason']}; champion is "
+        f"v{report['champion']} (candidate v{report['version']})",
     ]
     create_markdown_artifact(key="raie-period-summary", markdown="\n".join(md))

@@ -15,6 +15,8 @@ from raie_core.bootstrap import user_interval
 from raie_core.errors import RaieConfigError
 
 EDIT_ACTIONS = ("update", "expand", "add")
+
+
 def mean_std(values: Sequence[float]) -> dict[str, float]:
     """{"mean", "std"} of values; std is the sample std (ddof 1), 0 for a single value."""
     if len(values) == 0:
@@ -324,5 +326,44 @@ def region_projection(
         ax.annotate(str(int(rid)), (px, py), fontsize=9, xytext=(4, 4), textcoords="offset points")
     ax.set_title("Region centers and members (PCA)")
     ax.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return fig
+
+
+def nightly_figure(
+    labels: Sequence[str],
+    champion: np.ndarray,
+    base: np.ndarray,
+    retention: np.ndarray,
+    reference: float,
+    edits: Sequence[Mapping[str, int]],
+    promoted: Sequence[bool],
+) -> Figure:
+    """Three panels over P periods: prequential NDCG@10 of the serving champion and the base
+    (P,), the candidate's held-out retention NDCG@10 (P,) against the setup ``reference``
+    (rejected candidates marked x), and the Update / Expand / Add decisions per period."""
+    fig = Figure(figsize=(9, 8))
+    top, mid, low = fig.subplots(3, 1, sharex=True)
+    x = np.arange(len(labels))
+    top.plot(x, champion, marker="o", label="champion")
+    top.plot(x, base, marker="s", label="unchanged base")
+    top.set_ylabel("prequential NDCG@10")
+    top.legend(fontsize=8)
+    kept = np.asarray(promoted, dtype=bool)
+    mid.plot(x, retention, color="grey", lw=1)
+    mid.scatter(x[kept], retention[kept], marker="o", label="promoted")
+    mid.scatter(x[~kept], retention[~kept], marker="x", c="red", label="rejected")
+    mid.axhline(reference, ls="--", c="black", lw=1, label="setup base")
+    mid.set_ylabel("held-out retention NDCG@10")
+    mid.legend(fontsize=8)
+    bottom = np.zeros(len(labels))
+    for action in EDIT_ACTIONS:
+        values = np.asarray([e.get(action.upper(), 0) for e in edits], dtype=np.float64)
+        low.bar(x, values, bottom=bottom, label=action)
+        bottom += values
+    low.set_ylabel("edits (windows)")
+    low.legend(fontsize=8)
+    low.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
+    fig.suptitle("Nightly updates per period")
     fig.tight_layout()
     return fig

@@ -62,8 +62,12 @@ def track_period(
     gate: dict,
     base_digest: str,
     data_digest: str,
+    previous: dict[int, str] | None = None,
+    plots_dir: str | None = None,
 ) -> str:
-    """A run for the period, a nested run + registered version per trained region, the bank."""
+    """A run for the period, a nested run per trained region (a registered version only when
+    its bytes are new: an adapter that kept earlier weights is logged `action=kept`), the
+    bank version (not the champion alias: `tasks.champion` moves that) and the gate."""
     t = tracker(store)
     run_id = t.start_run(
         experiment(store), f"update-{period}", params, _flow_tags("update", period)
@@ -74,64 +78,102 @@ def track_period(
             **metrics,
             **{f"decisions.{k}": v for k, v in summary.counts.items()},
             **{f"drift.{k}": v for k, v in summary.drift.items()},
+            **gate_metrics(gate),
             "regions.live": len(summary.live_ids),
             "regions.retrained": len(trained),
         },
     )
+    t.set_tags(run_id, {"gate.passed": gate.get("passed"), "gate.reason": gate.get("reason", "")})
     t.log_artifacts(run_id, store.bank_dir(version), "bank")
+    if plots_dir is not None:
+        t.log_artifacts(run_id, plots_dir, "plots")
+    lineage = {"period": period, "bank_version": version, "data_digest": data_digest}
     for info in trained:
-        child = t.start_run(
-            experiment(store),
-            f"region-{info.region_id}-{period}",
-            {"warm_start": info.warm_start, "source_region": info.source_region},
-            _flow_tags("region", period),
-            parent_run_id=run_id,
+        _track_region(
+            t,
+            store,
+            run_id,
+            summary,
+            info,
+            previous or {},
+            lineage | {"base_model_digest": base_digest},
         )
-        t.log_metrics(
-            child,
-            {
-                "train_loss": info.train_loss,
-                "val_loss": info.val_loss,
-                "epochs": info.epochs,
-                "best_epoch": info.best_epoch,
-                "n_new": info.n_new,
-                "n_replay": info.n_replay,
-            },
-        )
-        t.log_artifacts(child, store.adapter_path(info.path), "adapter")
-        t.register_region_adapter(
-            store.dataset,
-            info.region_id,
-            child,
-            "adapter",
-            {
-                "period": period,
-                "bank_version": version,
-                "adapter_path": info.path,
-                "data_digest": data_digest,
-                "base_model_digest": base_digest,
-                "action": "add" if info.region_id in summary.added else "retrain",
-                "warm_start": info.warm_start,
-                "source_region": info.source_region,
-                "decisions": summary.counts,
-                "n_new": info.n_new,
-                "n_replay": info.n_replay,
-            },
-        )
-        t.end_run(child)
-    bank_version = t.register_bank(
+    t.register_bank(
         store.dataset,
         run_id,
         "bank",
-        {
-            "bank_version": version,
-            "period": period,
-            "quality_gate": gate,
-            "data_digest": data_digest,
-            "base_model_digest": base_digest,
-        },
+        {**lineage, "quality_gate": gate, "base_model_digest": base_digest},
     )
-    if gate.get("passed"):
-        t.set_champion(store.dataset, bank_version)
     t.end_run(run_id)
     return run_id
+
+
+def gate_metrics(gate: dict) -> dict[str, float]:
+    """The gate record's numbers as metrics: gate.passed and gate.<check>.<field>."""
+    out = {"gate.passed": float(bool(gate.get("passed")))}
+    for check, values in gate.items():
+        if isinstance(values, dict):
+            out |= {
+                f"gate.{check}.{k}": float(v)
+                for k, v in values.items()
+                if isinstance(v, int | float)
+            }
+    return out
+
+
+def adapter_action(
+    t: Tracker, dataset: str, info: AdapterInfo, previous: dict[int, str], added: list[int]
+) -> tuple[str, int | None]:
+    """(action, registered version already holding these bytes): "kept" when training left
+    the region's previous weights (same folder, or bytes some version already holds), else
+    "add" for a new region and "retrain"."""
+    known = t.region_version_with_digest(dataset, info.region_id, info.digest)
+    if previous.get(info.region_id) == info.path or known is not None:
+        return "kept", known
+    return ("add" if info.region_id in added else "retrain"), None
+
+
+def _track_region(
+    t: Tracker,
+    store: Store,
+    run_id: str,
+    summary: EditSummary,
+    info: AdapterInfo,
+    previous: dict[int, str],
+    lineage: dict[str, Any],
+) -> None:
+    period = lineage["period"]
+    action, known = adapter_action(t, store.dataset, info, previous, summary.added)
+    tags = {
+        **lineage,
+        "action": action,
+        "adapter_path": info.path,
+        "adapter_digest": info.digest,
+        "warm_start": info.warm_start,
+        "source_region": info.source_region,
+        "decisions": summary.counts,
+        "n_new": info.n_new,
+        "n_replay": info.n_replay,
+    }
+    child = t.start_run(
+        experiment(store),
+        f"region-{info.region_id}-{period}",
+        {"warm_start": info.warm_start, "source_region": info.source_region},
+        {**_flow_tags("region", period), "raie.action": action, "raie.kept_version": known},
+        parent_run_id=run_id,
+    )
+    t.log_metrics(
+        child,
+        {
+            "train_loss": info.train_loss,
+            "val_loss": info.val_loss,
+            "epochs": info.epochs,
+            "best_epoch": info.best_epoch,
+            "n_new": info.n_new,
+            "n_replay": info.n_replay,
+        },
+    )
+    if action != "kept":
+        t.log_artifacts(child, store.adapter_path(info.path), "adapter")
+        t.register_region_adapter(store.dataset, info.region_id, child, "adapter", tags)
+    t.end_run(child)

@@ -20,6 +20,7 @@ from safetensors.numpy import load_file, save_file
 from raie_core.data.periods import Every, Period
 from raie_core.errors import RaieStateError
 from raie_core.evaluation import SETUP_CODE, windows_by_key
+from raie_core.gate import GateConfig, recency_mask
 from raie_core.protocol import (
     ItemVocab,
     ProtocolConfig,
@@ -34,6 +35,8 @@ from tasks.store import Store
 SETUP_TRAIN = "train.safetensors"
 SETUP_HELDOUT = "heldout.safetensors"
 PERIOD_WINDOWS = "windows.safetensors"
+RECENCY_WINDOWS = "recency.safetensors"
+RECENCY_ROWS = "recency.rows.safetensors"
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,38 @@ def build_period_windows(
     windows = period_windows(history, (period.start, period.end), protocol, vocab)
     path = window_path(store, period.code)
     return WindowsRef(str(path), len(windows), save_windows(windows, path), period.code)
+
+
+@dataclass(frozen=True)
+class Recency:
+    """The held-out recency slice of a period: its windows (a subset file) and their row
+    numbers in the period's window file (``rows_path``, safetensors "rows" (m,) int64)."""
+
+    windows: WindowsRef
+    rows_path: str
+
+
+@task(name="hold-out-recency")
+def hold_out_recency(store: Store, windows: WindowsRef, config: GateConfig) -> Recency | None:
+    """Hold out the windows of a seeded share of the period's users (`recency_mask`); they
+    are never embedded for editing or training and score the gate's recency check. None when
+    the share holds no user."""
+    data = load_windows(windows.path)
+    rows = np.flatnonzero(recency_mask(data.user, config.recency_share, config.seed))
+    if rows.size == 0:
+        return None
+    folder = Path(windows.path).parent
+    path = folder / RECENCY_WINDOWS
+    digest = save_windows(data.subset(rows), path)
+    save_file({"rows": rows.astype(np.int64)}, str(folder / RECENCY_ROWS))
+    return Recency(
+        WindowsRef(str(path), int(rows.size), digest, windows.code), str(folder / RECENCY_ROWS)
+    )
+
+
+def load_rows(path: str) -> np.ndarray:
+    """(m,) int64 row numbers saved by `hold_out_recency`."""
+    return load_file(path)["rows"]
 
 
 def windows_for_keys(store: Store, keys: np.ndarray) -> Windows:
