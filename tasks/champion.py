@@ -159,3 +159,34 @@ def _append_once(store: Store, move: ChampionMove) -> None:
         handle.write(json.dumps(asdict(move), sort_keys=True) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def champion_status(store: Store) -> dict:
+    """What `raie status` prints: the champion (state store and MLflow alias), the newest
+    candidate, the last gate decision with its intervals, the last period processed, the
+    last champion move and any move a crash left pending."""
+    current = store.read_manifest(store.require_current())
+    versions = [store.read_manifest(v) for v in store.versions()]
+    gated = [m for m in versions if "reason" in m.quality_gate and m.decisions]
+    t = tracker(store)
+    alias = t.champion_version(store.dataset)
+    alias_bank = None
+    if alias is not None:
+        tags = t.client.get_model_version(bank_model_name(store.dataset), str(alias)).tags
+        alias_bank = int(tags["bank_version"]) if "bank_version" in tags else None
+    moves = champion_moves(store)
+    pending = pending_move(store)
+    return {
+        "dataset": store.dataset,
+        "champion": {"version": current.version, "period": current.period},
+        "mlflow_champion": {"model_version": alias, "bank_version": alias_bank},
+        "newest": {
+            "version": versions[-1].version,
+            "period": versions[-1].period,
+            "passed": bool(versions[-1].quality_gate.get("passed")),
+        },
+        "last_gate": {"version": gated[-1].version, **gated[-1].quality_gate} if gated else None,
+        "last_period": versions[-1].period,
+        "last_move": asdict(moves[-1]) if moves else None,
+        "pending_move": asdict(pending) if pending else None,
+    }
