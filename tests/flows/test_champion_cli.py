@@ -22,19 +22,22 @@ UNTIL = date(1997, 12, 15)
 PERIODS = (date(1997, 12, 15), date(1997, 12, 22))
 
 
+def _config(path: str) -> PipelineConfig:
+    return PipelineConfig(
+        dataset="table",
+        path=path,
+        seqrec=SeqRecConfig(train=TrainConfig(max_epochs=4, patience=2)),
+        regions=RegionConfig(n_regions=3, min_train_samples=4, max_fit_windows=3000),
+        adapters=AdapterConfig(train=TrainConfig(max_epochs=2, patience=1)),
+    )
+
+
 @pytest.fixture
 def home(prefect_backend, ml100k_slice, tmp_path: Path, monkeypatch) -> Path:  # noqa: ANN001
     from flows.setup import setup
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    config = PipelineConfig(
-        dataset="table",
-        path=ml100k_slice(150),
-        seqrec=SeqRecConfig(train=TrainConfig(max_epochs=4, patience=2)),
-        regions=RegionConfig(n_regions=3, min_train_samples=4, max_fit_windows=3000),
-        adapters=AdapterConfig(train=TrainConfig(max_epochs=2, patience=1)),
-    )
-    setup(config=config, until=UNTIL, home=str(tmp_path / "home"))
+    setup(config=_config(ml100k_slice(150)), until=UNTIL, home=str(tmp_path / "home"))
     return tmp_path / "home"
 
 
@@ -84,6 +87,17 @@ def test_rollback_promote_status_and_the_next_update_rule(home: Path, capsys) ->
     promoted = [line for line in bank_lines if "@champion" in line]
     assert len(promoted) == 1 and "champion.action=promote" in promoted[0]
     assert any("champion.action=rollback" in line for line in bank_lines)
+
+    from flows.demo import summary_lines
+    from flows.params import stored_config
+
+    config = stored_config(store)
+    lines = summary_lines(home, config, [first, second], 0.05)
+    assert lines[2].startswith("   gate: ") and "of 2 candidates promoted" in lines[2]
+    gain = next(line for line in lines if "over the backfill" in line)
+    assert f"({first['windows'] + second['windows']} windows" in gain
+    assert "champion - base" in gain and "user interval" in gain
+    assert lines[-1] == f"   plot: {home / 'nightly.png'}" and (home / "nightly.png").stat().st_size
 
     code, _, err = _cli(home, capsys, "promote", "--version", "9")
     assert code == 1 and err.startswith("raie: error: bank version v0009 of table not found")
