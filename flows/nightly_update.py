@@ -53,7 +53,9 @@ def nightly_update(
     period); the candidate becomes champion only when the statistical gate passes.
 
     Rule of the next update: every period edits from the champion (CURRENT), so a rejected
-    candidate is published for audit but never becomes the base of a later edit."""
+    candidate is published for audit but never becomes the base of a later edit. A crash
+    between publishing a passed candidate and moving the champion leaves the period
+    processed and the candidate unpromoted: `raie promote --version N` finishes it."""
     store = Store(env.raie_home(home), dataset)
     config = stored_config(store)
     this_period = (
