@@ -90,6 +90,21 @@ def _describe_data() -> None:
     )
 
 
+def _retention_verdict(weeks: list[dict], reference: float, tolerance: float) -> str:
+    """How many promoted weeks kept retention within the tolerance of the setup base (point
+    estimates: the gate itself rejects only drops its intervals resolve)."""
+    promoted = [w["retention"] for w in weeks if w["passed"]]
+    if not promoted:
+        return "     no candidate was promoted"
+    floor = reference * (1.0 - tolerance)
+    within = sum(r >= floor for r in promoted)
+    low = min(promoted)
+    return (
+        f"     promoted weeks within {tolerance:.0%} of the setup base: {within} of "
+        f"{len(promoted)}; lowest {low:.4f} ({low / reference - 1:+.0%})"
+    )
+
+
 def summary_lines(
     home: Path, config: PipelineConfig, reports: list[dict], reference: float
 ) -> list[str]:
@@ -114,6 +129,7 @@ def summary_lines(
         *[f"     rejected {w['period']}: {w['reason']}" for w in rejected],
         f"   retention per week (held-out NDCG@10 of each candidate; setup base {reference:.4f}):",
         "     " + " ".join(f"{w['retention']:.4f}" for w in weeks),
+        _retention_verdict(weeks, reference, config.gate.tolerance),
     ]
     gain = backfill_summary(store, config.gate)
     if gain:

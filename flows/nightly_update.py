@@ -1,7 +1,7 @@
 """The nightly update flow (DESIGN §6): one period's RAIE edit, training and publication.
 
-ingest -> windows -> prequential evaluation of the champion and the base -> hold out the
-recency slice -> embed -> drift scoring and region editing from the champion -> train
+ingest -> windows (a recency slice of users held out) -> prequential evaluation of the
+champion and the base -> embed -> drift scoring and region editing from the champion -> train
 affected region adapters -> retention and recency ranks -> statistical gate -> publish the
 candidate -> track lineage -> move the champion (state store + MLflow alias) if it passed.
 """
@@ -28,7 +28,7 @@ from tasks.models import embed_windows, load_base
 from tasks.records import PeriodRecord, SetupRecord
 from tasks.regions import EditSummary, edit_period_regions
 from tasks.store import BankManifest, Store
-from tasks.windows import WindowsRef, build_period_windows, hold_out_recency
+from tasks.windows import PeriodWindows, WindowsRef, build_gated_period_windows
 
 progress = logging.getLogger("raie.progress")
 
@@ -70,8 +70,10 @@ def nightly_update(
             return {"period": label, "skipped": True}
         serving = champion(store)
         setup = SetupRecord.read(store, store.history()[0])
-        windows = build_period_windows(store, this_period, config.protocol, load_base(store).vocab)
-        if windows.rows == 0:
+        windows = build_gated_period_windows(
+            store, this_period, config.protocol, load_base(store).vocab, config.gate
+        )
+        if windows.all.rows == 0:
             return _publish_unchanged(store, config, label, serving)
         report = _update(store, config, this_period, windows, serving, setup)
     _artifacts(report)
@@ -83,16 +85,16 @@ def _update(
     store: Store,
     config: PipelineConfig,
     period: Period,
-    windows: WindowsRef,
+    windows: PeriodWindows,
     serving: BankManifest,
     setup: SetupRecord,
 ) -> dict:
     """Score the champion, edit and train from it, gate the candidate, publish and track."""
     ranked = _ranker(store, config, period.key)
-    prequential = ranked(bank_spec(store, serving), windows, "champion-prequential")
-    base = ranked(BankSpec(None, {}), windows, "base-prequential")
-    recency = hold_out_recency(store, windows, config.gate)
-    keys = embed_windows(store, windows, held_out=recency and recency.rows_path)
+    prequential = ranked(bank_spec(store, serving), windows.all, "champion-prequential")
+    base = ranked(BankSpec(None, {}), windows.all, "base-prequential")
+    recency = windows.recency
+    keys = embed_windows(store, windows.train)
     summary = edit_period_regions(
         store,
         bank_spec(store, serving).regions_path,
@@ -123,7 +125,7 @@ def _update(
     gate = judge_candidate(config.gate, inputs)
     scores = (prequential.metrics, base.metrics, inputs.candidate_retention.metrics)
     fields = bank_version_fields(
-        config, period.label, windows, summary, candidate.adapters, scores, gate, serving
+        config, period.label, windows.all, summary, candidate.adapters, scores, gate, serving
     )
     table = prequential_table(store, prequential, base, period.key)
     version = publish_bank_version(
@@ -140,7 +142,7 @@ def _update(
         fields["metrics"],
         gate,
         setup.base_digest,
-        windows.digest,
+        windows.all.digest,
         previous=serving.adapters,
         plots_dir=plots,
     )
@@ -150,7 +152,7 @@ def _update(
         "period": period.label,
         "version": version,
         "champion": version if gate["passed"] else serving.version,
-        "windows": windows.rows,
+        "windows": windows.all.rows,
         "recency": 0 if recency is None else recency.windows.rows,
         **summary.counts,
         "live": len(summary.live_ids),

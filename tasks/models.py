@@ -110,20 +110,13 @@ def load_base(store: Store) -> Backbone:
 
 @task(name="embed-windows")
 def embed_windows(
-    store: Store,
-    windows: WindowsRef,
-    fit: RegionConfig | None = None,
-    seed: int = 0,
-    held_out: str | None = None,
+    store: Store, windows: WindowsRef, fit: RegionConfig | None = None, seed: int = 0
 ) -> str:
     """Routing keys of a window file: (n, d) float32 unit rows + their sample keys, saved
     beside the windows. fit: the setup's region config; only `setup_sample`'s rows (those
-    that fit the regions) are encoded. held_out: a rows file of `hold_out_recency` (the gate's
-    recency slice): those rows are never encoded, get no sample key and are never trained on."""
+    that fit the regions) are encoded."""
     data = load_windows(windows.path)
     index = np.arange(len(data)) if fit is None else setup_sample(len(data), fit, seed)
-    if held_out is not None:
-        index = np.setdiff1d(index, load_file(held_out)["rows"])
     X = encode_array(load_base(store), data.context[index])
     path = Path(windows.path).with_suffix(".embeddings.safetensors")
     keys = sample_keys(windows.code, len(data))[index]

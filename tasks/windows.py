@@ -35,6 +35,7 @@ from tasks.store import Store
 SETUP_TRAIN = "train.safetensors"
 SETUP_HELDOUT = "heldout.safetensors"
 PERIOD_WINDOWS = "windows.safetensors"
+ALL_WINDOWS = "all.safetensors"
 RECENCY_WINDOWS = "recency.safetensors"
 RECENCY_ROWS = "recency.rows.safetensors"
 
@@ -156,33 +157,54 @@ def build_period_windows(
 
 @dataclass(frozen=True)
 class Recency:
-    """The held-out recency slice of a period: its windows (a subset file) and their row
-    numbers in the period's window file (``rows_path``, safetensors "rows" (m,) int64)."""
+    """The held-out recency slice of a period: its windows (a file of their own) and their row
+    numbers in the period's full window file (``rows_path``, safetensors "rows" (m,) int64)."""
 
     windows: WindowsRef
     rows_path: str
 
 
-@task(name="hold-out-recency")
-def hold_out_recency(store: Store, windows: WindowsRef, config: GateConfig) -> Recency | None:
-    """Hold out the windows of a seeded share of the period's users (`recency_mask`); they
-    are never embedded for editing or training and score the gate's recency check. None when
-    the share holds no user."""
-    data = load_windows(windows.path)
-    rows = np.flatnonzero(recency_mask(data.user, config.recency_share, config.seed))
+@dataclass(frozen=True)
+class PeriodWindows:
+    """A period's windows for a gated update: ``all`` (prequential scoring), ``train`` (the
+    rows editing and training see; sample keys index this file, `window_path`) and the
+    held-out ``recency`` slice (None when the share holds no user; then train is all)."""
+
+    all: WindowsRef
+    train: WindowsRef
+    recency: Recency | None
+
+
+@task(name="build-gated-period-windows")
+def build_gated_period_windows(
+    store: Store, period: Period, protocol: ProtocolConfig, vocab: ItemVocab, gate: GateConfig
+) -> PeriodWindows:
+    """`build_period_windows`, with the windows of a seeded share of the period's users
+    (`recency_mask`) held out: they are never edited or trained on and score the gate's
+    recency check."""
+    history = history_before(store, period.end, period.every)
+    windows = period_windows(history, (period.start, period.end), protocol, vocab)
+    rows = np.flatnonzero(recency_mask(windows.user, gate.recency_share, gate.seed))
+    train_path = window_path(store, period.code)
     if rows.size == 0:
-        return None
-    folder = Path(windows.path).parent
-    path = folder / RECENCY_WINDOWS
-    digest = save_windows(data.subset(rows), path)
+        ref = WindowsRef(
+            str(train_path), len(windows), save_windows(windows, train_path), period.code
+        )
+        return PeriodWindows(ref, ref, None)
+    folder = train_path.parent
+    refs = []
+    for subset, path in (
+        (windows, folder / ALL_WINDOWS),
+        (windows.subset(np.setdiff1d(np.arange(len(windows)), rows)), train_path),
+        (windows.subset(rows), folder / RECENCY_WINDOWS),
+    ):
+        refs.append(WindowsRef(str(path), len(subset), save_windows(subset, path), period.code))
     save_file({"rows": rows.astype(np.int64)}, str(folder / RECENCY_ROWS))
-    return Recency(
-        WindowsRef(str(path), int(rows.size), digest, windows.code), str(folder / RECENCY_ROWS)
-    )
+    return PeriodWindows(refs[0], refs[1], Recency(refs[2], str(folder / RECENCY_ROWS)))
 
 
 def load_rows(path: str) -> np.ndarray:
-    """(m,) int64 row numbers saved by `hold_out_recency`."""
+    """(m,) int64 row numbers saved with a `Recency` slice."""
     return load_file(path)["rows"]
 
 

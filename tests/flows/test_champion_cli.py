@@ -94,6 +94,7 @@ def test_rollback_promote_status_and_the_next_update_rule(home: Path, capsys) ->
     config = stored_config(store)
     lines = summary_lines(home, config, [first, second], 0.05)
     assert lines[2].startswith("   gate: ") and "of 2 candidates promoted" in lines[2]
+    assert any("promoted weeks within 2% of the setup base: " in line for line in lines)
     gain = next(line for line in lines if "over the backfill" in line)
     assert f"({first['windows'] + second['windows']} windows" in gain
     assert "champion - base" in gain and "user interval" in gain

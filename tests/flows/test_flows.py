@@ -38,7 +38,7 @@ def _config(path: str) -> PipelineConfig:
     )
 
 
-def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> None:  # noqa: ANN001
+def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     from prefect import get_client
 
     from flows.backfill import backfill
@@ -49,6 +49,8 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> N
     from tasks.serving import recommend
     from tasks.store import Store
 
+    # an MLflow store of its own: other tests register models of the same dataset name
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     home = str(tmp_path / "home")
     config = _config(slice_path)
     report = setup(config=config, until=UNTIL, home=home)
