@@ -93,27 +93,9 @@ def _update(
     ranked = _ranker(store, config, period.key)
     prequential = ranked(bank_spec(store, serving), windows.all, "champion-prequential")
     base = ranked(BankSpec(None, {}), windows.all, "base-prequential")
-    recency = windows.recency
-    keys = embed_windows(store, windows.train)
-    summary = edit_period_regions(
-        store,
-        bank_spec(store, serving).regions_path,
-        keys,
-        config.regions,
-        config.adapters,
-        len(store.versions()),
-        sorted(serving.adapters),
-        config.seed,
-        period.key,
-    )
-    futures = [
-        train_region_adapter.submit(
-            store, config.adapters, summary, rid, serving.adapters, config.seed
-        )
-        for rid in summary.affected
-    ]
-    trained = [future.result() for future in futures]
+    summary, trained = _edit_and_train(store, config, period, windows.train, serving)
     candidate = BankSpec(summary.regions_path, period_adapters(serving.adapters, summary, trained))
+    recency = windows.recency
     inputs = GateInputs(
         candidate_retention=ranked(candidate, setup.heldout, "candidate-retention"),
         champion_retention=ranked(bank_spec(store, serving), setup.heldout, "champion-retention"),
@@ -131,7 +113,6 @@ def _update(
     version = publish_bank_version(
         store, **fields, files={PREQUENTIAL_FILE: table}, make_current=False
     )
-    plots = weekly_plot(store, setup.retention_reference, period.key)
     track_period(
         store,
         config.model_dump(mode="json"),
@@ -144,24 +125,68 @@ def _update(
         setup.base_digest,
         windows.all.digest,
         previous=serving.adapters,
-        plots_dir=plots,
+        plots_dir=weekly_plot(store, setup.retention_reference, period.key),
     )
     if gate["passed"]:
         promote_candidate(store, version, gate["reason"])
+    return _report(period, version, serving, windows, summary, trained, scores, gate)
+
+
+def _edit_and_train(
+    store: Store,
+    config: PipelineConfig,
+    period: Period,
+    train: WindowsRef,
+    serving: BankManifest,
+) -> tuple[EditSummary, list[AdapterInfo]]:
+    """Edit the champion's regions with the period's training rows and train the affected
+    region adapters from the champion's."""
+    summary = edit_period_regions(
+        store,
+        bank_spec(store, serving).regions_path,
+        embed_windows(store, train),
+        config.regions,
+        config.adapters,
+        len(store.versions()),
+        sorted(serving.adapters),
+        config.seed,
+        period.key,
+    )
+    futures = [
+        train_region_adapter.submit(
+            store, config.adapters, summary, rid, serving.adapters, config.seed
+        )
+        for rid in summary.affected
+    ]
+    return summary, [future.result() for future in futures]
+
+
+def _report(
+    period: Period,
+    version: int,
+    serving: BankManifest,
+    windows: PeriodWindows,
+    summary: EditSummary,
+    trained: list[AdapterInfo],
+    scores: tuple[dict, dict, dict],
+    gate: dict,
+) -> dict:
+    """The period's report (the CLI table, the Prefect artifact, the progress record)."""
+    prequential, base, retention = scores
     return {
         "period": period.label,
         "version": version,
         "champion": version if gate["passed"] else serving.version,
         "windows": windows.all.rows,
-        "recency": 0 if recency is None else recency.windows.rows,
+        "recency": 0 if windows.recency is None else windows.recency.windows.rows,
         **summary.counts,
         "live": len(summary.live_ids),
         "retrained": len(trained),
         "added": len(summary.added),
         "merged": len(summary.merged),
-        "ndcg10_champion": prequential.metrics["NDCG@10"],
-        "ndcg10_base": base.metrics["NDCG@10"],
-        "retention_ndcg10": inputs.candidate_retention.metrics["NDCG@10"],
+        "ndcg10_champion": prequential["NDCG@10"],
+        "ndcg10_base": base["NDCG@10"],
+        "retention_ndcg10": retention["NDCG@10"],
         "gate": "pass" if gate["passed"] else "fail",
         "gate_reason": gate["reason"],
     }
