@@ -123,14 +123,22 @@ def gate_metrics(gate: dict) -> dict[str, float]:
 
 def adapter_action(
     t: Tracker, dataset: str, info: AdapterInfo, previous: dict[int, str], added: list[int]
-) -> tuple[str, int | None]:
-    """(action, registered version already holding these bytes): "kept" when training left
-    the region's previous weights (same folder, or bytes some version already holds), else
-    "add" for a new region and "retrain"."""
+) -> tuple[str, int | None, bool]:
+    """(action, registered version already holding these bytes, register a new version?).
+
+    "kept" when training left the adapter's starting weights (no epoch beat them on
+    validation, the same folder as before, or bytes a version already holds): no new version,
+    except the region's first, which is registered saying "kept" (its bytes are its start:
+    zero-init or its parent's copy, see warm_start). Else "add" for a region new this period,
+    "train" for a region's first trained adapter and "retrain"."""
     known = t.region_version_with_digest(dataset, info.region_id, info.digest)
-    if previous.get(info.region_id) == info.path or known is not None:
-        return "kept", known
-    return ("add" if info.region_id in added else "retrain"), None
+    before = previous.get(info.region_id)
+    first = not t.region_versions(dataset, info.region_id)
+    if info.best_epoch == 0 or before == info.path or known is not None:
+        return "kept", known, first and known is None
+    if info.region_id in added:
+        return "add", None, True
+    return ("retrain" if before is not None else "train"), None, True
 
 
 def _track_region(
@@ -143,7 +151,7 @@ def _track_region(
     lineage: dict[str, Any],
 ) -> None:
     period = lineage["period"]
-    action, known = adapter_action(t, store.dataset, info, previous, summary.added)
+    action, known, register = adapter_action(t, store.dataset, info, previous, summary.added)
     tags = {
         **lineage,
         "action": action,
@@ -173,7 +181,7 @@ def _track_region(
             "n_replay": info.n_replay,
         },
     )
-    if action != "kept":
+    if register:
         t.log_artifacts(child, store.adapter_path(info.path), "adapter")
         t.register_region_adapter(store.dataset, info.region_id, child, "adapter", tags)
     t.end_run(child)

@@ -338,6 +338,11 @@ class Tracker:
         ]
         return min(found) if found else None
 
+    def region_versions(self, dataset: str, region_id: int) -> list[int]:
+        """The registered version numbers of a region, ascending ([] when none)."""
+        name = region_model_name(dataset, region_id)
+        return [int(v.version) for v in self._versions_or_none(name)]
+
     def _versions_or_none(self, name: str) -> list[Any]:
         try:
             self.client.get_registered_model(name)
