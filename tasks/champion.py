@@ -169,11 +169,7 @@ def champion_status(store: Store) -> dict:
     versions = [store.read_manifest(v) for v in store.versions()]
     gated = [m for m in versions if "reason" in m.quality_gate and m.decisions]
     t = tracker(store)
-    alias = t.champion_version(store.dataset)
-    alias_bank = None
-    if alias is not None:
-        tags = t.client.get_model_version(bank_model_name(store.dataset), str(alias)).tags
-        alias_bank = int(tags["bank_version"]) if "bank_version" in tags else None
+    alias, alias_bank = t.champion_version(store.dataset), t.champion_bank_version(store.dataset)
     moves = champion_moves(store)
     pending = pending_move(store)
     return {

@@ -323,6 +323,14 @@ class Tracker:
         ]
         return max(found) if found else None
 
+    def champion_bank_version(self, dataset: str) -> int | None:
+        """The state-store bank version (`bank_version` tag) the `champion` alias names."""
+        version = self.champion_version(dataset)
+        if version is None:
+            return None
+        tags = self.client.get_model_version(bank_model_name(dataset), str(version)).tags
+        return int(tags["bank_version"]) if "bank_version" in tags else None
+
     def tag_model_version(self, name: str, version: int, tags: Mapping[str, Any]) -> None:
         """Set (flattened) tags on one registered version, e.g. who/when/why of a move."""
         for key, value in flatten(tags).items():

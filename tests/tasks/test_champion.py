@@ -44,15 +44,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def _alias(store: Store) -> int | None:
-    t = tracker(store)
-    version = t.champion_version(store.dataset)
-    if version is None:
-        return None
-    return int(
-        t.client.get_model_version(bank_model_name(store.dataset), str(version)).tags[
-            "bank_version"
-        ]
-    )
+    return tracker(store).champion_bank_version(store.dataset)
 
 
 def test_a_move_sets_current_alias_and_who_when_why(store: Store) -> None:
