@@ -5,6 +5,7 @@ Periods already published are skipped unless ``force`` (re-running is idempotent
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 from prefect import flow
@@ -13,9 +14,12 @@ from prefect.artifacts import create_table_artifact
 from flows import env
 from flows.nightly_update import nightly_update
 from flows.params import DEFAULT_DATASET, stored_config
+from flows.progress import PROGRESS_LOGGER, TOTAL
 from tasks.records import SetupRecord
 from tasks.store import Store
 from tasks.windows import list_periods
+
+progress = logging.getLogger(PROGRESS_LOGGER)
 
 
 @flow(name="raie-backfill")
@@ -32,6 +36,7 @@ def backfill(
     config = stored_config(store)
     setup = SetupRecord.read(store, store.history()[0])
     periods = list_periods(store, config.every, start, end, setup.until)
+    progress.info("%d periods", len(periods), extra={TOTAL: len(periods)})
     reports = [
         nightly_update(period=period.start, dataset=dataset, home=home, force=force)
         for period in periods

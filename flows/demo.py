@@ -1,6 +1,8 @@
 """`raie demo`: the main job on the embedded default — real ML-100K, local Prefect, local MLflow.
 
-Setup up to t^S, then a weekly backfill to the end of the data, then a per-period table.
+Setup up to t^S, then a weekly backfill to the end of the data, then a per-period table and a
+summary that tells the truth: champion vs the unchanged base over the backfill with a paired
+user interval, the gate's decisions, retention per week and a plot (PNG under the demo home).
 The demo keeps its state in its own home (default ./.raie/demo), replaced on each run.
 """
 
@@ -9,29 +11,68 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from pathlib import Path
 
 from flows import env
-from flows.params import PipelineConfig
-from flows.progress import period_table, progress_bar
+from flows.params import PipelineConfig, pipeline_config
+from flows.progress import period_table, progress_bar, training_bar
 
 DEMO_HOME = ".raie/demo"
+DEMO_BUDGET = {
+    "seqrec": {"train": {"max_epochs": 7}},
+    "adapters": {"train": {"max_epochs": 5}},
+}
+"""The demo's own training budget on top of the pipeline defaults, so `make demo` fits in a
+few minutes on 2 cores. Setup stops at epoch 7: with the default budget (up to 200 epochs,
+patience 3) ML-100K's best epoch is 7 and epochs 8-10 only wait out the patience, so the
+frozen base is the same model. Region adapters train at most 5 epochs instead of 10."""
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from flows.backfill import backfill
     from flows.setup import setup
-    from raie_core.data import describe, load_dataset
-    from raie_core.protocol import ProtocolConfig, build_vocab, paper_split
 
     started = time.perf_counter()
     home = env.raie_home(args.home)
     if not args.keep:
-        for name in ("state", "mlartifacts", "mlflow.db"):
-            path = home / name
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
-                missing_ok=True
-            )
+        _clear(home)
     print(f"RAIE demo — state in {home} (replaced on each run; --keep to keep it)\n")
+    _describe_data()
+    config = pipeline_config(DEMO_BUDGET, "the demo budget")
+    print("3. Setup: frozen seqrec backbone + regions on the data before t^S")
+    with training_bar(config.seqrec.train.max_epochs):
+        report = setup(config=config, home=str(home))
+    print(
+        f"   setup until {report['until']}: {report['setup_windows']} training windows, "
+        f"{report['base_epochs']} epochs, held-out NDCG@10 {report['retention_ndcg10']:.4f}, "
+        f"bank v{report['version']} ({time.perf_counter() - started:.0f} s so far)\n"
+    )
+    print("4. Weekly backfill to the end of the data (one nightly_update subflow per week)")
+    with progress_bar():
+        reports = backfill(home=str(home))
+    print(period_table(reports))
+    for line in summary_lines(home, config, reports, report["retention_ndcg10"]):
+        print(line)
+    print(f"   wall time {time.perf_counter() - started:.0f} s\n")
+    flag = f"--home {home}"
+    print("5. Look around")
+    print(f"   raie ui {flag}                 # MLflow UI: runs, region models, @champion")
+    print(f"   raie status {flag}             # champion, newest candidate, last gate")
+    print(f"   raie lineage {flag} --region 0  # one region's adapter chain")
+    print(f"   raie rollback {flag}           # serve the previous champion again")
+    print(f"   raie recommend {flag} --user 196 --k 10")
+    return 0
+
+
+def _clear(home: Path) -> None:
+    for name in ("state", "mlartifacts", "mlflow.db", "nightly.png"):
+        path = home / name
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _describe_data() -> None:
+    from raie_core.data import describe, load_dataset
+    from raie_core.protocol import ProtocolConfig, build_vocab, paper_split
 
     data = load_dataset("ml-100k")
     info = describe(data)
@@ -40,7 +81,6 @@ def run_demo(args: argparse.Namespace) -> int:
         f"   {info['ratings']} ratings, {info['users']} users, {info['items']} items, "
         f"{info['first']} .. {info['last']}, {info['positives']} positives (rating >= 4)\n"
     )
-
     split = paper_split(data.interactions, ProtocolConfig(), build_vocab(data.items))
     print("2. Paper protocol (S/F/T at quantiles 0.5/0.8, max_len 20, stride 5)")
     print(
@@ -49,40 +89,58 @@ def run_demo(args: argparse.Namespace) -> int:
         f"{len(split.setup_train)} stride-1 setup training windows\n"
     )
 
-    config = PipelineConfig()
-    print("3. Setup: frozen seqrec backbone + regions on the data before t^S")
-    report = setup(config=config, home=str(home))
-    print(
-        f"   setup until {report['until']}: {report['setup_windows']} training windows, "
-        f"{report['base_epochs']} epochs, held-out NDCG@10 {report['retention_ndcg10']:.4f}, "
-        f"bank v{report['version']}\n"
+
+def _retention_verdict(weeks: list[dict], reference: float, tolerance: float) -> str:
+    """How many promoted weeks kept retention within the tolerance of the setup base (point
+    estimates: the gate itself rejects only drops its intervals resolve)."""
+    promoted = [w["retention"] for w in weeks if w["passed"]]
+    if not promoted:
+        return "     no candidate was promoted"
+    floor = reference * (1.0 - tolerance)
+    within = sum(r >= floor for r in promoted)
+    low = min(promoted)
+    return (
+        f"     promoted weeks within {tolerance:.0%} of the setup base: {within} of "
+        f"{len(promoted)}; lowest {low:.4f} ({low / reference - 1:+.0%})"
     )
 
-    print("4. Weekly backfill to the end of the data (one nightly_update subflow per week)")
-    with progress_bar():
-        reports = backfill(home=str(home))
-    print(period_table(reports))
+
+def summary_lines(
+    home: Path, config: PipelineConfig, reports: list[dict], reference: float
+) -> list[str]:
+    """The demo's closing summary: edits, gate decisions, retention per week, champion vs
+    base over the backfill with its paired user interval, and the plot's path."""
+    from tasks.gate import backfill_summary, weekly_rows, write_weekly_plot
+    from tasks.store import Store
+
+    store = Store(home, config.dataset)
     done = [r for r in reports if not r.get("skipped") and r.get("windows")]
     totals = {a: sum(r.get(a, 0) for r in done) for a in ("UPDATE", "EXPAND", "ADD")}
-    champ = sum(r["ndcg10_champion"] * r["windows"] for r in done) / max(
-        1, sum(r["windows"] for r in done)
-    )
-    base = sum(r["ndcg10_base"] * r["windows"] for r in done) / max(
-        1, sum(r["windows"] for r in done)
-    )
-    print(
-        f"\n   edits: Update {totals['UPDATE']}, Expand {totals['EXPAND']}, Add {totals['ADD']}; "
+    weeks = weekly_rows(store)
+    rejected = [w for w in weeks if not w["passed"]]
+    lines = [
+        "",
+        f"   edits: Update {totals['UPDATE']}, Expand {totals['EXPAND']}, Add {totals['ADD']}; "
         f"regions added {sum(r.get('added', 0) for r in done)}, "
-        f"merged {sum(r.get('merged', 0) for r in done)}"
-    )
-    print(
-        f"   prequential NDCG@10 (window-weighted): champion {champ:.4f}, unchanged base {base:.4f}"
-    )
-    print(f"   wall time {time.perf_counter() - started:.0f} s\n")
-
-    flag = f"--home {home}"
-    print("5. Look around")
-    print(f"   raie ui {flag}                 # MLflow UI: runs, region models, @champion")
-    print(f"   raie lineage {flag} --region 0  # one region's adapter chain")
-    print(f"   raie recommend {flag} --user 196 --k 10")
-    return 0
+        f"merged {sum(r.get('merged', 0) for r in done)}",
+        f"   gate: {len(weeks) - len(rejected)} of {len(weeks)} candidates promoted "
+        f"(tolerance {config.gate.tolerance:.0%} of the reference, {config.gate.level:.0%} "
+        "user intervals)",
+        *[f"     rejected {w['period']}: {w['reason']}" for w in rejected],
+        f"   retention per week (held-out NDCG@10 of each candidate; setup base {reference:.4f}):",
+        "     " + " ".join(f"{w['retention']:.4f}" for w in weeks),
+        _retention_verdict(weeks, reference, config.gate.tolerance),
+    ]
+    gain = backfill_summary(store, config.gate)
+    if gain:
+        verdict = "resolved" if gain["low"] > 0 or gain["high"] < 0 else "not resolved"
+        lines.append(
+            f"   prequential NDCG@10 over the backfill ({gain['windows']} windows, "
+            f"{gain['users']} users): champion {gain['a']:.4f}, unchanged base {gain['b']:.4f}; "
+            f"champion - base {gain['diff']:+.4f} [{gain['low']:+.4f}, {gain['high']:+.4f}] "
+            f"({config.gate.level:.0%} user interval, {verdict})"
+        )
+    plot = write_weekly_plot(store, reference, str(home))
+    if plot:
+        lines.append(f"   plot: {plot}")
+    return lines

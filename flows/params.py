@@ -21,6 +21,7 @@ from raie_core.adapters import AdapterConfig
 from raie_core.backbones.llm import LLMConfig
 from raie_core.backbones.seqrec import SeqRecConfig
 from raie_core.errors import RaieConfigError
+from raie_core.gate import GateConfig
 from raie_core.protocol import ProtocolConfig
 from raie_core.regions import RegionConfig
 
@@ -53,8 +54,9 @@ class PipelineConfig(BaseModel):
         default_factory=AdapterConfig,
         description="LoRA shape, training budget and replay ratio of every region adapter",
     )
-    retention_tolerance: float = Field(
-        default=0.02, ge=0.0, description="quality gate: max relative drop of held-out NDCG@10"
+    gate: GateConfig = Field(
+        default_factory=GateConfig,
+        description="statistical quality gate of each nightly candidate (raie_core/gate.py)",
     )
 
     def config_hash(self) -> str:

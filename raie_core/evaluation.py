@@ -1,4 +1,5 @@
-"""Routed evaluation, sample keys and the quality gate of one bank (DESIGN §2, §4.8, §7).
+"""Routed evaluation and sample keys of one bank (DESIGN §2, §4.8); the quality gate is
+raie_core.gate.
 
 A bank = frozen backbone + regions + region adapters. Every evaluation window is scored,
 whatever its route: rows outside every band, or in a region without a trained adapter, go
@@ -105,27 +106,6 @@ def evaluate_bank(
             scores, used[rows] = result.scores, result.route
         ranks[rows] = target_ranks(scores, target, context).numpy()
     return Evaluation(ranking_metrics(ranks, ks), ranks, used)
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """passed: the candidate may become champion; drop: relative retention drop (>0 = worse)."""
-
-    passed: bool
-    candidate: float
-    reference: float
-    drop: float
-    tolerance: float
-
-
-def quality_gate(candidate: float, reference: float, tolerance: float) -> GateResult:
-    """Pass when held-out retention falls by at most ``tolerance`` (relative) from the reference."""
-    if tolerance < 0:
-        raise RaieConfigError(f"tolerance={tolerance} should be >= 0")
-    drop = 0.0 if reference <= 0 else (reference - candidate) / reference
-    return GateResult(
-        bool(drop <= tolerance), float(candidate), float(reference), float(drop), tolerance
-    )
 
 
 def parent_region(previous: Regions, center: np.ndarray) -> int | None:

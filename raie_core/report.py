@@ -11,15 +11,10 @@ from collections.abc import Collection, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from raie_core.bootstrap import user_interval
 from raie_core.errors import RaieConfigError
 
 EDIT_ACTIONS = ("update", "expand", "add")
-BOOTSTRAP_DRAWS = 2000
-"""Resamples of the evaluation users behind each `user_interval`."""
-BOOTSTRAP_SEED = 0
-"""Seed of those resamples (the interval is reproducible)."""
-BOOTSTRAP_LEVEL = 0.95
-"""Coverage of the central interval."""
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:
@@ -67,36 +62,6 @@ def paired_difference(
         "ahead": int(np.count_nonzero(diff > 0)),
         "seeds": int(diff.size),
     }
-
-
-def user_interval(
-    diff: np.ndarray,
-    users: np.ndarray,
-    draws: int = BOOTSTRAP_DRAWS,
-    seed: int = BOOTSTRAP_SEED,
-    level: float = BOOTSTRAP_LEVEL,
-) -> dict[str, float]:
-    """Central ``level`` interval of mean(diff) when the evaluation users are resampled.
-
-    diff: (n,) per-window difference of two methods; users: (n,) the user of each window.
-    Each of ``draws`` seeded draws takes as many users as there are, with replacement, each
-    with all of their windows, and averages diff over the windows drawn. Windows of one user
-    are correlated, so this is the uncertainty that comes from *which users* were evaluated,
-    which no number of training seeds reduces. Returns {"low", "high"}.
-    """
-    diff = np.asarray(diff, dtype=np.float64)
-    if diff.shape != np.shape(users) or diff.size == 0:
-        raise RaieConfigError(
-            f"diff {diff.shape} and users {np.shape(users)} should be equal, non-empty shapes"
-        )
-    ids, index = np.unique(users, return_inverse=True)
-    total = np.bincount(index, weights=diff, minlength=ids.size)
-    count = np.bincount(index, minlength=ids.size).astype(np.float64)
-    pick = np.random.default_rng(seed).integers(0, ids.size, size=(draws, ids.size))
-    means = total[pick].sum(axis=1) / count[pick].sum(axis=1)
-    tail = 100.0 * (1.0 - level) / 2.0
-    low, high = np.percentile(means, [tail, 100.0 - tail])
-    return {"low": float(low), "high": float(high)}
 
 
 def paired_rows(
@@ -361,5 +326,44 @@ def region_projection(
         ax.annotate(str(int(rid)), (px, py), fontsize=9, xytext=(4, 4), textcoords="offset points")
     ax.set_title("Region centers and members (PCA)")
     ax.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return fig
+
+
+def nightly_figure(
+    labels: Sequence[str],
+    champion: np.ndarray,
+    base: np.ndarray,
+    retention: np.ndarray,
+    reference: float,
+    edits: Sequence[Mapping[str, int]],
+    promoted: Sequence[bool],
+) -> Figure:
+    """Three panels over P periods: prequential NDCG@10 of the serving champion and the base
+    (P,), the candidate's held-out retention NDCG@10 (P,) against the setup ``reference``
+    (rejected candidates marked x), and the Update / Expand / Add decisions per period."""
+    fig = Figure(figsize=(9, 8))
+    top, mid, low = fig.subplots(3, 1, sharex=True)
+    x = np.arange(len(labels))
+    top.plot(x, champion, marker="o", label="champion")
+    top.plot(x, base, marker="s", label="unchanged base")
+    top.set_ylabel("prequential NDCG@10")
+    top.legend(fontsize=8)
+    kept = np.asarray(promoted, dtype=bool)
+    mid.plot(x, retention, color="grey", lw=1)
+    mid.scatter(x[kept], retention[kept], marker="o", label="promoted")
+    mid.scatter(x[~kept], retention[~kept], marker="x", c="red", label="rejected")
+    mid.axhline(reference, ls="--", c="black", lw=1, label="setup base")
+    mid.set_ylabel("held-out retention NDCG@10")
+    mid.legend(fontsize=8)
+    bottom = np.zeros(len(labels))
+    for action in EDIT_ACTIONS:
+        values = np.asarray([e.get(action.upper(), 0) for e in edits], dtype=np.float64)
+        low.bar(x, values, bottom=bottom, label=action)
+        bottom += values
+    low.set_ylabel("edits (windows)")
+    low.legend(fontsize=8)
+    low.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
+    fig.suptitle("Nightly updates per period")
     fig.tight_layout()
     return fig

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from raie_core.bootstrap import user_interval
 from raie_core.errors import RaieConfigError
-from raie_core.report import user_interval
 
 SHARED_KEY = -1
 """The shared adapter's key where adapters are keyed by region id (a bank version's adapter

@@ -29,15 +29,25 @@ def publish_bank_version(
     quality_gate: dict,
     record: SetupRecord | PeriodRecord,
     decisions_path: str | None = None,
+    files: dict[str, str] | None = None,
+    make_current: bool = True,
 ) -> int:
-    """Write regions (+ decision table) into a new immutable version and move CURRENT;
-    ``record`` (setup's or the period's) goes under the manifest's "extra"."""
+    """Write regions (+ decision table, + ``files``: name in the version -> source path) into
+    a new immutable version, and move CURRENT to it when ``make_current`` (setup; a nightly
+    candidate becomes current only through `tasks.champion`); ``record`` (setup's or the
+    period's) goes under the manifest's "extra"."""
     with store.stage_bank_version(
-        period=period, config_hash=config_hash, data_digest=data_digest
+        period=period,
+        config_hash=config_hash,
+        data_digest=data_digest,
+        parent_version=store.current_version(),
+        make_current=make_current,
     ) as draft:
         copy_regions(regions_path, draft.dir / REGIONS_DIR)
         if decisions_path is not None:
             shutil.copyfile(decisions_path, draft.dir / DECISIONS_FILE)
+        for name, source in (files or {}).items():
+            shutil.copyfile(source, draft.dir / name)
         draft.adapters = dict(adapters)
         draft.decisions = dict(decisions)
         draft.metrics = dict(metrics)
@@ -48,9 +58,20 @@ def publish_bank_version(
 
 
 def champion(store: Store) -> BankManifest:
-    """The newest published version whose quality gate passed (setup always passes)."""
+    """The serving version: the one CURRENT points at (moved by setup, a passed gate,
+    `raie promote` and `raie rollback`, always with the MLflow alias)."""
+    return store.read_manifest(store.require_current())
+
+
+def newest(store: Store) -> BankManifest:
+    """The newest published version (the last candidate, promoted or not)."""
     store.require_current()
-    return [m for m in store.history() if m.quality_gate.get("passed")][-1]
+    return store.read_manifest(store.versions()[-1])
+
+
+def processed_periods(store: Store) -> list[str]:
+    """Periods of every published version, champion or rejected (backfill skips these)."""
+    return [store.read_manifest(v).period for v in store.versions()]
 
 
 def bank_spec(store: Store, manifest: BankManifest) -> BankSpec:

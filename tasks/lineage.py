@@ -63,8 +63,12 @@ def track_period(
     gate: dict,
     base_digest: str,
     data_digest: str,
+    previous: dict[int, str] | None = None,
+    plots_dir: str | None = None,
 ) -> str:
-    """A run for the period, a nested run + registered version per trained region, the bank."""
+    """A run for the period, a nested run per trained region (a registered version only when
+    its bytes are new: an adapter that kept earlier weights is logged `action=kept`), the
+    bank version (not the champion alias: `tasks.champion` moves that) and the gate."""
     t = tracker(store)
     run_id = t.start_run(
         experiment(store), f"update-{period}", params, _flow_tags("update", period)
@@ -75,55 +79,105 @@ def track_period(
             **metrics,
             **{f"decisions.{k}": v for k, v in summary.counts.items()},
             **{f"drift.{k}": v for k, v in summary.drift.items()},
+            **gate_metrics(gate),
             "regions.live": len(summary.live_ids),
             "regions.retrained": len(summary.affected),
             "regions.kept": sum(1 for info in trained if info.kept and info.region_id >= 0),
         },
     )
+    t.set_tags(run_id, {"gate.passed": gate.get("passed"), "gate.reason": gate.get("reason", "")})
     t.log_artifacts(run_id, store.bank_dir(version), "bank")
+    if plots_dir is not None:
+        t.log_artifacts(run_id, plots_dir, "plots")
+    lineage = {"period": period, "bank_version": version, "data_digest": data_digest}
     for info in trained:
-        _track_adapter(t, store, run_id, period, summary, info, version, data_digest, base_digest)
-    bank_version = t.register_bank(
+        _track_region(
+            t,
+            store,
+            run_id,
+            summary,
+            info,
+            previous or {},
+            lineage | {"base_model_digest": base_digest},
+        )
+    t.register_bank(
         store.dataset,
         run_id,
         "bank",
-        {
-            "bank_version": version,
-            "period": period,
-            "quality_gate": gate,
-            "data_digest": data_digest,
-            "base_model_digest": base_digest,
-        },
+        {**lineage, "quality_gate": gate, "base_model_digest": base_digest},
     )
-    if gate.get("passed"):
-        t.set_champion(store.dataset, bank_version)
     t.end_run(run_id)
     return run_id
 
 
-def _track_adapter(
+def gate_metrics(gate: dict) -> dict[str, float]:
+    """The gate record's numbers as metrics: gate.passed and gate.<check>.<field>."""
+    out = {"gate.passed": float(bool(gate.get("passed")))}
+    for check, values in gate.items():
+        if isinstance(values, dict):
+            out |= {
+                f"gate.{check}.{k}": float(v)
+                for k, v in values.items()
+                if isinstance(v, int | float)
+            }
+    return out
+
+
+def adapter_action(
+    t: Tracker, dataset: str, info: AdapterInfo, previous: dict[int, str], added: list[int]
+) -> tuple[str, int | None, bool]:
+    """(action, registered version already holding these bytes, register a new version?).
+
+    "kept" when training left the adapter's starting weights (no epoch beat them on
+    validation, the same folder as before, or bytes a version already holds): no new version,
+    except the region's first, which is registered saying "kept" (its bytes are its start:
+    zero-init or its parent's copy, see warm_start). Else "add" for a region new this period,
+    "train" for a region's first trained adapter and "retrain". "rejected" for a region
+    adapter that failed its promotion test (`SharingConfig.promote`): nothing was stored, the
+    shared adapter serves the region, no version."""
+    if not info.kept:
+        return "rejected", None, False
+    known = t.region_version_with_digest(dataset, info.region_id, info.digest)
+    before = previous.get(info.region_id)
+    first = not t.region_versions(dataset, info.region_id)
+    if info.best_epoch == 0 or before == info.path or known is not None:
+        return "kept", known, first and known is None
+    if info.region_id in added:
+        return "add", None, True
+    return ("retrain" if before is not None else "train"), None, True
+
+
+def _track_region(
     t: Tracker,
     store: Store,
     run_id: str,
-    period: str,
     summary: EditSummary,
     info: AdapterInfo,
-    version: int,
-    data_digest: str,
-    base_digest: str,
+    previous: dict[int, str],
+    lineage: dict[str, Any],
 ) -> None:
-    """A nested run per trained adapter (the shared one too); a registered version only for
-    an adapter that serves. A region adapter that failed promotion is a run tagged
-    raie.promoted=false with the test's numbers, and no version: the shared one serves it."""
-    label = "shared" if info.region_id == SHARED_KEY else str(info.region_id)
+    period = lineage["period"]
+    action, known, register = adapter_action(t, store.dataset, info, previous, summary.added)
+    promotion = {f"promotion.{k}": v for k, v in (info.promotion or {}).items()}
+    tags = {
+        **promotion,
+        **lineage,
+        "action": action,
+        "adapter_path": info.path,
+        "adapter_digest": info.digest,
+        "warm_start": info.warm_start,
+        "source_region": info.source_region,
+        "decisions": summary.counts,
+        "n_new": info.n_new,
+        "n_replay": info.n_replay,
+    }
     child = t.start_run(
         experiment(store),
-        f"region-{label}-{period}",
+        f"region-{'shared' if info.region_id == SHARED_KEY else info.region_id}-{period}",
         {"warm_start": info.warm_start, "source_region": info.source_region},
-        {**_flow_tags("region", period), "raie.promoted": str(info.kept).lower()},
+        {**_flow_tags("region", period), "raie.action": action, "raie.kept_version": known},
         parent_run_id=run_id,
     )
-    promotion = {f"promotion.{k}": v for k, v in (info.promotion or {}).items()}
     t.log_metrics(
         child,
         {
@@ -136,27 +190,7 @@ def _track_adapter(
             **promotion,
         },
     )
-    if info.path is not None:
+    if register:
         t.log_artifacts(child, store.adapter_path(info.path), "adapter")
-        t.register_region_adapter(
-            store.dataset,
-            info.region_id,
-            child,
-            "adapter",
-            {
-                "period": period,
-                "bank_version": version,
-                "adapter_path": info.path,
-                "adapter_digest": info.digest,
-                "data_digest": data_digest,
-                "base_model_digest": base_digest,
-                "action": "add" if info.region_id in summary.added else "retrain",
-                "warm_start": info.warm_start,
-                "source_region": info.source_region,
-                "decisions": summary.counts,
-                "n_new": info.n_new,
-                "n_replay": info.n_replay,
-                **promotion,
-            },
-        )
+        t.register_region_adapter(store.dataset, info.region_id, child, "adapter", tags)
     t.end_run(child)

@@ -204,6 +204,17 @@ class Store:
             version = manifest.parent_version
         return chain[::-1]
 
+    def versions(self) -> list[int]:
+        """Every published bank version, ascending: the CURRENT chain and candidates that
+        were published without becoming current (a failed quality gate)."""
+        bank_root = self.root / "bank"
+        if not bank_root.is_dir():
+            return []
+        names = (parse_version(p.name) for p in bank_root.iterdir())
+        return sorted(
+            v for v in names if v is not None and (bank_root / version_name(v) / MANIFEST).is_file()
+        )
+
     def published_periods(self) -> list[str]:
         """Periods in the published chain, oldest first (backfill skips these)."""
         return [manifest.period for manifest in self.history()]
@@ -298,21 +309,28 @@ class Store:
 
     @contextmanager
     def stage_bank_version(
-        self, *, period: str, config_hash: str, data_digest: str, parent_version: int | None = None
+        self,
+        *,
+        period: str,
+        config_hash: str,
+        data_digest: str,
+        parent_version: int | None = None,
+        make_current: bool = True,
     ) -> Iterator[BankDraft]:
         """Write a bank version into `draft.dir`, fill the draft, leave the block to publish.
 
         `parent_version` defaults to the current version. On clean exit: the manifest is
-        written, the dir fsynced and renamed to `bank/vNNNN`, and CURRENT moved to it. On an
-        exception the temp dir is removed and CURRENT is untouched. Call under `lock()`.
+        written, the dir fsynced and renamed to `bank/vNNNN`, and CURRENT moved to it unless
+        not ``make_current`` (a candidate that failed its gate). On an exception the temp dir
+        is removed and CURRENT is untouched. Call under `lock()`.
         """
         parent = self.current_version() if parent_version is None else parent_version
         with self._staging("bank") as staged:
             draft = BankDraft(staged, parent, period, config_hash, data_digest)
             yield draft
-            draft.version = self._publish(draft)
+            draft.version = self._publish(draft, make_current)
 
-    def _publish(self, draft: BankDraft) -> int:
+    def _publish(self, draft: BankDraft, make_current: bool = True) -> int:
         for rel in draft.adapters.values():
             if not self.adapter_path(rel).is_dir():
                 raise RaieStateError(
@@ -337,7 +355,8 @@ class Store:
         fsync_tree(draft.dir)
         os.rename(draft.dir, bank_root / version_name(version))
         fsync_path(bank_root)
-        self.set_current(version)
+        if make_current:
+            self.set_current(version)
         return version
 
     def set_current(self, version: int) -> None:

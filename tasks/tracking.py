@@ -320,3 +320,52 @@ class Tracker:
                 "aliases": sorted(by_version.get(str(version.version), [])),
                 "tags": dict(sorted(version.tags.items())),
             }
+
+    # ---- champion moves and adapter digests (issue 17) ------------------------------------
+    def bank_model_version(self, dataset: str, bank_version: int) -> int | None:
+        """The registered bank version whose `bank_version` tag is ``bank_version`` (the
+        state store's number); None when that bank version was never registered."""
+        name = bank_model_name(dataset)
+        found = [
+            int(v.version)
+            for v in self._versions_or_none(name)
+            if v.tags.get("bank_version") == str(int(bank_version))
+        ]
+        return max(found) if found else None
+
+    def champion_bank_version(self, dataset: str) -> int | None:
+        """The state-store bank version (`bank_version` tag) the `champion` alias names."""
+        version = self.champion_version(dataset)
+        if version is None:
+            return None
+        tags = self.client.get_model_version(bank_model_name(dataset), str(version)).tags
+        return int(tags["bank_version"]) if "bank_version" in tags else None
+
+    def tag_model_version(self, name: str, version: int, tags: Mapping[str, Any]) -> None:
+        """Set (flattened) tags on one registered version, e.g. who/when/why of a move."""
+        for key, value in flatten(tags).items():
+            self.client.set_model_version_tag(name, str(int(version)), key, value)
+
+    def region_version_with_digest(self, dataset: str, region_id: int, digest: str) -> int | None:
+        """The registered version of a region whose `adapter_digest` tag is ``digest``."""
+        name = region_model_name(dataset, region_id)
+        found = [
+            int(v.version)
+            for v in self._versions_or_none(name)
+            if v.tags.get("adapter_digest") == digest
+        ]
+        return min(found) if found else None
+
+    def region_versions(self, dataset: str, region_id: int) -> list[int]:
+        """The registered version numbers of a region, ascending ([] when none)."""
+        name = region_model_name(dataset, region_id)
+        return [int(v.version) for v in self._versions_or_none(name)]
+
+    def _versions_or_none(self, name: str) -> list[Any]:
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException as error:
+            if _is(error, RESOURCE_DOES_NOT_EXIST):
+                return []
+            raise
+        return self._versions(name)

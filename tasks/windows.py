@@ -20,6 +20,7 @@ from safetensors.numpy import load_file, save_file
 from raie_core.data.periods import Every, Period
 from raie_core.errors import RaieStateError
 from raie_core.evaluation import SETUP_CODE, windows_by_key
+from raie_core.gate import GateConfig, recency_mask
 from raie_core.protocol import (
     ItemVocab,
     ProtocolConfig,
@@ -34,6 +35,9 @@ from tasks.store import Store
 SETUP_TRAIN = "train.safetensors"
 SETUP_HELDOUT = "heldout.safetensors"
 PERIOD_WINDOWS = "windows.safetensors"
+ALL_WINDOWS = "all.safetensors"
+RECENCY_WINDOWS = "recency.safetensors"
+RECENCY_ROWS = "recency.rows.safetensors"
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,59 @@ def build_period_windows(
     windows = period_windows(history, (period.start, period.end), protocol, vocab)
     path = window_path(store, period.code)
     return WindowsRef(str(path), len(windows), save_windows(windows, path), period.code)
+
+
+@dataclass(frozen=True)
+class Recency:
+    """The held-out recency slice of a period: its windows (a file of their own) and their row
+    numbers in the period's full window file (``rows_path``, safetensors "rows" (m,) int64)."""
+
+    windows: WindowsRef
+    rows_path: str
+
+
+@dataclass(frozen=True)
+class PeriodWindows:
+    """A period's windows for a gated update: ``all`` (prequential scoring), ``train`` (the
+    rows editing and training see; sample keys index this file, `window_path`) and the
+    held-out ``recency`` slice (None when the share holds no user; then train is all)."""
+
+    all: WindowsRef
+    train: WindowsRef
+    recency: Recency | None
+
+
+@task(name="build-gated-period-windows")
+def build_gated_period_windows(
+    store: Store, period: Period, protocol: ProtocolConfig, vocab: ItemVocab, gate: GateConfig
+) -> PeriodWindows:
+    """`build_period_windows`, with the windows of a seeded share of the period's users
+    (`recency_mask`) held out: they are never edited or trained on and score the gate's
+    recency check."""
+    history = history_before(store, period.end, period.every)
+    windows = period_windows(history, (period.start, period.end), protocol, vocab)
+    rows = np.flatnonzero(recency_mask(windows.user, gate.recency_share, gate.seed))
+    train_path = window_path(store, period.code)
+    if rows.size == 0:
+        ref = WindowsRef(
+            str(train_path), len(windows), save_windows(windows, train_path), period.code
+        )
+        return PeriodWindows(ref, ref, None)
+    folder = train_path.parent
+    refs = []
+    for subset, path in (
+        (windows, folder / ALL_WINDOWS),
+        (windows.subset(np.setdiff1d(np.arange(len(windows)), rows)), train_path),
+        (windows.subset(rows), folder / RECENCY_WINDOWS),
+    ):
+        refs.append(WindowsRef(str(path), len(subset), save_windows(subset, path), period.code))
+    save_file({"rows": rows.astype(np.int64)}, str(folder / RECENCY_ROWS))
+    return PeriodWindows(refs[0], refs[1], Recency(refs[2], str(folder / RECENCY_ROWS)))
+
+
+def load_rows(path: str) -> np.ndarray:
+    """(m,) int64 row numbers saved with a `Recency` slice."""
+    return load_file(path)["rows"]
 
 
 def windows_for_keys(store: Store, keys: np.ndarray) -> Windows:

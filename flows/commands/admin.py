@@ -186,7 +186,14 @@ def _announce(args: argparse.Namespace, info: dict[str, Any], what: str) -> None
 
 
 # ---- raie lineage ------------------------------------------------------------------------
-LEADING_TAGS = ("period", "action", "parent_version", "bank_version")
+LEADING_TAGS = (
+    "period",
+    "action",
+    "parent_version",
+    "bank_version",
+    "champion.action",
+    "champion.by",
+)
 
 
 def _format_row(row: dict[str, Any]) -> str:

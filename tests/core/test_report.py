@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from raie_core import report
+from raie_core.bootstrap import user_interval
 from raie_core.errors import RaieConfigError
 from raie_core.metrics import ndcg_gains
 
@@ -62,18 +63,18 @@ def test_user_interval_resamples_users_not_windows() -> None:
     # user 1 gains 0.02 on each of 3 windows, user 2 loses 0.01 on 1 window, user 3 gains 0
     diff = np.array([0.02, 0.02, 0.02, -0.01, 0.0])
     users = np.array([1, 1, 1, 2, 3])
-    interval = report.user_interval(diff, users, draws=4000, seed=1)
+    interval = user_interval(diff, users, draws=4000, seed=1)
     # one draw = 3 users with replacement; its mean is a ratio of user sums to user counts,
     # so the extremes are all-user-2 (-0.01) and all-user-1 (+0.02)
     assert -0.01 <= interval["low"] < diff.mean() < interval["high"] <= 0.02
-    assert interval == report.user_interval(diff, users, draws=4000, seed=1)  # seeded
+    assert interval == user_interval(diff, users, draws=4000, seed=1)  # seeded
     # the same differences spread over 5 users give a narrower interval than over 3
-    spread = report.user_interval(diff, np.arange(5), draws=4000, seed=1)
+    spread = user_interval(diff, np.arange(5), draws=4000, seed=1)
     assert spread["high"] - spread["low"] < interval["high"] - interval["low"]
-    same = report.user_interval(np.full(4, 0.003), np.array([1, 1, 2, 3]), draws=100, seed=0)
+    same = user_interval(np.full(4, 0.003), np.array([1, 1, 2, 3]), draws=100, seed=0)
     assert same["low"] == pytest.approx(0.003) and same["high"] == pytest.approx(0.003)
     with pytest.raises(RaieConfigError, match="should be equal, non-empty shapes"):
-        report.user_interval(diff, users[:3])
+        user_interval(diff, users[:3])
 
 
 def test_paired_rows_with_windows_add_a_user_interval_around_the_mean() -> None:

@@ -39,7 +39,7 @@ def _config(path: str) -> PipelineConfig:
     )
 
 
-def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> None:  # noqa: ANN001
+def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     from prefect import get_client
 
     from flows.backfill import backfill
@@ -50,6 +50,8 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> N
     from tasks.serving import recommend
     from tasks.store import Store
 
+    # an MLflow store of its own: other tests register models of the same dataset name
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     home = str(tmp_path / "home")
     config = _config(slice_path)
     report = setup(config=config, until=UNTIL, home=home)
@@ -62,9 +64,17 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path) -> N
     assert [m.period for m in history[1:]] == [p.isoformat() for p in PERIODS]
     for rep, manifest in zip(reports, history[1:], strict=True):
         assert rep["windows"] > 0
-        assert sum(manifest.decisions.values()) == rep["windows"]
+        # the recency slice (held-out users of the period) is never edited or trained on
+        assert sum(manifest.decisions.values()) + rep["recency"] == rep["windows"]
+        assert rep["recency"] > 0
         assert set(manifest.decisions) == {"UPDATE", "EXPAND", "ADD"}
         assert "prequential.NDCG@10" in manifest.metrics
+        gate = manifest.quality_gate
+        assert gate["passed"] is True and gate["reason"].startswith("no resolved drop")
+        for check in ("retention", "anchor", "recency"):
+            assert gate[check]["low"] <= gate[check]["diff"] <= gate[check]["high"]
+        assert gate["recency"]["windows"] == rep["recency"]
+        assert rep["champion"] == manifest.version
         store.verify(manifest.version)
     assert SetupRecord.read(store, history[0]).until == UNTIL
     records = [PeriodRecord.read(store, m) for m in history[1:]]

@@ -1,0 +1,126 @@
+"""`raie promote|rollback|status`: the operator's hold on which bank version serves.
+
+`promote --version N` and `rollback [--to N]` move the champion in the state store (CURRENT)
+and the MLflow alias together, under the dataset lock, recording who / when / why
+(`tasks.champion`); `status` prints the champion, the newest candidate, the last gate decision
+with its intervals and the last period processed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from flows import env
+from flows.params import DEFAULT_DATASET
+from raie_core.errors import RaieStateError
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add `raie promote`, `raie rollback` and `raie status` to the `raie` parser."""
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default ml-100k)")
+    data.add_argument("--reason", default=None, help="why (recorded with the move)")
+    p = sub.add_parser("promote", parents=[common, data], help="make bank version N champion")
+    p.add_argument("--version", type=int, required=True, help="bank version to serve")
+    p.set_defaults(handler=_promote)
+    p = sub.add_parser("rollback", parents=[common, data], help="serve an earlier version")
+    p.add_argument("--to", type=int, default=None, help="bank version (default: the parent)")
+    p.set_defaults(handler=_rollback)
+    p = sub.add_parser("status", parents=[common], help="champion, candidate, last gate")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default ml-100k)")
+    p.set_defaults(handler=_status)
+
+
+def _store(args: argparse.Namespace):  # noqa: ANN202 - tasks.store.Store
+    from tasks.store import Store
+
+    return Store(env.raie_home(args.home), args.dataset)
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from tasks.champion import move_champion, recover_champion
+
+    store = _store(args)
+    with store.lock():
+        recover_champion(store)
+        current = store.require_current()
+        if args.version == current:
+            raise RaieStateError(f"--version {args.version} is already the champion")
+        move = move_champion(store, args.version, "promote", args.reason or "manual promote")
+    return _done(args, move)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from tasks.champion import move_champion, recover_champion
+
+    store = _store(args)
+    with store.lock():
+        recover_champion(store)
+        current = store.read_manifest(store.require_current())
+        target = current.parent_version if args.to is None else args.to
+        if target is None:
+            raise RaieStateError(
+                f"v{current.version} is the first version; nothing to roll back to"
+            )
+        if target >= current.version:
+            raise RaieStateError(
+                f"--to {target} should be older than the champion v{current.version}; "
+                "use `raie promote --version` to move forward"
+            )
+        move = move_champion(store, target, "rollback", args.reason or "manual rollback")
+    return _done(args, move)
+
+
+def _done(args: argparse.Namespace, move) -> int:  # noqa: ANN001 - tasks.champion.ChampionMove
+    from dataclasses import asdict
+
+    if args.json:
+        print(json.dumps(asdict(move)))
+    else:
+        print(
+            f"champion of {args.dataset}: v{move.version} (was v{move.previous}), "
+            f"{move.action} by {move.who} at {move.when}: {move.why}"
+        )
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from tasks.champion import champion_status
+
+    status = champion_status(_store(args))
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    for line in status_lines(status):
+        print(line)
+    return 0
+
+
+def status_lines(status: dict) -> list[str]:
+    """The human-readable `raie status`."""
+    champ, alias, newest = status["champion"], status["mlflow_champion"], status["newest"]
+    lines = [
+        f"dataset {status['dataset']}",
+        f"champion      v{champ['version']} ({champ['period']}); MLflow @champion -> bank "
+        f"v{alias['bank_version']} (model version {alias['model_version']})",
+        f"newest        v{newest['version']} ({newest['period']}), gate "
+        f"{'passed' if newest['passed'] else 'failed'}",
+        f"last period   {status['last_period']}",
+    ]
+    gate = status["last_gate"]
+    if gate:
+        verdict = "pass" if gate["passed"] else "fail"
+        lines.append(f"last gate     v{gate['version']}: {verdict} — {gate['reason']}")
+    move = status["last_move"]
+    if move:
+        lines.append(
+            f"last move     {move['action']} to v{move['version']} by {move['who']} at "
+            f"{move['when']}: {move['why']}"
+        )
+    if status["pending_move"]:
+        lines.append(
+            f"PENDING       a move to v{status['pending_move']['version']} was interrupted; "
+            "the next update, promote or rollback finishes it"
+        )
+    return lines

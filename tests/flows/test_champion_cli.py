@@ -1,0 +1,107 @@
+"""`raie status|promote|rollback` and the next-update rule, on a real slice of ML-100K under
+Prefect with a sqlite MLflow store of the test's own.
+
+The rule: every update edits from the champion. After a rollback, the rolled-back version
+(like a rejected candidate) is never the base of the next edit.
+"""
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from flows.params import PipelineConfig
+from raie_core.adapters import AdapterConfig
+from raie_core.backbones.seqrec import SeqRecConfig
+from raie_core.regions import RegionConfig
+from raie_core.training import TrainConfig
+
+UNTIL = date(1997, 12, 15)
+PERIODS = (date(1997, 12, 15), date(1997, 12, 22))
+
+
+def _config(path: str) -> PipelineConfig:
+    return PipelineConfig(
+        dataset="table",
+        path=path,
+        seqrec=SeqRecConfig(train=TrainConfig(max_epochs=4, patience=2)),
+        regions=RegionConfig(n_regions=3, min_train_samples=4, max_fit_windows=3000),
+        adapters=AdapterConfig(train=TrainConfig(max_epochs=2, patience=1)),
+    )
+
+
+@pytest.fixture
+def home(prefect_backend, ml100k_slice, tmp_path: Path, monkeypatch) -> Path:  # noqa: ANN001
+    from flows.setup import setup
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    setup(config=_config(ml100k_slice(150)), until=UNTIL, home=str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def _cli(home: Path, capsys, *argv: str) -> tuple[int, str, str]:  # noqa: ANN001
+    capsys.readouterr()
+    code = main([*argv, "--home", str(home), "--dataset", "table"])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_rollback_promote_status_and_the_next_update_rule(home: Path, capsys) -> None:  # noqa: ANN001
+    from flows.nightly_update import nightly_update
+    from tasks.records import PeriodRecord
+    from tasks.store import Store
+
+    store = Store(home, "table")
+    first = nightly_update(period=PERIODS[0], dataset="table", home=str(home))
+    assert first["gate"] == "pass" and store.current_version() == 2
+
+    code, out, _ = _cli(home, capsys, "status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["champion"]["version"] == 2
+    assert status["mlflow_champion"]["bank_version"] == 2
+    assert status["last_gate"]["version"] == 2 and "retention" in status["last_gate"]
+    assert status["last_period"] == PERIODS[0].isoformat()
+
+    code, out, _ = _cli(home, capsys, "rollback", "--reason", "bad week")
+    assert code == 0 and out.startswith("champion of table: v1 (was v2), rollback by ")
+    assert store.current_version() == 1
+
+    # the next update edits from the champion v1, not from the rolled-back v2
+    second = nightly_update(period=PERIODS[1], dataset="table", home=str(home))
+    v3 = store.read_manifest(3)
+    record = PeriodRecord.read(store, v3)
+    assert second["version"] == 3 and v3.parent_version == 1
+    assert record.champion_evaluated == 1
+    assert set(v3.adapters) <= set(record.affected)  # v1 has no adapters: all trained in p2
+
+    code, out, _ = _cli(home, capsys, "promote", "--version", "2", "--reason", "audited")
+    assert code == 0 and store.current_version() == 2
+    code, out, _ = _cli(home, capsys, "status")
+    assert "champion      v2 (1997-12-15); MLflow @champion -> bank v2" in out
+    assert "last move     promote to v2 by " in out and out.rstrip().endswith("audited")
+
+    code, out, _ = _cli(home, capsys, "lineage")
+    bank_lines = out[out.index("bank  (") :].splitlines()
+    promoted = [line for line in bank_lines if "@champion" in line]
+    assert len(promoted) == 1 and "champion.action=promote" in promoted[0]
+    assert any("champion.action=rollback" in line for line in bank_lines)
+
+    from flows.demo import summary_lines
+    from flows.params import stored_config
+
+    config = stored_config(store)
+    lines = summary_lines(home, config, [first, second], 0.05)
+    assert lines[2].startswith("   gate: ") and "of 2 candidates promoted" in lines[2]
+    assert any("promoted weeks within 2% of the setup base: " in line for line in lines)
+    gain = next(line for line in lines if "over the backfill" in line)
+    assert f"({first['windows'] + second['windows']} windows" in gain
+    assert "champion - base" in gain and "user interval" in gain
+    assert lines[-1] == f"   plot: {home / 'nightly.png'}" and (home / "nightly.png").stat().st_size
+
+    code, _, err = _cli(home, capsys, "promote", "--version", "9")
+    assert code == 1 and err.startswith("raie: error: bank version v0009 of table not found")
+    code, _, err = _cli(home, capsys, "rollback", "--to", "3")
+    assert code == 1 and "--to 3 should be older than the champion v2" in err
+    assert store.current_version() == 2
