@@ -21,6 +21,7 @@ from flows.params import PipelineConfig
 from raie_core.adapters import AdapterConfig, adapter_name
 from raie_core.backbones.seqrec import SeqRecConfig
 from raie_core.data import Every, Period
+from raie_core.gate import GateConfig
 from raie_core.regions import Action, RegionConfig
 from raie_core.sharing import SHARED_KEY, SharingConfig
 from raie_core.training import TrainConfig
@@ -40,6 +41,8 @@ def _config(path: str, sharing: SharingConfig) -> PipelineConfig:
         seqrec=SeqRecConfig(train=TrainConfig(max_epochs=3, patience=2)),
         regions=RegionConfig(n_regions=3, min_train_samples=4, max_fit_windows=3000),
         adapters=AdapterConfig(train=TrainConfig(max_epochs=2, patience=1), sharing=sharing),
+        # every candidate passes, so each period edits the previous one, as the bench does
+        gate=GateConfig(tolerance=0.99),
     )
 
 
@@ -80,6 +83,7 @@ def test_flow_and_benchmark_method_agree(
         nightly_update(period=period, dataset="table", home=str(home))
     store = Store(home, "table")
     history = store.history()
+    assert [m.version for m in history] == store.versions()  # no candidate was rejected
 
     method = RegionAwareEditing(
         load_base(store), MethodConfig(adapters=config.adapters, regions=config.regions)
