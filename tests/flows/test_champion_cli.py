@@ -15,7 +15,9 @@ from flows.cli import main
 from flows.params import PipelineConfig
 from raie_core.adapters import AdapterConfig
 from raie_core.backbones.seqrec import SeqRecConfig
+from raie_core.gate import GateConfig
 from raie_core.regions import RegionConfig
+from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainConfig
 
 UNTIL = date(1997, 12, 15)
@@ -29,6 +31,9 @@ def _config(path: str) -> PipelineConfig:
         seqrec=SeqRecConfig(train=TrainConfig(max_epochs=4, patience=2)),
         regions=RegionConfig(n_regions=3, min_train_samples=4, max_fit_windows=3000),
         adapters=AdapterConfig(train=TrainConfig(max_epochs=2, patience=1)),
+        # the commands' mechanics, not the gate's judgement: on this 150-user slice with a
+        # 2-epoch budget a week can be resolvably worse, so every candidate passes here
+        gate=GateConfig(tolerance=0.99),
     )
 
 
@@ -74,7 +79,8 @@ def test_rollback_promote_status_and_the_next_update_rule(home: Path, capsys) ->
     record = PeriodRecord.read(store, v3)
     assert second["version"] == 3 and v3.parent_version == 1
     assert record.champion_evaluated == 1
-    assert set(v3.adapters) <= set(record.affected)  # v1 has no adapters: all trained in p2
+    # v1 has no adapters: every one of v3 was trained in p2 (the shared one, SHARED_KEY, too)
+    assert set(v3.adapters) <= set(record.affected) | {SHARED_KEY}
 
     code, out, _ = _cli(home, capsys, "promote", "--version", "2", "--reason", "audited")
     assert code == 0 and store.current_version() == 2
@@ -94,7 +100,8 @@ def test_rollback_promote_status_and_the_next_update_rule(home: Path, capsys) ->
     config = stored_config(store)
     lines = summary_lines(home, config, [first, second], 0.05)
     assert lines[2].startswith("   gate: ") and "of 2 candidates promoted" in lines[2]
-    assert any("promoted weeks within 2% of the setup base: " in line for line in lines)
+    within = f"promoted weeks within {config.gate.tolerance:.0%} of the setup base: "
+    assert any(within in line for line in lines)
     gain = next(line for line in lines if "over the backfill" in line)
     assert f"({first['windows'] + second['windows']} windows" in gain
     assert "champion - base" in gain and "user interval" in gain
