@@ -19,7 +19,7 @@ from flows import env
 from flows.params import DEFAULT_DATASET, PipelineConfig, stored_config
 from raie_core.data import Period
 from raie_core.sharing import SHARED_KEY
-from tasks.adapters import AdapterInfo, train_region_adapter, train_shared_adapter
+from tasks.adapters import AdapterInfo, kept_regions, train_region_adapter, train_shared_adapter
 from tasks.bank import bank_spec, champion, processed_periods, publish_bank_version
 from tasks.champion import promote_candidate, recover_champion
 from tasks.evaluate import BankSpec, Ranked, rank_windows
@@ -188,7 +188,7 @@ def _report(
         **summary.counts,
         "live": len(summary.live_ids),
         "retrained": len(summary.affected),
-        "kept": sum(1 for info in trained if info.kept and info.region_id != SHARED_KEY),
+        "kept": kept_regions(trained),
         "added": len(summary.added),
         "merged": len(summary.merged),
         "ndcg10_champion": prequential["NDCG@10"],

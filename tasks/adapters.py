@@ -53,6 +53,11 @@ class AdapterInfo:
     promotion: dict[str, float] | None = None
 
 
+def kept_regions(trained: list[AdapterInfo]) -> int:
+    """How many of a period's trained region adapters serve (the shared one not counted)."""
+    return sum(1 for info in trained if info.kept and info.region_id != SHARED_KEY)
+
+
 @task(name="train-shared-adapter")
 def train_shared_adapter(
     store: Store, config: AdapterConfig, windows: WindowsRef, previous: str | None, seed: int

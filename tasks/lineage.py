@@ -8,7 +8,7 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from raie_core.sharing import SHARED_KEY
-from tasks.adapters import AdapterInfo
+from tasks.adapters import AdapterInfo, kept_regions
 from tasks.regions import EditSummary
 from tasks.store import Store
 from tasks.tracking import RunOutcome, Tracker
@@ -82,7 +82,7 @@ def track_period(
             **gate_metrics(gate),
             "regions.live": len(summary.live_ids),
             "regions.retrained": len(summary.affected),
-            "regions.kept": sum(1 for info in trained if info.kept and info.region_id >= 0),
+            "regions.kept": kept_regions(trained),
         },
     )
     t.set_tags(run_id, {"gate.passed": gate.get("passed"), "gate.reason": gate.get("reason", "")})

@@ -102,11 +102,12 @@ class RegionAwareEditing:
             trained,
             seed,
         )
-        setup = self.windows[SETUP_CODE]
-        ratio = self.config.adapters.replay_ratio
-        update = train_period(
-            self.bank, plan, shared_training_set(new, setup, ratio, seed), self.fetch, seed
-        )
+        adapters = self.config.adapters
+        shared = None  # the paper's variant trains no shared adapter: no replay sample drawn
+        if adapters.sharing.shared:
+            setup = self.windows[SETUP_CODE]
+            shared = shared_training_set(new, setup, adapters.replay_ratio, seed)
+        update = train_period(self.bank, plan, shared, self.fetch, seed)
         self.regions = plan.edit.regions
         live = int(plan.edit.regions.live.sum())
         counts = plan.edit.counts()
