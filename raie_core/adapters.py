@@ -35,6 +35,8 @@ BASE = "__base__"
 GLOBAL = "global"
 """Name of the one adapter of the global baselines (`lora`, `replay`, `lwf`)."""
 MANIFEST = "adapters.json"
+ITEM_ROWS = ("none", "new", "all")
+"""`AdapterConfig.item_rows` choices."""
 
 
 class WarmStart(Enum):
@@ -57,20 +59,23 @@ class AdapterConfig:
     lora: the LoRA shape (`LoraShape`). train: the training budget (`TrainConfig`; its
     val_fraction is the share of the *new* rows held out for early stopping, replay rows
     always train). replay_ratio: rho, the share of replayed older windows in a region's
-    training set (reference 0.7; n_replay = `replay_count`). new_item_rows: also train the
-    embedding rows of items unknown at setup. sharing: RAIE's shared adapter and region
+    training set (reference 0.7; n_replay = `replay_count`). item_rows: which item embedding
+    rows an adapter trains besides its LoRA weights: "new" (items unknown at setup), "all"
+    (every item's row, so popularity shifts of known items are learnt too) or "none". sharing: RAIE's shared adapter and region
     promotion (`SharingConfig`; the baselines ignore it).
     """
 
     lora: LoraShape = field(default_factory=LoraShape)
     train: TrainConfig = field(default_factory=TrainConfig)
     replay_ratio: float = 0.7
-    new_item_rows: bool = True
+    item_rows: str = "new"
     sharing: SharingConfig = field(default_factory=SharingConfig)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.replay_ratio < 1.0:
             raise RaieConfigError(f"replay_ratio={self.replay_ratio} should be in [0, 1)")
+        if self.item_rows not in ITEM_ROWS:
+            raise RaieConfigError(f"item_rows={self.item_rows!r} should be one of {ITEM_ROWS}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,7 +175,7 @@ class RegionAdapters:
     def lora_config(self) -> LoraConfig:
         """The peft config every adapter of this bank uses."""
         c = self.config
-        rows = self.backbone.new_item_rows() if c.new_item_rows else []
+        rows = [] if c.item_rows == "none" else self.backbone.item_rows(c.item_rows == "new")
         return LoraConfig(
             r=c.lora.r,
             lora_alpha=c.lora.alpha,

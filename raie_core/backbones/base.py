@@ -29,8 +29,9 @@ class Backbone(Protocol):
     known_items: np.ndarray
     """(vocab.n_tokens,) bool: rows known at setup (PAD included); updates train only the others."""
 
-    def new_item_rows(self) -> list[int]:
-        """Input-embedding row indices of the items unknown at setup (trained by updates)."""
+    def item_rows(self, new_only: bool = True) -> list[int]:
+        """Input-embedding row indices of the items unknown at setup (``new_only``) or of every
+        item (PAD excluded): the rows an adapter may train (`AdapterConfig.item_rows`)."""
         ...
 
     def encode(self, model: torch.nn.Module, context: torch.Tensor) -> torch.Tensor:

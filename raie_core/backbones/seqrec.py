@@ -103,9 +103,11 @@ class SeqRecBackbone:
         self.model = model
         self.known_items = np.asarray(known, dtype=bool)
 
-    def new_item_rows(self) -> list[int]:
-        """Embedding rows (= item indices) of the items unknown at setup."""
-        return np.flatnonzero(~self.known_items).tolist()
+    def item_rows(self, new_only: bool = True) -> list[int]:
+        """Embedding rows (= item indices) of the items unknown at setup, or of every item."""
+        if new_only:
+            return np.flatnonzero(~self.known_items).tolist()
+        return list(range(1, len(self.known_items)))
 
     def logits(
         self,

@@ -123,7 +123,7 @@ def test_only_new_item_rows_change(bank: RegionAdapters, backbone: SeqRecBackbon
     effective = wte.token_adapter.get_merged_weights([adapter_name(0)])
     base = backbone.model.transformer.wte.weight
     known = torch.from_numpy(backbone.known_items)
-    assert backbone.new_item_rows() == [21, 22, 23, 24, 25, 26]
+    assert backbone.item_rows() == [21, 22, 23, 24, 25, 26]
     assert torch.equal(effective[known], base[known])
     assert not torch.equal(effective[~known], base[~known])
     lm_head = model.base_model.model.lm_head

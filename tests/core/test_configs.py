@@ -18,7 +18,7 @@ ADAPTERS = AdapterConfig(
     lora=LoraShape(r=4, alpha=8.0, dropout=0.1, targets=("c_attn", "c_proj")),
     train=TrainConfig(lr=5e-3, batch_size=32, max_epochs=3, patience=1, val_fraction=0.2),
     replay_ratio=0.5,
-    new_item_rows=False,
+    item_rows="none",
 )
 
 
@@ -38,7 +38,7 @@ def test_nested_config_to_dict_hand_worked() -> None:
             "keep_start": True,
         },
         "replay_ratio": 0.5,
-        "new_item_rows": False,
+        "item_rows": "none",
         "sharing": {"shared": True, "promote": True, "level": 0.5, "draws": 1000},
     }
 

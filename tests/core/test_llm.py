@@ -170,7 +170,7 @@ def test_item_tokens_are_single_tokens_initialised_from_title_means(tiny, tiny_f
     torch.testing.assert_close(weight[base_rows + 6], emb[:base_rows].mean(dim=0))
     assert tiny.model.get_output_embeddings().weight.data_ptr() == weight.data_ptr()
     assert tiny.known_items.tolist() == [True] + [False] * 7
-    assert tiny.new_item_rows() == tiny.item_token_ids.tolist()
+    assert tiny.item_rows() == tiny.item_token_ids.tolist()
 
 
 def test_item_rows_start_pulled_towards_their_common_mean(tiny, tiny_folder) -> None:
@@ -234,7 +234,7 @@ def test_encode_runs_the_base_with_adapters_off(tiny) -> None:
     context = torch.from_numpy(_windows(3).context)
     before_keys = tiny.encode(tiny.model, context)
     before_scores = tiny.logits(tiny.model, context)
-    lora = LoraConfig(r=2, target_modules=["q_proj"], trainable_token_indices=tiny.new_item_rows())
+    lora = LoraConfig(r=2, target_modules=["q_proj"], trainable_token_indices=tiny.item_rows())
     peft_model = get_peft_model(tiny.model, lora)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
@@ -260,7 +260,7 @@ def test_setup_trains_lora_and_seen_item_rows_then_merges_and_freezes(tiny, tiny
     assert result.epochs == 6 and result.n_train == 16
     assert result.train_losses[-1] < result.train_losses[0] < loss_before + 0.5
     assert trained.known_items.tolist() == [True] * 6 + [False] * 2
-    assert trained.new_item_rows() == trained.item_token_ids[5:].tolist()
+    assert trained.item_rows() == trained.item_token_ids[5:].tolist()
     assert not any(p.requires_grad for p in trained.model.parameters())
     assert not any("lora" in n or "token_adapter" in n for n, _ in trained.model.named_modules())
     rows = trained.model.get_input_embeddings().weight

@@ -143,7 +143,7 @@ def test_known_items_are_the_setup_items(trained: tuple[SeqRecBackbone, Windows]
     backbone, _ = trained
     assert backbone.known_items.shape == (31,)
     assert backbone.known_items[:25].all() and not backbone.known_items[25:].any()
-    assert backbone.new_item_rows() == [25, 26, 27, 28, 29, 30]
+    assert backbone.item_rows() == [25, 26, 27, 28, 29, 30]
 
 
 def test_fit_is_seeded_and_early_stops() -> None:

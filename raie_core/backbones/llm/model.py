@@ -82,9 +82,11 @@ class LLMBackbone:
         }
         return LLMBackbone(**{**fields, **changes})
 
-    def new_item_rows(self) -> list[int]:
-        """Token-embedding rows of the items unknown at setup (trained by updates)."""
-        return self.item_token_ids[~self.known_items[1:]].tolist()
+    def item_rows(self, new_only: bool = True) -> list[int]:
+        """Token-embedding rows of the items unknown at setup, or of every item."""
+        if new_only:
+            return self.item_token_ids[~self.known_items[1:]].tolist()
+        return self.item_token_ids.tolist()
 
     def prompts(self, context: torch.Tensor | np.ndarray) -> PromptBatch:
         """(n, L) int64 item-index windows -> left-padded prompts on the model's device."""
