@@ -219,6 +219,9 @@ class RegionAdapters:
         if name not in self:
             raise RaieStateError(f"adapter {name!r} does not exist")
         assert self.model is not None
+        others = [n for n in self.names if n != name]
+        if others and name in self.model.active_adapters:
+            self.model.set_adapter(others[0])  # peft warns when the active adapter is deleted
         self.model.delete_adapter(name)
 
     def adapter_params(self, name: str) -> dict[str, torch.nn.Parameter]:
