@@ -20,12 +20,14 @@ from flows.progress import period_table, progress_bar, training_bar
 DEMO_HOME = ".raie/demo"
 DEMO_BUDGET = {
     "seqrec": {"train": {"max_epochs": 7}},
-    "adapters": {"train": {"max_epochs": 5}},
+    "adapters": {"train": {"max_epochs": 3, "patience": 1}},
 }
 """The demo's own training budget on top of the pipeline defaults, so `make demo` fits in a
 few minutes on 2 cores. Setup stops at epoch 7: with the default budget (up to 200 epochs,
 patience 3) ML-100K's best epoch is 7 and epochs 8-10 only wait out the patience, so the
-frozen base is the same model. Region adapters train at most 5 epochs instead of 10."""
+frozen base is the same model. The shared and region adapters train at most 3 epochs with
+patience 1 instead of 10 and 2: on the demo's weeks their best epoch is 1.8 on average
+(147 adapters of a 5-epoch run: 3.3 epochs run, best 0-5)."""
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -91,17 +93,23 @@ def _describe_data() -> None:
 
 
 def _retention_verdict(weeks: list[dict], reference: float, tolerance: float) -> str:
-    """How many promoted weeks kept retention within the tolerance of the setup base (point
-    estimates: the gate itself rejects only drops its intervals resolve)."""
-    promoted = [w["retention"] for w in weeks if w["passed"]]
+    """Retention of the promoted weeks against the setup base: the gate's anchor check (no
+    promoted week may be resolvably more than the tolerance below it) and, for a reader who
+    wants them, the point estimates (noisy: a few hundred held-out windows)."""
+    promoted = [w for w in weeks if w["passed"]]
     if not promoted:
         return "     no candidate was promoted"
+    resolved = sum(bool(w["anchor"].get("resolved_drop")) for w in promoted)
     floor = reference * (1.0 - tolerance)
-    within = sum(r >= floor for r in promoted)
-    low = min(promoted)
+    within = sum(w["retention"] >= floor for w in promoted)
+    low = min(promoted, key=lambda w: w["retention"])
+    band = low["anchor"]
+    interval = f" [{band['low']:+.4f}, {band['high']:+.4f}]" if band else ""
     return (
-        f"     promoted weeks within {tolerance:.0%} of the setup base: {within} of "
-        f"{len(promoted)}; lowest {low:.4f} ({low / reference - 1:+.0%})"
+        f"     promoted weeks resolvably more than {tolerance:.0%} below the setup base "
+        f"(anchor intervals): {resolved} of {len(promoted)}; point estimates within "
+        f"{tolerance:.0%}: {within} of {len(promoted)}, lowest {low['retention']:.4f} "
+        f"({low['retention'] / reference - 1:+.0%}, minus base{interval})"
     )
 
 

@@ -93,6 +93,7 @@ def weekly_rows(store: Store) -> list[dict]:
                 "retention": m.get("retention.NDCG@10"),
                 "passed": bool(gate.get("passed")),
                 "reason": gate.get("reason", ""),
+                "anchor": gate.get("anchor", {}),
                 "edits": dict(manifest.decisions),
             }
         )
