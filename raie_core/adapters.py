@@ -77,6 +77,17 @@ class AdapterConfig:
         if self.item_rows not in ITEM_ROWS:
             raise RaieConfigError(f"item_rows={self.item_rows!r} should be one of {ITEM_ROWS}")
 
+    @staticmethod
+    def upgrade_keys(data: dict) -> dict:
+        """Homes set up before `item_rows` stored ``new_item_rows: bool``; read it as
+        item_rows "new" (true) or "none" (false)."""
+        if "new_item_rows" not in data:
+            return data
+        data = dict(data)
+        flag = data.pop("new_item_rows")
+        data.setdefault("item_rows", "new" if flag else "none")
+        return data
+
 
 @dataclass(frozen=True, eq=False)
 class AdapterTrainingSet:

@@ -36,10 +36,13 @@ def config_from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     """Build ``cls`` from ``data`` (the output of `config_to_dict`, or a subset of it).
 
     Missing keys keep their defaults; an unknown key raises RaieConfigError naming it
-    (``where`` prefixes nested names, e.g. ``adapters.train.lr``).
+    (``where`` prefixes nested names, e.g. ``adapters.train.lr``). A class may define a static
+    ``upgrade_keys(data) -> data`` that renames keys of older stored configs first.
     """
     if not isinstance(data, dict):
         raise RaieConfigError(f"{where or cls.__name__}={data!r} should be a mapping")
+    upgrade = getattr(cls, "upgrade_keys", None)
+    data = upgrade(data) if upgrade is not None else data
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)

@@ -104,3 +104,8 @@ def test_region_config_round_trip_keeps_radians() -> None:
     config = RegionConfig(merge_angle=math.radians(3.0), max_fit_windows=500, fallback=False)
     again = config_from_dict(RegionConfig, json.loads(json.dumps(config_to_dict(config))))
     assert again == config and again.merge_angle == math.radians(3.0)
+
+
+def test_a_home_set_up_before_item_rows_still_reads() -> None:
+    assert config_from_dict(AdapterConfig, {"new_item_rows": True}).item_rows == "new"
+    assert config_from_dict(AdapterConfig, {"new_item_rows": False}).item_rows == "none"
