@@ -52,15 +52,16 @@ def publish_bank_version(
         draft.decisions = dict(decisions)
         draft.metrics = dict(metrics)
         draft.quality_gate = dict(quality_gate)
-        draft.extra = record.to_extra()
+        draft.extra = record.to_extra(store.root)
     assert draft.version is not None
     return draft.version
 
 
 def champion(store: Store) -> BankManifest:
     """The serving version: the one CURRENT points at (moved by setup, a passed gate,
-    `raie promote` and `raie rollback`, always with the MLflow alias)."""
-    return store.read_manifest(store.require_current())
+    `raie promote` and `raie rollback`, always with the MLflow alias), checked against its
+    recorded digests (`Store.verify`): nothing is served or edited from a corrupted bank."""
+    return store.verify(store.require_current())
 
 
 def newest(store: Store) -> BankManifest:
@@ -75,7 +76,8 @@ def processed_periods(store: Store) -> list[str]:
 
 
 def bank_spec(store: Store, manifest: BankManifest) -> BankSpec:
-    """The regions folder and adapter map of a published version."""
+    """The regions folder and adapter map of a published version (verified: `Store.verify`)."""
+    store.verify(manifest.version)
     return BankSpec(
         str(Path(store.bank_dir(manifest.version)) / REGIONS_DIR), dict(manifest.adapters)
     )

@@ -9,7 +9,8 @@ This module is the only place that knows paths under the home. Layout, per datas
         adapters/shared/vNNNN/        the shared adapter's versions (key SHARED_KEY)
         base/                         the frozen backbone, written once by setup
         snapshots/                    ingested period snapshots
-        work/<key>/                   scratch space of a run (not published state)
+        windows/<key>/                window files of setup and each period (replay reads them)
+        work/<key>/                   scratch space of a run (not published state; may be deleted)
         .staging/                     temp dirs; anything here when the lock is taken is stale
         .lock                         flock target; holds "pid since" of the holder
 
@@ -20,7 +21,6 @@ safetensors are read back, never pickle.
 """
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raie_core.errors import RaieStateError
+from raie_core.errors import RaieCorruptError, RaieStateError
 from raie_core.sharing import SHARED_KEY
 from tasks import durable
 from tasks.durable import (
+    file_sha256,
     fsync_path,
     fsync_tree,
     utc_now,
@@ -141,6 +142,28 @@ class Store:
         """A scratch dir for one run's intermediate files (never read as published state)."""
         return self._mkdir(self.root / "work" / key)
 
+    def windows_file(self, key: str, name: str) -> Path:
+        """A window file of setup (key "setup") or a period; homes written before windows/
+        kept them in work/<key>/, read there while no windows/ copy exists."""
+        path = self.root / "windows" / key / name
+        legacy = self.root / "work" / key / name
+        return legacy if legacy.is_file() and not path.is_file() else path
+
+    def relative(self, path: str | Path) -> str:
+        """A path under the state dir as manifests record it: relative, so the home can move."""
+        return Path(path).relative_to(self.root).as_posix()
+
+    def resolve(self, stored: str) -> Path:
+        """A path a manifest recorded: relative to the state dir; an absolute one (manifests
+        written before paths were relative) is re-rooted here when it names a file of this
+        dataset's state dir under any home (a moved, copied or restored home)."""
+        path = Path(stored)
+        if not path.is_absolute():
+            return self.root / path
+        marker = f"/state/{self.dataset}/"
+        text = path.as_posix()
+        return self.root / text.rsplit(marker, 1)[1] if marker in text else path
+
     def bank_dir(self, version: int) -> Path:
         path = self.root / "bank" / version_name(version)
         if not (path / MANIFEST).is_file():
@@ -164,7 +187,7 @@ class Store:
         pointer = self.root / "CURRENT"
         if not pointer.exists():
             return None
-        text = pointer.read_text(encoding="utf-8").strip()
+        text = pointer.read_bytes().decode("utf-8", errors="replace").strip()
         version = parse_version(text)
         if version is None:
             raise RaieStateError(
@@ -185,8 +208,8 @@ class Store:
         path = self.bank_dir(version) / MANIFEST
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise RaieStateError(f"manifest {path} is corrupted: {error}") from error
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RaieCorruptError(f"manifest {path} is corrupted: {error}") from None
         manifest = BankManifest.from_json(payload, path)
         if manifest.version != version:
             raise RaieStateError(
@@ -219,22 +242,40 @@ class Store:
         """Periods in the published chain, oldest first (backfill skips these)."""
         return [manifest.period for manifest in self.history()]
 
-    def verify(self, version: int) -> None:
-        """Re-hash the bank files listed in the manifest; raise RaieStateError on a mismatch."""
+    def verify(self, version: int) -> BankManifest:
+        """Check a version against the digests recorded when it was written: its manifest
+        (seal), the bank files it lists and every adapter it names; its manifest, or a
+        RaieCorruptError naming the first file that does not match."""
         manifest = self.read_manifest(version)
         bank = self.bank_dir(version)
-        for rel, expected in manifest.files.items():
+        for rel, expected in sorted(manifest.files.items()):
             path = bank / rel
-            actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+            actual = file_sha256(path) if path.is_file() else "missing"
             if actual != expected:
-                raise RaieStateError(
-                    f"{path} does not match its manifest ({actual[:12]} != {expected[:12]})"
+                raise RaieCorruptError(
+                    f"{path} does not match its manifest "
+                    f"(sha256 {actual[:12]} != {expected[:12]}): the file is corrupted"
                 )
         for rel in manifest.adapters.values():
-            if not self.adapter_path(rel).is_dir():
-                raise RaieStateError(
-                    f"adapter {self.adapter_path(rel)} named by {version_name(version)} is missing"
-                )
+            self.verified_adapter(rel, version)
+        return manifest
+
+    def verified_adapter(self, rel: str, version: int | None = None) -> Path:
+        """The folder of a stored adapter (a manifest's relative path) after checking its
+        bytes against the digest in its metadata; RaieStateError when it is missing, bad or
+        does not match (``version``: the bank version naming it, for the message)."""
+        path = self.adapter_path(rel)
+        named = "" if version is None else f" named by {version_name(version)}"
+        if not path.is_dir():
+            raise RaieStateError(f"adapter {path}{named} does not exist")
+        expected = _adapter_meta(path).get("digest")
+        actual = tree_digest(path)
+        if actual != expected:
+            raise RaieCorruptError(
+                f"adapter {path}{named} is corrupted: its files do not match the digest in "
+                f"{ADAPTER_META} (sha256 {actual[:12]} != {str(expected)[:12]})"
+            )
+        return path
 
     # ---- writing -------------------------------------------------------------------------
     def lock(self) -> DatasetLock:
@@ -300,10 +341,9 @@ class Store:
         if not region_root.is_dir():
             return None
         for path in sorted(region_root.iterdir()):
-            meta = path / ADAPTER_META
             version = parse_version(path.name)
-            if version is not None and meta.is_file():
-                if json.loads(meta.read_text(encoding="utf-8")).get("digest") == digest:
+            if version is not None and (path / ADAPTER_META).is_file():
+                if _adapter_meta(path).get("digest") == digest:
                     return version
         return None
 
@@ -332,12 +372,9 @@ class Store:
 
     def _publish(self, draft: BankDraft, make_current: bool = True) -> int:
         for rel in draft.adapters.values():
-            if not self.adapter_path(rel).is_dir():
-                raise RaieStateError(
-                    f"adapter {self.adapter_path(rel)} does not exist; stage it first"
-                )
+            self.verified_adapter(rel)  # nothing is published over a missing or bad adapter
         files = {
-            p.relative_to(draft.dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            p.relative_to(draft.dir).as_posix(): file_sha256(p)
             for p in sorted(draft.dir.rglob("*"))
             if p.is_file()
         }
@@ -376,3 +413,17 @@ class Store:
             fsync_tree(staged)
             os.rename(staged, self.base_dir)
             fsync_path(self.root)
+
+
+def _adapter_meta(folder: Path) -> dict[str, Any]:
+    """An adapter's metadata (region id, digest, creation time); RaieCorruptError if unreadable."""
+    path = folder / ADAPTER_META
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RaieStateError(f"adapter {folder} has no {ADAPTER_META}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RaieCorruptError(f"{path} is corrupted: {error}") from None
+    if not isinstance(meta, dict):
+        raise RaieCorruptError(f"{path} is corrupted: not a JSON object")
+    return meta

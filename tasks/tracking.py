@@ -95,6 +95,11 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def _local(uri: str) -> Path:
+    """A local artifact location (a path or a file: URI) as an absolute path."""
+    return Path(uri.removeprefix("file://")).resolve()
+
+
 def _is(error: MlflowException, code: int) -> bool:
     return error.error_code == ErrorCode.Name(code)
 
@@ -116,11 +121,18 @@ class Tracker:
 
     # ---- runs ----------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:
-        """The id of experiment `name`, created with an explicit artifact location if new."""
+        """The id of experiment `name`, created with an explicit artifact location if new.
+
+        An experiment whose artifact location is not under `artifact_root` belongs to the
+        home before it moved (a copy or a restore): new runs must not write there, so it is
+        renamed `<name>@<id>` (its runs and registered versions stay) and a new one made."""
         client = self.client
         experiment = client.get_experiment_by_name(name)
+        location = Path(self.artifact_root).resolve() / name
+        if experiment is not None and _local(experiment.artifact_location) != location:
+            client.rename_experiment(experiment.experiment_id, f"{name}@{experiment.experiment_id}")
+            experiment = None
         if experiment is None:
-            location = Path(self.artifact_root).resolve() / name
             try:
                 return client.create_experiment(name, artifact_location=str(location))
             except MlflowException as error:
