@@ -23,6 +23,7 @@ from raie_core.evaluation import SETUP_CODE
 from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainResult
 from raie_core.update import shared_training_set, train_shared, update_region
+from tasks.integrity import verified_adapter
 from tasks.models import load_base
 from tasks.regions import EditSummary, region_plan
 from tasks.store import AdapterRef, Store
@@ -69,7 +70,7 @@ def train_shared_adapter(
     ``previous``) or starting from zero; stages the result as a new shared version."""
     bank = RegionAdapters(load_base(store), config)
     if previous is not None:
-        bank.load_adapter(GLOBAL, store.verified_adapter(previous))
+        bank.load_adapter(GLOBAL, verified_adapter(store, previous))
     setup = load_windows(window_path(store, SETUP_CODE))
     data = shared_training_set(load_windows(windows.path), setup, config.replay_ratio, seed)
     result = train_shared(bank, data, seed)
@@ -105,7 +106,7 @@ def train_region_adapter(
     if source is not None:
         if source not in previous:
             raise RaieStateError(f"region {region_id} starts from adapter {source}, not stored")
-        bank.load_adapter(adapter_name(source), store.verified_adapter(previous[source]))
+        bank.load_adapter(adapter_name(source), verified_adapter(store, previous[source]))
     update = update_region(bank, plan, windows_for_keys(store, plan.keys), seed)
     ref = _stage(store, bank, region_id) if update.kept else None
     info = _info(
@@ -183,5 +184,5 @@ def load_bank_adapters(
     """A RegionAdapters holding the given region (or `SHARED_KEY`) -> stored adapter map."""
     bank = RegionAdapters(load_base(store), config)
     for region_id, rel in sorted(adapters.items()):
-        bank.load_adapter(adapter_name(region_id), store.verified_adapter(rel))
+        bank.load_adapter(adapter_name(region_id), verified_adapter(store, rel))
     return bank

@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import task
 
 from tasks.evaluate import BankSpec
+from tasks.integrity import verify_bank
 from tasks.records import PeriodRecord, SetupRecord
 from tasks.regions import REGIONS_DIR, copy_regions
 from tasks.store import BankManifest, Store
@@ -60,8 +61,8 @@ def publish_bank_version(
 def champion(store: Store) -> BankManifest:
     """The serving version: the one CURRENT points at (moved by setup, a passed gate,
     `raie promote` and `raie rollback`, always with the MLflow alias), checked against its
-    recorded digests (`Store.verify`): nothing is served or edited from a corrupted bank."""
-    return store.verify(store.require_current())
+    recorded digests (`verify_bank`): nothing is served or edited from a corrupted bank."""
+    return verify_bank(store, store.require_current())
 
 
 def newest(store: Store) -> BankManifest:
@@ -76,8 +77,8 @@ def processed_periods(store: Store) -> list[str]:
 
 
 def bank_spec(store: Store, manifest: BankManifest) -> BankSpec:
-    """The regions folder and adapter map of a published version (verified: `Store.verify`)."""
-    store.verify(manifest.version)
+    """The regions folder and adapter map of a published version (verified: `verify_bank`)."""
+    verify_bank(store, manifest.version)
     return BankSpec(
         str(Path(store.bank_dir(manifest.version)) / REGIONS_DIR), dict(manifest.adapters)
     )

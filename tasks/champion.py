@@ -29,6 +29,7 @@ from prefect import task
 
 from raie_core.errors import RaieStateError
 from tasks.durable import fsync_path, utc_now, write_json_atomic
+from tasks.integrity import verify_bank
 from tasks.lineage import tracker
 from tasks.manifest import version_name
 from tasks.store import Store
@@ -91,7 +92,7 @@ def move_champion(
     """Make bank ``version`` the champion in the state store and MLflow (caller holds the lock)."""
     if action not in ACTIONS:
         raise RaieStateError(f"action={action!r} should be one of {', '.join(ACTIONS)}")
-    store.bank_dir(version)
+    verify_bank(store, version)  # a corrupted or retired version never becomes champion
     if tracker(store).bank_model_version(store.dataset, version) is None:
         raise RaieStateError(
             f"bank {version_name(version)} of {store.dataset} has no registered MLflow version "

@@ -242,41 +242,6 @@ class Store:
         """Periods in the published chain, oldest first (backfill skips these)."""
         return [manifest.period for manifest in self.history()]
 
-    def verify(self, version: int) -> BankManifest:
-        """Check a version against the digests recorded when it was written: its manifest
-        (seal), the bank files it lists and every adapter it names; its manifest, or a
-        RaieCorruptError naming the first file that does not match."""
-        manifest = self.read_manifest(version)
-        bank = self.bank_dir(version)
-        for rel, expected in sorted(manifest.files.items()):
-            path = bank / rel
-            actual = file_sha256(path) if path.is_file() else "missing"
-            if actual != expected:
-                raise RaieCorruptError(
-                    f"{path} does not match its manifest "
-                    f"(sha256 {actual[:12]} != {expected[:12]}): the file is corrupted"
-                )
-        for rel in manifest.adapters.values():
-            self.verified_adapter(rel, version)
-        return manifest
-
-    def verified_adapter(self, rel: str, version: int | None = None) -> Path:
-        """The folder of a stored adapter (a manifest's relative path) after checking its
-        bytes against the digest in its metadata; RaieStateError when it is missing, bad or
-        does not match (``version``: the bank version naming it, for the message)."""
-        path = self.adapter_path(rel)
-        named = "" if version is None else f" named by {version_name(version)}"
-        if not path.is_dir():
-            raise RaieStateError(f"adapter {path}{named} does not exist")
-        expected = _adapter_meta(path).get("digest")
-        actual = tree_digest(path)
-        if actual != expected:
-            raise RaieCorruptError(
-                f"adapter {path}{named} is corrupted: its files do not match the digest in "
-                f"{ADAPTER_META} (sha256 {actual[:12]} != {str(expected)[:12]})"
-            )
-        return path
-
     # ---- writing -------------------------------------------------------------------------
     def lock(self) -> DatasetLock:
         """Take the dataset lock (fails fast) and clear staging dirs left by dead writers."""
@@ -343,7 +308,7 @@ class Store:
         for path in sorted(region_root.iterdir()):
             version = parse_version(path.name)
             if version is not None and (path / ADAPTER_META).is_file():
-                if _adapter_meta(path).get("digest") == digest:
+                if adapter_meta(path).get("digest") == digest:
                     return version
         return None
 
@@ -372,7 +337,10 @@ class Store:
 
     def _publish(self, draft: BankDraft, make_current: bool = True) -> int:
         for rel in draft.adapters.values():
-            self.verified_adapter(rel)  # nothing is published over a missing or bad adapter
+            if not self.adapter_path(rel).is_dir():
+                raise RaieStateError(
+                    f"adapter {self.adapter_path(rel)} does not exist; stage it first"
+                )
         files = {
             p.relative_to(draft.dir).as_posix(): file_sha256(p)
             for p in sorted(draft.dir.rglob("*"))
@@ -415,7 +383,7 @@ class Store:
             fsync_path(self.root)
 
 
-def _adapter_meta(folder: Path) -> dict[str, Any]:
+def adapter_meta(folder: Path) -> dict[str, Any]:
     """An adapter's metadata (region id, digest, creation time); RaieCorruptError if unreadable."""
     path = folder / ADAPTER_META
     try:
