@@ -19,7 +19,7 @@ from typing import Any
 
 from raie_core.errors import RaieCorruptError, RaieStateError
 from tasks.durable import file_sha256, write_json_atomic
-from tasks.manifest import BankManifest, version_name
+from tasks.manifest import BankManifest, parse_version, version_name
 from tasks.store import ADAPTER_META, MANIFEST, Store, adapter_meta, tree_digest
 
 RETIRED = "RETIRED.json"
@@ -85,6 +85,13 @@ def verified_adapter(store: Store, rel: str, version: int | None = None) -> Path
             f"{ADAPTER_META} (sha256 {actual[:12]} != {str(expected)[:12]})"
         )
     return path
+
+
+def adapter_dirs(store: Store) -> list[str]:
+    """Every stored adapter folder (relative, like a manifest names it), named or not."""
+    root = store.root / "adapters"
+    found = root.glob("*/v*") if root.is_dir() else ()
+    return sorted(store.relative(p) for p in found if parse_version(p.name) is not None)
 
 
 def retired(store: Store, version: int) -> dict[str, Any] | None:

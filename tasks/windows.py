@@ -40,6 +40,7 @@ PERIOD_WINDOWS = "windows.safetensors"
 ALL_WINDOWS = "all.safetensors"
 RECENCY_WINDOWS = "recency.safetensors"
 RECENCY_ROWS = "recency.rows.safetensors"
+WINDOW_FILES = (SETUP_TRAIN, SETUP_HELDOUT, PERIOD_WINDOWS, ALL_WINDOWS, RECENCY_WINDOWS)
 DIGEST_KEY = "raie.digest"
 """The safetensors metadata key of a window file's digest (`windows_digest`)."""
 
