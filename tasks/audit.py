@@ -62,6 +62,9 @@ def audit_dataset(store: Store) -> DatasetAudit:
     audit.check("pointer", lambda: _pointer(store, versions))
     named: set[str] = set()
     for version in versions:
+        if _retired(store, version):  # `raie gc` left its manifest only: check that
+            audit.check("retired versions", lambda version=version: store.read_manifest(version))
+            continue
         audit.checked["versions"] = audit.checked.get("versions", 0) + 1
         audit.problems += [str(error) for error in bank_problems(store, version)]
         named |= _adapters_named(store, version)
@@ -84,6 +87,13 @@ def _pointer(store: Store, versions: list[int]) -> None:
         store.bank_dir(current)
     elif versions:
         raise RaieStateError(f"{store.root / 'CURRENT'} is missing; bank versions exist")
+
+
+def _retired(store: Store, version: int) -> bool:
+    try:
+        return retired(store, version) is not None
+    except RaieStateError:
+        return False  # bank_problems reports the unreadable marker
 
 
 def _version_dirs(store: Store) -> list[int]:

@@ -19,11 +19,13 @@ Kept versions are verified first: gc refuses to run on a corrupted home.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from prefect import task
 
 from raie_core.data.periods import Every, Period
 from raie_core.errors import RaieConfigError, RaieStateError
@@ -38,6 +40,7 @@ from tasks.regions import REGIONS_DIR
 from tasks.store import MANIFEST, REMOVED_SUFFIX, Store
 
 SETUP_KEY = "setup"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,20 @@ def collect(store: Store, keep: int, dry_run: bool = False) -> GcPlan:
     for rel in plan.mlflow:
         shutil.rmtree(store.home / rel)
     return plan
+
+
+@task(name="gc")
+def gc_after_publish(store: Store, config: RetentionConfig) -> int:
+    """`collect` at the end of a nightly update (the caller holds the lock); bytes freed. The
+    period is published whatever happens here: a refusal is logged as a warning, and the
+    next update or `raie gc` tries again."""
+    try:
+        plan = collect(store, config.keep)
+    except RaieStateError as error:
+        log.warning("gc after publish skipped: %s", error)
+        return 0
+    log.info("gc retired %s, freed %d bytes", [version_name(v) for v in plan.retire], plan.bytes)
+    return plan.bytes
 
 
 def _pinned(store: Store) -> set[int]:
