@@ -62,15 +62,12 @@ def tree_digest(root: Path) -> str:
     return durable.tree_digest(root, skip=(ADAPTER_META,))
 
 
-REMOVED_SUFFIX = ".removed"
-"""`vNNNN.removed`: a version folder `raie gc` removed; its number is never reused."""
+REMOVED_SUFFIX = ".removed"  # `vNNNN.removed`: a folder `raie gc` removed, never renumbered
 
 
 def _next_version(parent: Path) -> int:
-    names = (
-        [p.name.removesuffix(REMOVED_SUFFIX) for p in parent.iterdir()] if parent.is_dir() else []
-    )
-    taken = [parse_version(name) for name in names]
+    found = parent.iterdir() if parent.is_dir() else ()
+    taken = [parse_version(p.name.removesuffix(REMOVED_SUFFIX)) for p in found]
     return max([v for v in taken if v is not None], default=0) + 1
 
 

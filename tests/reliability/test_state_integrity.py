@@ -146,3 +146,21 @@ def test_regions_header_corruption_is_one_sentence(tmp_path: Path) -> None:
     (folder / "regions.json").write_bytes(b"\xff\xfe")
     with pytest.raises(RaieCorruptError, match="regions file .*regions.json is corrupted"):
         load_regions(folder)
+
+
+def test_a_corrupted_champion_log_or_intent_is_one_sentence(tmp_path: Path) -> None:
+    from tasks.audit import audit_dataset
+    from tasks.champion import champion_moves, pending_move
+
+    store = _one_version_store(tmp_path)
+    (store.root / "champion.jsonl").write_bytes(b"\xff\xfe\n")
+    with pytest.raises(RaieCorruptError, match=r"champion.jsonl is corrupted: 'utf-8'"):
+        champion_moves(store)
+    (store.root / "CHAMPION.intent").write_bytes(b'{"version": ')
+    with pytest.raises(RaieCorruptError, match=r"CHAMPION.intent is corrupted"):
+        pending_move(store)
+    problems = audit_dataset(store).problems  # this toy version has no setup record either
+    assert [p for p in problems if "champion.jsonl" in p] == [
+        f"{store.root / 'champion.jsonl'} is corrupted: 'utf-8' codec can't decode byte 0xff "
+        "in position 0: invalid start byte"
+    ]
