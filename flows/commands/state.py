@@ -56,8 +56,10 @@ def _gc(args: argparse.Namespace) -> int:
     verb = "would remove" if args.dry_run else "removed"
     summary = plan.to_json()
     print(f"gc {store.dataset}: kept {', '.join(summary['kept'])}")
-    for kind in ("retired", "adapters", "windows", "work", "mlflow_artifacts"):
+    for version in summary["retired"]:
+        print(f"  {'would retire' if args.dry_run else 'retired'} {version} (its manifest stays)")
+    for kind in ("adapters", "windows", "work", "mlflow_artifacts"):
         for item in summary[kind]:
-            print(f"  {verb} {kind}: {item}")
+            print(f"  {verb} {item}")
     print(f"{verb} {plan.bytes} bytes ({plan.bytes / 2**20:.1f} MiB)")
     return 0

@@ -49,7 +49,9 @@ def test_gc_keeps_the_champion_setup_and_replayed_windows(home: Path, capsys) ->
 
     before = _stored(home)
     code, out, err = cli(home, capsys, "gc", "--dataset", DATASET, "--keep", "1", "--dry-run")
-    assert code == 0 and "would remove retired: v0002" in out and "region-9/v0001" in out
+    assert (
+        code == 0 and "would retire v0002 (its manifest stays)" in out and "region-9/v0001" in out
+    )
     assert _stored(home) == before  # a dry run changes nothing
 
     code, out, err = cli(home, capsys, "gc", "--dataset", DATASET, "--keep", "1", "--json")
