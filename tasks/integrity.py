@@ -107,16 +107,24 @@ def retired(store: Store, version: int) -> dict[str, Any] | None:
 
 
 def retire(store: Store, version: int, utc: str) -> int:
-    """Remove a version's payload, keep its manifest and write the marker; bytes freed."""
-    bank = store.bank_dir(version)
-    freed = 0
-    for path in sorted(bank.rglob("*"), reverse=True):
-        if path.name in (MANIFEST, RETIRED) and path.parent == bank:
-            continue
-        if path.is_file():
-            freed += path.stat().st_size
-            path.unlink()
-        else:
-            path.rmdir()
-    write_json_atomic(bank / RETIRED, {"utc": utc, "bytes": freed})
+    """Write the marker, then remove a version's payload (its manifest stays); bytes freed.
+    The marker goes first: after a crash the version is retired (never served) and the next
+    gc removes what is left (`payload`)."""
+    files = payload(store, version)
+    freed = sum(path.stat().st_size for path in files)
+    if retired(store, version) is None:
+        write_json_atomic(store.bank_dir(version) / RETIRED, {"utc": utc, "bytes": freed})
+    for path in files:
+        path.unlink()
+    for folder in sorted(
+        (p for p in store.bank_dir(version).rglob("*") if p.is_dir()), reverse=True
+    ):
+        folder.rmdir()
     return freed
+
+
+def payload(store: Store, version: int) -> list[Path]:
+    """The files of a version but its manifest and retirement marker."""
+    bank = store.bank_dir(version)
+    keep = {bank / MANIFEST, bank / RETIRED}
+    return sorted(p for p in bank.rglob("*") if p.is_file() and p not in keep)

@@ -33,11 +33,11 @@ from raie_core.evaluation import SETUP_CODE, split_keys
 from raie_core.regions import load_regions
 from tasks.champion import pending_move
 from tasks.durable import utc_now
-from tasks.integrity import adapter_dirs, retire, retired, verify_bank
+from tasks.integrity import adapter_dirs, payload, retire, retired, verify_bank
 from tasks.lineage import tracker
 from tasks.manifest import version_name
 from tasks.regions import REGIONS_DIR
-from tasks.store import MANIFEST, REMOVED_SUFFIX, Store
+from tasks.store import REMOVED_SUFFIX, Store
 
 SETUP_KEY = "setup"
 log = logging.getLogger(__name__)
@@ -90,10 +90,12 @@ def plan_gc(store: Store, keep: int) -> GcPlan:
     """What `collect` would remove (nothing is changed); RaieStateError when a kept version
     does not verify (fix or roll back first: gc never decides on a corrupted home)."""
     RetentionConfig(keep=keep)
-    live = [v for v in store.versions() if retired(store, v) is None]
+    versions = store.versions()
+    live = [v for v in versions if retired(store, v) is None]
     kept = sorted(set(live[-keep:]) | _pinned(store))
     manifests = [verify_bank(store, v) for v in kept]
-    plan = GcPlan(kept=kept, retire=[v for v in live if v not in kept])
+    unfinished = [v for v in versions if v not in live and payload(store, v)]  # a crashed gc
+    plan = GcPlan(kept=kept, retire=sorted([v for v in live if v not in kept] + unfinished))
     needed = {rel for m in manifests for rel in m.adapters.values()}
     plan.adapters = [rel for rel in adapter_dirs(store) if rel not in needed]
     replayed = {SETUP_KEY} | {_key(code) for v in kept for code in _replayed_codes(store, v)}
@@ -110,7 +112,7 @@ def plan_gc(store: Store, keep: int) -> GcPlan:
     plan.mlflow = _mlflow_artifacts(store, plan)
     paths = [store.root / rel for rel in plan.adapters + plan.windows + plan.work]
     paths += [store.home / rel for rel in plan.mlflow]
-    paths += [p for v in plan.retire for p in store.bank_dir(v).iterdir() if p.name != MANIFEST]
+    paths += [p for v in plan.retire for p in payload(store, v)]
     plan.bytes = sum(_size(p) for p in paths)
     return plan
 
@@ -124,9 +126,9 @@ def collect(store: Store, keep: int, dry_run: bool = False) -> GcPlan:
     _tag_registered(store, plan, when)
     for version in plan.retire:
         retire(store, version, when)
-    for rel in plan.adapters:
-        shutil.rmtree(store.root / rel)
+    for rel in plan.adapters:  # the number is reserved first: a crash never frees it
         (store.root / f"{rel}{REMOVED_SUFFIX}").write_text(when + "\n", encoding="utf-8")
+        shutil.rmtree(store.root / rel)
     for rel in plan.windows + plan.work:
         shutil.rmtree(store.root / rel)
     for rel in plan.mlflow:

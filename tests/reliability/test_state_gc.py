@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from raie_core.errors import RaieConfigError
+from raie_core.errors import RaieConfigError, RaieStateError
 from tests.flows.conftest import ml100k_slice, prefect_backend  # noqa: F401 - fixtures
 from tests.reliability.state_home import DATASET, PERIODS, cli, home, tree  # noqa: F401
 
@@ -129,3 +129,19 @@ def test_stored_adapters_are_canonical_and_stored_once(home: Path) -> None:  # n
         (draft.dir / "README.md").write_text("model card")
         canonical_adapter_files(draft.dir)
     assert draft.ref is not None and draft.ref.path == rel
+
+
+def test_a_retirement_a_crash_interrupted_is_finished_by_the_next_gc(home: Path) -> None:  # noqa: F811
+    from tasks.integrity import RETIRED, payload, verify_bank
+    from tasks.retention import collect, plan_gc
+    from tasks.store import Store
+
+    store = Store(home, DATASET)
+    (store.bank_dir(2) / RETIRED).write_text('{"utc": "crash", "bytes": 0}')  # marker, payload
+    assert payload(store, 2) and plan_gc(store, keep=8).retire == [2]
+    with pytest.raises(RaieStateError, match="was retired by `raie gc`"):
+        verify_bank(store, 2)  # a half-retired version is never served
+    with store.lock():
+        plan = collect(store, keep=8)
+    assert plan.retire == [2] and payload(store, 2) == [] and plan.bytes > 0
+    assert store.read_manifest(2).period == PERIODS[0].isoformat()
