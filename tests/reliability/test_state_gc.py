@@ -137,6 +137,7 @@ def test_a_retirement_a_crash_interrupted_is_finished_by_the_next_gc(home: Path)
     from tasks.store import Store
 
     store = Store(home, DATASET)
+    store.set_current(1)  # gc never retires the champion: v2 must not be it here
     (store.bank_dir(2) / RETIRED).write_text('{"utc": "crash", "bytes": 0}')  # marker, payload
     assert payload(store, 2) and plan_gc(store, keep=8).retire == [2]
     with pytest.raises(RaieStateError, match="was retired by `raie gc`"):
