@@ -133,12 +133,13 @@ def embed_windows(
     store: Store, windows: WindowsRef, fit: RegionConfig | None = None, seed: int = 0
 ) -> str:
     """Routing keys of a window file: (n, d) float32 unit rows + their sample keys, saved
-    beside the windows. fit: the setup's region config; only `setup_sample`'s rows (those
+    in the work area of the windows' period. fit: the setup's region config; only `setup_sample`'s rows (those
     that fit the regions) are encoded."""
     data = load_windows(windows.path)
     index = np.arange(len(data)) if fit is None else setup_sample(len(data), fit, seed)
     X = encode_array(load_base(store), data.context[index])
-    path = Path(windows.path).with_suffix(".embeddings.safetensors")
+    source = Path(windows.path)  # windows/<key>/<name>: the keys are scratch, in work/<key>/
+    path = store.work_dir(source.parent.name) / f"{source.stem}.embeddings.safetensors"
     keys = sample_keys(windows.code, len(data))[index]
     save_file({"X": np.ascontiguousarray(X), "keys": keys}, str(path))
     return str(path)
