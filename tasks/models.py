@@ -133,8 +133,8 @@ def embed_windows(
     store: Store, windows: WindowsRef, fit: RegionConfig | None = None, seed: int = 0
 ) -> str:
     """Routing keys of a window file: (n, d) float32 unit rows + their sample keys, saved
-    in the work area of the windows' period. fit: the setup's region config; only `setup_sample`'s rows (those
-    that fit the regions) are encoded."""
+    in the work area of the windows' period. fit: the setup's region config; only
+    `setup_sample`'s rows (those that fit the regions) are encoded."""
     data = load_windows(windows.path)
     index = np.arange(len(data)) if fit is None else setup_sample(len(data), fit, seed)
     X = encode_array(load_base(store), data.context[index])
