@@ -4,7 +4,6 @@ copied per test (each copy its own MLflow store, inside the copy)."""
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 from datetime import date
@@ -41,9 +40,15 @@ def tracking_uri(home: Path) -> str:
     return f"sqlite:///{home / 'mlflow.db'}"
 
 
-@functools.cache
+_BUILT: dict[str, Path] = {}
+"""Built homes by pytest base temp dir: one per process (each test module has its own copy of
+the slice fixture, so the slice path is not part of the key)."""
+
+
 def _built(root: str, slice_path: str) -> Path:
     """Setup + the first period, once per process (the MLflow store inside the home)."""
+    if root in _BUILT:
+        return _BUILT[root]
     from flows.nightly_update import nightly_update
     from flows.setup import setup
 
@@ -56,6 +61,7 @@ def _built(root: str, slice_path: str) -> Path:
     finally:
         if previous is not None:
             os.environ["MLFLOW_TRACKING_URI"] = previous
+    _BUILT[root] = home
     return home
 
 
