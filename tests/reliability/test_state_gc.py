@@ -6,6 +6,7 @@ adapters are stored once."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -93,6 +94,7 @@ def test_gc_keeps_the_champion_setup_and_replayed_windows(home: Path, capsys) ->
 def test_the_nightly_flow_collects_after_publishing(home: Path) -> None:  # noqa: F811
     from flows.nightly_update import nightly_update
     from tasks.integrity import retired
+    from tasks.lineage import tracker
     from tasks.retention import RetentionConfig
     from tasks.store import Store
 
@@ -102,6 +104,25 @@ def test_the_nightly_flow_collects_after_publishing(home: Path) -> None:  # noqa
     )
     assert report["version"] == 3 and report["gc_bytes_freed"] > 0
     assert [v for v in store.versions() if retired(store, v)] == [2]
+
+    # what MLflow keeps of v3 (its adapters, its bank) is the state's bytes, not a copy
+    t = tracker(store)
+    rows = [r for r in t.lineage(DATASET) + t.bank_lineage(DATASET)]
+    rows = [r for r in rows if r["tags"].get("bank_version") == "3"]
+    linked = 0
+    for row in rows:
+        (artifacts,) = (home / "mlartifacts").glob(f"*/{row['run_id']}/artifacts")
+        rel = row["tags"].get("adapter_path")
+        pairs = (
+            [(store.adapter_path(rel), artifacts / "adapter")]
+            if rel
+            else [(store.bank_dir(3), artifacts / "bank")]
+        )
+        for state, logged in pairs:
+            for path in (p for p in state.rglob("*") if p.is_file()):
+                assert os.stat(path).st_ino == os.stat(logged / path.relative_to(state)).st_ino
+                linked += 1
+    assert linked >= 3  # the bank's files, and those of every adapter v3 registered
     with pytest.raises(RaieConfigError, match="retention.keep=0 should be an integer >= 1"):
         RetentionConfig(keep=0)
 
