@@ -113,7 +113,7 @@ def plan_gc(store: Store, keep: int) -> GcPlan:
     paths = [store.root / rel for rel in plan.adapters + plan.windows + plan.work]
     paths += [store.home / rel for rel in plan.mlflow]
     paths += [p for v in plan.retire for p in payload(store, v)]
-    plan.bytes = sum(_size(p) for p in paths)
+    plan.bytes = disk_bytes(paths)
     return plan
 
 
@@ -172,10 +172,12 @@ def _children(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
-def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+def disk_bytes(paths: list[Path]) -> int:
+    """Bytes the files at or under ``paths`` take on disk, each inode once (the MLflow
+    artifacts of adapters and bank versions are hard links to the state's files)."""
+    files = [q for p in paths for q in ([p] if p.is_file() else p.rglob("*")) if q.is_file()]
+    sizes = {(st.st_dev, st.st_ino): st.st_size for st in (f.stat() for f in files)}
+    return sum(sizes.values())
 
 
 def _registered(store: Store, plan: GcPlan) -> list[dict]:
