@@ -20,6 +20,7 @@ Kept versions are verified first: gc refuses to run on a corrupted home.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,11 +174,14 @@ def _children(folder: Path) -> list[Path]:
 
 
 def disk_bytes(paths: list[Path]) -> int:
-    """Bytes the files at or under ``paths`` take on disk, each inode once (the MLflow
-    artifacts of adapters and bank versions are hard links to the state's files)."""
+    """Bytes removing the files at or under ``paths`` frees: each inode once, and only when
+    all its links are among them (MLflow artifacts are hard links to the state's files, and
+    a retired version's manifest stays)."""
     files = [q for p in paths for q in ([p] if p.is_file() else p.rglob("*")) if q.is_file()]
-    sizes = {(st.st_dev, st.st_ino): st.st_size for st in (f.stat() for f in files)}
-    return sum(sizes.values())
+    links: dict[tuple[int, int], list[os.stat_result]] = {}
+    for stat in (f.stat() for f in files):
+        links.setdefault((stat.st_dev, stat.st_ino), []).append(stat)
+    return sum(s[0].st_size for s in links.values() if len(s) >= s[0].st_nlink)
 
 
 def _registered(store: Store, plan: GcPlan) -> list[dict]:
