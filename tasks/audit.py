@@ -3,7 +3,8 @@
 Per dataset: the CURRENT pointer, every bank version (manifest seal, bank files, the adapters
 it names; `tasks.integrity`), every stored adapter folder (also those no version names), the
 frozen base (`verify_base`), every window file under ``windows/`` and the setup's held-out
-windows, and the champion log and intent. Nothing is written; no lock is taken.
+windows, the champion log and intent, and MLflow's @champion alias against CURRENT. Nothing
+is written; no lock is taken.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 from raie_core.errors import RaieStateError
 from tasks.champion import champion_moves, pending_move
 from tasks.integrity import adapter_dirs, bank_problems, retired, verified_adapter
-from tasks.manifest import parse_version
+from tasks.lineage import tracker
+from tasks.manifest import parse_version, version_name
 from tasks.models import verify_base
 from tasks.records import SetupRecord
 from tasks.store import Store
@@ -78,7 +80,22 @@ def audit_dataset(store: Store) -> DatasetAudit:
     for path in _window_files(store):
         audit.check("windows", lambda path=path: load_windows(path))
     audit.check("champion log", lambda: (champion_moves(store), pending_move(store)))
+    if versions:
+        audit.check("champion alias", lambda: _alias(store))
     return audit
+
+
+def _alias(store: Store) -> None:
+    """MLflow's @champion names the bank version CURRENT serves (unless a move is pending:
+    the next command that takes the lock finishes it)."""
+    served = store.current_version()
+    named = tracker(store).champion_bank_version(store.dataset)
+    if named != served and pending_move(store) is None:
+        raise RaieStateError(
+            f"MLflow's @champion of {store.dataset} names bank "
+            f"{'no version' if named is None else version_name(named)} but CURRENT serves "
+            f"{'no version' if served is None else version_name(served)}"
+        )
 
 
 def _pointer(store: Store, versions: list[int]) -> None:

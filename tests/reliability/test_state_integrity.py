@@ -167,3 +167,16 @@ def test_a_corrupted_champion_log_or_intent_is_one_sentence(tmp_path: Path) -> N
         f"{store.root / 'champion.jsonl'} is corrupted: 'utf-8' codec can't decode byte 0xff "
         "in position 0: invalid start byte"
     ]
+
+
+def test_verify_reports_an_alias_that_names_another_bank_than_current(home: Path, capsys) -> None:  # noqa: ANN001, F811
+    from tasks.lineage import tracker
+    from tasks.store import Store
+
+    store = Store(home, DATASET)
+    t = tracker(store)
+    t.set_champion(DATASET, t.bank_model_version(DATASET, 1))  # CURRENT still serves v2
+    code, out, err = cli(home, capsys, "verify")
+    assert code == 1 and "@champion of table names bank v0001 but CURRENT serves v0002" in out
+    t.set_champion(DATASET, t.bank_model_version(DATASET, 2))
+    assert cli(home, capsys, "verify")[0] == 0
