@@ -1,5 +1,5 @@
 """The `raie` command line: `raie data|setup|update|backfill|recommend|lineage|promote|rollback|
-status|bench|ui|demo`.
+status|verify|gc|bench|ui|demo`.
 
 Exit codes: 0 ok, 1 failed (one sentence on stderr, no traceback unless --debug), 2 bad usage.
 Each command group lives in flows/commands/<group>.py and registers itself with `register`.
@@ -14,7 +14,7 @@ import warnings
 from flows import env
 from raie_core.errors import RaieError
 
-COMMAND_MODULES = ("data", "pipeline", "admin", "champion", "bench")
+COMMAND_MODULES = ("data", "pipeline", "admin", "champion", "state", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

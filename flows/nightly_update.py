@@ -28,6 +28,7 @@ from tasks.lineage import track_period
 from tasks.models import embed_windows, load_base
 from tasks.records import PeriodRecord, SetupRecord
 from tasks.regions import EditSummary, edit_period_regions
+from tasks.retention import RetentionConfig, gc_after_publish
 from tasks.store import BankManifest, Store
 from tasks.windows import PeriodWindows, WindowsRef, build_gated_period_windows
 
@@ -49,6 +50,7 @@ def nightly_update(
     dataset: str = DEFAULT_DATASET,
     home: str | None = None,
     force: bool = False,
+    retention: RetentionConfig = RetentionConfig(),  # noqa: B008 - frozen, immutable
 ) -> dict:
     """Edit the champion's regions with ``period``'s interactions (default: the last complete
     period); the candidate becomes champion only when the statistical gate passes.
@@ -56,7 +58,10 @@ def nightly_update(
     Rule of the next update: every period edits from the champion (CURRENT), so a rejected
     candidate is published for audit but never becomes the base of a later edit. A crash
     between publishing a passed candidate and moving the champion leaves the period
-    processed and the candidate unpromoted: `raie promote --version N` finishes it."""
+    processed and the candidate unpromoted: `raie promote --version N` finishes it.
+
+    After a publish, ``retention`` (`RetentionConfig`: keep the newest 8 versions, the
+    champion and setup) removes what no kept version needs, under the same lock."""
     store = Store(env.raie_home(home), dataset)
     config = stored_config(store)
     this_period = (
@@ -77,6 +82,8 @@ def nightly_update(
         if windows.all.rows == 0:
             return _publish_unchanged(store, config, label, serving)
         report = _update(store, config, this_period, windows, serving, setup)
+        if retention.after_publish:
+            report["gc_bytes_freed"] = gc_after_publish(store, retention)
     _artifacts(report)
     progress.info("period %s done", label, extra={"raie_report": report})
     return report

@@ -19,3 +19,7 @@ class RaieDataError(RaieError):
 
 class RaieStateError(RaieError):
     """The RAIE home is missing, locked or inconsistent."""
+
+
+class RaieCorruptError(RaieStateError):
+    """A stored file does not match the digest recorded when it was written (names the file)."""

@@ -4,8 +4,10 @@ immutable version (the region's only when it is kept: promoted, or no promotion 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from prefect import task
 
@@ -21,6 +23,7 @@ from raie_core.evaluation import SETUP_CODE
 from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainResult
 from raie_core.update import shared_training_set, train_shared, update_region
+from tasks.integrity import verified_adapter
 from tasks.models import load_base
 from tasks.regions import EditSummary, region_plan
 from tasks.store import AdapterRef, Store
@@ -67,7 +70,7 @@ def train_shared_adapter(
     ``previous``) or starting from zero; stages the result as a new shared version."""
     bank = RegionAdapters(load_base(store), config)
     if previous is not None:
-        bank.load_adapter(GLOBAL, store.adapter_path(previous))
+        bank.load_adapter(GLOBAL, verified_adapter(store, previous))
     setup = load_windows(window_path(store, SETUP_CODE))
     data = shared_training_set(load_windows(windows.path), setup, config.replay_ratio, seed)
     result = train_shared(bank, data, seed)
@@ -103,7 +106,7 @@ def train_region_adapter(
     if source is not None:
         if source not in previous:
             raise RaieStateError(f"region {region_id} starts from adapter {source}, not stored")
-        bank.load_adapter(adapter_name(source), store.adapter_path(previous[source]))
+        bank.load_adapter(adapter_name(source), verified_adapter(store, previous[source]))
     update = update_region(bank, plan, windows_for_keys(store, plan.keys), seed)
     ref = _stage(store, bank, region_id) if update.kept else None
     info = _info(
@@ -132,8 +135,22 @@ def _stage(store: Store, bank: RegionAdapters, key: int) -> AdapterRef:
         for file in (draft.dir / name).iterdir():
             file.rename(draft.dir / file.name)
         shutil.rmtree(draft.dir / name)
+        canonical_adapter_files(draft.dir)
     assert draft.ref is not None
     return draft.ref
+
+
+def canonical_adapter_files(folder: Path) -> None:
+    """Make a saved peft folder's bytes a function of its weights alone, so identical adapters
+    are stored once (`Store.stage_adapter` de-duplicates by digest): `adapter_config.json`
+    rewritten key-sorted with its `target_modules` sorted (peft lists a set, in an order that
+    changes per process), the generated model card (README.md) dropped."""
+    (folder / "README.md").unlink(missing_ok=True)
+    path = folder / "adapter_config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _info(
@@ -167,5 +184,5 @@ def load_bank_adapters(
     """A RegionAdapters holding the given region (or `SHARED_KEY`) -> stored adapter map."""
     bank = RegionAdapters(load_base(store), config)
     for region_id, rel in sorted(adapters.items()):
-        bank.load_adapter(adapter_name(region_id), store.adapter_path(rel))
+        bank.load_adapter(adapter_name(region_id), verified_adapter(store, rel))
     return bank

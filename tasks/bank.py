@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import task
 
 from tasks.evaluate import BankSpec
+from tasks.integrity import verify_bank
 from tasks.records import PeriodRecord, SetupRecord
 from tasks.regions import REGIONS_DIR, copy_regions
 from tasks.store import BankManifest, Store
@@ -52,15 +53,16 @@ def publish_bank_version(
         draft.decisions = dict(decisions)
         draft.metrics = dict(metrics)
         draft.quality_gate = dict(quality_gate)
-        draft.extra = record.to_extra()
+        draft.extra = record.to_extra(store.root)
     assert draft.version is not None
     return draft.version
 
 
 def champion(store: Store) -> BankManifest:
     """The serving version: the one CURRENT points at (moved by setup, a passed gate,
-    `raie promote` and `raie rollback`, always with the MLflow alias)."""
-    return store.read_manifest(store.require_current())
+    `raie promote` and `raie rollback`, always with the MLflow alias), checked against its
+    recorded digests (`verify_bank`): nothing is served or edited from a corrupted bank."""
+    return verify_bank(store, store.require_current())
 
 
 def newest(store: Store) -> BankManifest:
@@ -75,7 +77,8 @@ def processed_periods(store: Store) -> list[str]:
 
 
 def bank_spec(store: Store, manifest: BankManifest) -> BankSpec:
-    """The regions folder and adapter map of a published version."""
+    """The regions folder and adapter map of a published version (verified: `verify_bank`)."""
+    verify_bank(store, manifest.version)
     return BankSpec(
         str(Path(store.bank_dir(manifest.version)) / REGIONS_DIR), dict(manifest.adapters)
     )

@@ -27,8 +27,9 @@ from pathlib import Path
 
 from prefect import task
 
-from raie_core.errors import RaieStateError
+from raie_core.errors import RaieCorruptError, RaieStateError
 from tasks.durable import fsync_path, utc_now, write_json_atomic
+from tasks.integrity import verify_bank
 from tasks.lineage import tracker
 from tasks.manifest import version_name
 from tasks.store import Store
@@ -65,7 +66,7 @@ class ChampionMove:
         try:
             return cls(**payload)  # type: ignore[arg-type]
         except TypeError as error:
-            raise RaieStateError(f"{source} is corrupted: {error}") from None
+            raise RaieCorruptError(f"{source} is corrupted: {error}") from None
 
 
 def operator() -> str:
@@ -91,7 +92,7 @@ def move_champion(
     """Make bank ``version`` the champion in the state store and MLflow (caller holds the lock)."""
     if action not in ACTIONS:
         raise RaieStateError(f"action={action!r} should be one of {', '.join(ACTIONS)}")
-    store.bank_dir(version)
+    verify_bank(store, version)  # a corrupted or retired version never becomes champion
     if tracker(store).bank_model_version(store.dataset, version) is None:
         raise RaieStateError(
             f"bank {version_name(version)} of {store.dataset} has no registered MLflow version "
@@ -114,11 +115,7 @@ def pending_move(store: Store) -> ChampionMove | None:
     path = _intent(store)
     if not path.is_file():
         return None
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise RaieStateError(f"{path} is corrupted: {error}") from None
-    return ChampionMove.from_json(payload, path)
+    return ChampionMove.from_json(_json(path.read_bytes(), path), path)
 
 
 def recover_champion(store: Store) -> ChampionMove | None:
@@ -134,8 +131,15 @@ def champion_moves(store: Store) -> list[ChampionMove]:
     path = _log(store)
     if not path.is_file():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [ChampionMove.from_json(json.loads(line), path) for line in lines if line.strip()]
+    lines = path.read_bytes().splitlines()
+    return [ChampionMove.from_json(_json(line, path), path) for line in lines if line.strip()]
+
+
+def _json(data: bytes, source: Path) -> object:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RaieCorruptError(f"{source} is corrupted: {error}") from None
 
 
 def _finish(store: Store, move: ChampionMove) -> None:

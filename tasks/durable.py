@@ -49,17 +49,44 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
+_DIGESTS: dict[tuple, str] = {}
+"""Digests computed by this process, keyed by what they covered: (path, mtime_ns, size) of
+every file. Verified loads repeat (one per evaluation), so each file is hashed once."""
+
+
+def _signature(paths: list[Path]) -> tuple:
+    stats = [(str(p), p.stat()) for p in paths]
+    return tuple((name, st.st_mtime_ns, st.st_size) for name, st in stats)
+
+
+def _hash_into(digest: Any, path: Path) -> None:  # a hashlib object
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of a file (cached per process while its mtime and size hold)."""
+    key = ("file", *_signature([path]))
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        _hash_into(digest, path)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
 def tree_digest(root: Path, skip: tuple[str, ...] = ()) -> str:
     """sha256 over the relative paths and bytes of every file under `root` (sorted), but the
-    files whose relative path is in ``skip`` (metadata written after the digest)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if rel in skip:
-            continue
-        digest.update(rel.encode() + b"\0")
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
-    return digest.hexdigest()
+    files whose relative path is in ``skip`` (metadata written after the digest); cached per
+    process like `file_sha256`."""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    files = [p for p in files if p.relative_to(root).as_posix() not in skip]
+    key = ("tree", str(root), *_signature(files))
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            _hash_into(digest, path)
+            digest.update(b"\0")
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]

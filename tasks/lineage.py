@@ -39,7 +39,7 @@ def track_setup(
     t = tracker(store)
     run_id = t.start_run(experiment(store), f"setup-{period}", params, _flow_tags("setup", period))
     t.log_metrics(run_id, metrics)
-    t.log_artifacts(run_id, store.bank_dir(version), "bank")
+    t.link_artifacts(run_id, store.bank_dir(version), "bank")
     bank_version = t.register_bank(
         store.dataset,
         run_id,
@@ -86,7 +86,7 @@ def track_period(
         },
     )
     t.set_tags(run_id, {"gate.passed": gate.get("passed"), "gate.reason": gate.get("reason", "")})
-    t.log_artifacts(run_id, store.bank_dir(version), "bank")
+    t.link_artifacts(run_id, store.bank_dir(version), "bank")
     if plots_dir is not None:
         t.log_artifacts(run_id, plots_dir, "plots")
     lineage = {"period": period, "bank_version": version, "data_digest": data_digest}
@@ -191,6 +191,6 @@ def _track_region(
         },
     )
     if register:
-        t.log_artifacts(child, store.adapter_path(info.path), "adapter")
+        t.link_artifacts(child, store.adapter_path(info.path), "adapter")
         t.register_region_adapter(store.dataset, info.region_id, child, "adapter", tags)
     t.end_run(child)

@@ -1,13 +1,18 @@
 """What a bank version is on disk: its manifest record and its version directory names."""
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raie_core.errors import RaieStateError
+from raie_core.errors import RaieCorruptError, RaieStateError
 
 SCHEMA_VERSION = 1
+SEAL = "seal"
+"""The manifest field holding the sha256 of the rest of it (canonical JSON), so a manifest is
+checked like every other stored file; manifests written before it have none."""
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
 
 
@@ -48,7 +53,7 @@ class BankManifest:
         """A JSON-ready dict (region ids become strings)."""
         payload = {name: getattr(self, name) for name in self.__dataclass_fields__}
         payload["adapters"] = {str(k): v for k, v in sorted(self.adapters.items())}
-        return payload
+        return payload | {SEAL: _seal(payload)}
 
     @classmethod
     def from_json(cls, payload: Any, source: Path) -> "BankManifest":
@@ -58,11 +63,23 @@ class BankManifest:
         missing = sorted(set(cls.__dataclass_fields__) - {"extra", "schema_version"} - set(payload))
         if missing:
             raise RaieStateError(f"manifest {source} is corrupted: missing {', '.join(missing)}")
-        unknown = sorted(set(payload) - set(cls.__dataclass_fields__))
+        unknown = sorted(set(payload) - set(cls.__dataclass_fields__) - {SEAL})
         if unknown:
             raise RaieStateError(f"manifest {source} has unknown fields {', '.join(unknown)}")
+        payload = dict(payload)
+        seal = payload.pop(SEAL, None)
+        if seal is not None and seal != _seal(payload):
+            raise RaieCorruptError(
+                f"manifest {source} is corrupted: its content does not match its seal "
+                f"(sha256 {_seal(payload)[:12]} != {str(seal)[:12]})"
+            )
         try:
             adapters = {int(k): str(v) for k, v in payload["adapters"].items()}
             return cls(**{**payload, "adapters": adapters})
         except (AttributeError, TypeError, ValueError) as error:
             raise RaieStateError(f"manifest {source} is corrupted: {error}") from error
+
+
+def _seal(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -15,7 +15,7 @@ from safetensors.numpy import load_file, save_file
 from raie_core.backbones import Backbone, BackboneKind, encode_array, load_backbone
 from raie_core.backbones.llm import LLMConfig, setup_llm
 from raie_core.backbones.seqrec import SeqRecConfig, fit_seqrec
-from raie_core.errors import RaieConfigError, RaieStateError
+from raie_core.errors import RaieConfigError, RaieCorruptError, RaieStateError
 from raie_core.evaluation import sample_keys
 from raie_core.protocol import ItemVocab, build_vocab
 from raie_core.regions import RegionConfig
@@ -23,6 +23,7 @@ from raie_core.training import TrainResult
 from raie_core.update import setup_sample
 from tasks import ingest
 from tasks.llm_cache import build_cached_llm
+from tasks.records import SetupRecord
 from tasks.store import Store, tree_digest
 from tasks.windows import WindowsRef, load_windows
 
@@ -89,13 +90,30 @@ def _base_info(store: Store, result: TrainResult) -> BaseInfo:
 
 
 def read_pipeline_config(store: Store) -> dict:
-    """The pipeline config saved with the base at setup (a mapping: flows validate it)."""
+    """The pipeline config saved with the base at setup (a mapping: flows validate it), read
+    after the base is checked against its digest (`verify_base`)."""
     path = store.base_dir / PIPELINE_CONFIG
     if not path.is_file():
         raise RaieStateError(
             f"no setup found for dataset {store.dataset} in {store.home}; run `raie setup` first"
         )
+    verify_base(store)
     return json.loads(path.read_text())
+
+
+def verify_base(store: Store) -> None:
+    """Check the frozen base against the digest setup recorded (`SetupRecord.base_digest`);
+    RaieCorruptError naming the folder on a mismatch. Before setup has published (the base
+    was written by this run) there is no record yet and nothing to check."""
+    if store.current_version() is None:
+        return
+    expected = SetupRecord.read(store, store.history()[0]).base_digest
+    actual = tree_digest(store.base_dir)[: len(expected)]
+    if actual != expected:
+        raise RaieCorruptError(
+            f"base model {store.base_dir} is corrupted: its files do not match the base_digest "
+            f"of the setup manifest ({actual} != {expected})"
+        )
 
 
 @lru_cache(maxsize=4)
@@ -104,7 +122,9 @@ def _cached_base(path: str, digest_hint: float) -> Backbone:
 
 
 def load_base(store: Store) -> Backbone:
-    """The frozen base (cached per process; keyed by the base folder's mtime)."""
+    """The frozen base, checked against its digest (`verify_base`; cached per process, keyed
+    by the base folder's mtime)."""
+    verify_base(store)
     return _cached_base(str(store.base_dir), store.base_dir.stat().st_mtime)
 
 
@@ -113,12 +133,13 @@ def embed_windows(
     store: Store, windows: WindowsRef, fit: RegionConfig | None = None, seed: int = 0
 ) -> str:
     """Routing keys of a window file: (n, d) float32 unit rows + their sample keys, saved
-    beside the windows. fit: the setup's region config; only `setup_sample`'s rows (those
-    that fit the regions) are encoded."""
+    in the work area of the windows' period. fit: the setup's region config; only
+    `setup_sample`'s rows (those that fit the regions) are encoded."""
     data = load_windows(windows.path)
     index = np.arange(len(data)) if fit is None else setup_sample(len(data), fit, seed)
     X = encode_array(load_base(store), data.context[index])
-    path = Path(windows.path).with_suffix(".embeddings.safetensors")
+    source = Path(windows.path)  # windows/<key>/<name>: the keys are scratch, in work/<key>/
+    path = store.work_dir(source.parent.name) / f"{source.stem}.embeddings.safetensors"
     keys = sample_keys(windows.code, len(data))[index]
     save_file({"X": np.ascontiguousarray(X), "keys": keys}, str(path))
     return str(path)

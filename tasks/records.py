@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from raie_core.errors import RaieStateError
@@ -33,12 +34,16 @@ class SetupRecord:
     base_digest: str
     base_epochs: int
 
-    def to_extra(self) -> dict[str, Any]:
-        """The manifest's "extra" (JSON-ready)."""
+    def to_extra(self, root: Path | None = None) -> dict[str, Any]:
+        """The manifest's "extra" (JSON-ready); the held-out path relative to ``root`` (the
+        dataset's state dir) when it lies under it, so the home can move."""
+        heldout = asdict(self.heldout)
+        if root is not None and Path(heldout["path"]).is_relative_to(root):
+            heldout["path"] = Path(heldout["path"]).relative_to(root).as_posix()
         return {
             "until": self.until.isoformat(),
             "retention_reference": float(self.retention_reference),
-            "heldout": asdict(self.heldout),
+            "heldout": heldout,
             "setup_windows": int(self.setup_windows),
             "base_digest": self.base_digest,
             "base_epochs": int(self.base_epochs),
@@ -46,13 +51,14 @@ class SetupRecord:
 
     @classmethod
     def read(cls, store: Store, manifest: BankManifest) -> SetupRecord:
-        """The setup record of ``manifest`` (the first version of ``store``'s history)."""
+        """The setup record of ``manifest`` (the first version of ``store``'s history); the
+        held-out path resolved under ``store`` (`Store.resolve`)."""
         extra = _Extra(store, manifest)
         return cls(
             until=extra.day("until"),
             retention_reference=extra.number("retention_reference"),
             heldout=WindowsRef(
-                path=extra.text("heldout.path"),
+                path=str(store.resolve(extra.text("heldout.path"))),
                 rows=extra.integer("heldout.rows"),
                 digest=extra.text("heldout.digest"),
                 code=extra.integer("heldout.code"),
@@ -82,8 +88,8 @@ class PeriodRecord:
     live: int | None = None
     champion_evaluated: int | None = None
 
-    def to_extra(self) -> dict[str, Any]:
-        """The manifest's "extra" (JSON-ready)."""
+    def to_extra(self, root: Path | None = None) -> dict[str, Any]:
+        """The manifest's "extra" (JSON-ready; it names no path, ``root`` is not used)."""
         return {
             "windows": int(self.windows),
             "affected": [int(r) for r in self.affected],

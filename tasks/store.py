@@ -9,7 +9,8 @@ This module is the only place that knows paths under the home. Layout, per datas
         adapters/shared/vNNNN/        the shared adapter's versions (key SHARED_KEY)
         base/                         the frozen backbone, written once by setup
         snapshots/                    ingested period snapshots
-        work/<key>/                   scratch space of a run (not published state)
+        windows/<key>/                window files of setup and each period (replay reads them)
+        work/<key>/                   scratch space of a run (not published state; may be deleted)
         .staging/                     temp dirs; anything here when the lock is taken is stale
         .lock                         flock target; holds "pid since" of the holder
 
@@ -20,7 +21,6 @@ safetensors are read back, never pickle.
 """
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raie_core.errors import RaieStateError
+from raie_core.errors import RaieCorruptError, RaieStateError
 from raie_core.sharing import SHARED_KEY
 from tasks import durable
 from tasks.durable import (
+    file_sha256,
     fsync_path,
     fsync_tree,
     utc_now,
@@ -61,8 +62,12 @@ def tree_digest(root: Path) -> str:
     return durable.tree_digest(root, skip=(ADAPTER_META,))
 
 
+REMOVED_SUFFIX = ".removed"  # `vNNNN.removed`: a folder `raie gc` removed, never renumbered
+
+
 def _next_version(parent: Path) -> int:
-    taken = [parse_version(p.name) for p in parent.iterdir()] if parent.is_dir() else []
+    found = parent.iterdir() if parent.is_dir() else ()
+    taken = [parse_version(p.name.removesuffix(REMOVED_SUFFIX)) for p in found]
     return max([v for v in taken if v is not None], default=0) + 1
 
 
@@ -141,6 +146,28 @@ class Store:
         """A scratch dir for one run's intermediate files (never read as published state)."""
         return self._mkdir(self.root / "work" / key)
 
+    def windows_file(self, key: str, name: str) -> Path:
+        """A window file of setup (key "setup") or a period; homes written before windows/
+        kept them in work/<key>/, read there while no windows/ copy exists."""
+        path = self.root / "windows" / key / name
+        legacy = self.root / "work" / key / name
+        return legacy if legacy.is_file() and not path.is_file() else path
+
+    def relative(self, path: str | Path) -> str:
+        """A path under the state dir as manifests record it: relative, so the home can move."""
+        return Path(path).relative_to(self.root).as_posix()
+
+    def resolve(self, stored: str) -> Path:
+        """A path a manifest recorded: relative to the state dir; an absolute one (manifests
+        written before paths were relative) is re-rooted here when it names a file of this
+        dataset's state dir under any home (a moved, copied or restored home)."""
+        path = Path(stored)
+        if not path.is_absolute():
+            return self.root / path
+        marker = f"/state/{self.dataset}/"
+        text = path.as_posix()
+        return self.root / text.rsplit(marker, 1)[1] if marker in text else path
+
     def bank_dir(self, version: int) -> Path:
         path = self.root / "bank" / version_name(version)
         if not (path / MANIFEST).is_file():
@@ -164,7 +191,7 @@ class Store:
         pointer = self.root / "CURRENT"
         if not pointer.exists():
             return None
-        text = pointer.read_text(encoding="utf-8").strip()
+        text = pointer.read_bytes().decode("utf-8", errors="replace").strip()
         version = parse_version(text)
         if version is None:
             raise RaieStateError(
@@ -185,8 +212,8 @@ class Store:
         path = self.bank_dir(version) / MANIFEST
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise RaieStateError(f"manifest {path} is corrupted: {error}") from error
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RaieCorruptError(f"manifest {path} is corrupted: {error}") from None
         manifest = BankManifest.from_json(payload, path)
         if manifest.version != version:
             raise RaieStateError(
@@ -218,23 +245,6 @@ class Store:
     def published_periods(self) -> list[str]:
         """Periods in the published chain, oldest first (backfill skips these)."""
         return [manifest.period for manifest in self.history()]
-
-    def verify(self, version: int) -> None:
-        """Re-hash the bank files listed in the manifest; raise RaieStateError on a mismatch."""
-        manifest = self.read_manifest(version)
-        bank = self.bank_dir(version)
-        for rel, expected in manifest.files.items():
-            path = bank / rel
-            actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
-            if actual != expected:
-                raise RaieStateError(
-                    f"{path} does not match its manifest ({actual[:12]} != {expected[:12]})"
-                )
-        for rel in manifest.adapters.values():
-            if not self.adapter_path(rel).is_dir():
-                raise RaieStateError(
-                    f"adapter {self.adapter_path(rel)} named by {version_name(version)} is missing"
-                )
 
     # ---- writing -------------------------------------------------------------------------
     def lock(self) -> DatasetLock:
@@ -300,10 +310,9 @@ class Store:
         if not region_root.is_dir():
             return None
         for path in sorted(region_root.iterdir()):
-            meta = path / ADAPTER_META
             version = parse_version(path.name)
-            if version is not None and meta.is_file():
-                if json.loads(meta.read_text(encoding="utf-8")).get("digest") == digest:
+            if version is not None and (path / ADAPTER_META).is_file():
+                if adapter_meta(path).get("digest") == digest:
                     return version
         return None
 
@@ -337,7 +346,7 @@ class Store:
                     f"adapter {self.adapter_path(rel)} does not exist; stage it first"
                 )
         files = {
-            p.relative_to(draft.dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            p.relative_to(draft.dir).as_posix(): file_sha256(p)
             for p in sorted(draft.dir.rglob("*"))
             if p.is_file()
         }
@@ -376,3 +385,17 @@ class Store:
             fsync_tree(staged)
             os.rename(staged, self.base_dir)
             fsync_path(self.root)
+
+
+def adapter_meta(folder: Path) -> dict[str, Any]:
+    """An adapter's metadata (region id, digest, creation time); RaieCorruptError if unreadable."""
+    path = folder / ADAPTER_META
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RaieStateError(f"adapter {folder} has no {ADAPTER_META}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RaieCorruptError(f"{path} is corrupted: {error}") from None
+    if not isinstance(meta, dict):
+        raise RaieCorruptError(f"{path} is corrupted: not a JSON object")
+    return meta

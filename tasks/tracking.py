@@ -14,7 +14,9 @@ one version per trained adapter (created from `runs:/<run_id>/<path>`, since MLf
 
 import json
 import logging
+import os
 import re
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -95,6 +97,11 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def _local(uri: str) -> Path:
+    """A local artifact location (a path or a file: URI) as an absolute path."""
+    return Path(uri.removeprefix("file://")).resolve()
+
+
 def _is(error: MlflowException, code: int) -> bool:
     return error.error_code == ErrorCode.Name(code)
 
@@ -116,11 +123,16 @@ class Tracker:
 
     # ---- runs ----------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:
-        """The id of experiment `name`, created with an explicit artifact location if new."""
+        """The id of experiment `name`, created with an explicit artifact location if new; one
+        located outside `artifact_root` (the home moved, was copied or restored) is renamed
+        `<name>@<id>`, keeping its runs, and a new one made so no run writes there."""
         client = self.client
         experiment = client.get_experiment_by_name(name)
+        location = Path(self.artifact_root).resolve() / name
+        if experiment is not None and _local(experiment.artifact_location) != location:
+            client.rename_experiment(experiment.experiment_id, f"{name}@{experiment.experiment_id}")
+            experiment = None
         if experiment is None:
-            location = Path(self.artifact_root).resolve() / name
             try:
                 return client.create_experiment(name, artifact_location=str(location))
             except MlflowException as error:
@@ -170,6 +182,23 @@ class Tracker:
         """Copy a folder into the run's artifacts; return its `runs:/` URI."""
         self.client.log_artifacts(run_id, str(local_dir), artifact_path)
         return f"runs:/{run_id}/{artifact_path or ''}".rstrip("/")
+
+    def link_artifacts(self, run_id: str, local_dir: Path, artifact_path: str) -> str:
+        """`log_artifacts` of files the home already stores (adapters, bank versions), hard-
+        linked into a local artifact store, not copied (copied across file systems)."""
+        uri = self.client.get_run(run_id).info.artifact_uri
+        if "://" in uri and not uri.startswith("file://"):
+            return self.log_artifacts(run_id, local_dir, artifact_path)
+        target = _local(uri) / artifact_path
+        for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
+            dest = target / path.relative_to(local_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.unlink(missing_ok=True)
+            try:
+                os.link(path, dest)
+            except OSError:
+                shutil.copyfile(path, dest)
+        return f"runs:/{run_id}/{artifact_path}"
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, text, artifact_file)

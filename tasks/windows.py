@@ -1,7 +1,8 @@
 """Tasks that cut snapshots into windows and persist them (safetensors) for later periods.
 
-Window files live in the store's work area: `work/setup/{train,heldout}.safetensors` and
-`work/period=YYYY-MM-DD/windows.safetensors`. Replay resolves sample keys through them.
+Window files are stored state (not scratch): `windows/setup/{train,heldout}.safetensors` and
+`windows/period=YYYY-MM-DD/windows.safetensors`. Replay resolves sample keys through them.
+Each file carries the digest of its arrays in its safetensors metadata, checked on load.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from prefect import task
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from raie_core.data.periods import Every, Period
-from raie_core.errors import RaieStateError
+from raie_core.errors import RaieCorruptError, RaieStateError
 from raie_core.evaluation import SETUP_CODE, windows_by_key
 from raie_core.gate import GateConfig, recency_mask
 from raie_core.protocol import (
@@ -38,6 +40,9 @@ PERIOD_WINDOWS = "windows.safetensors"
 ALL_WINDOWS = "all.safetensors"
 RECENCY_WINDOWS = "recency.safetensors"
 RECENCY_ROWS = "recency.rows.safetensors"
+WINDOW_FILES = (SETUP_TRAIN, SETUP_HELDOUT, PERIOD_WINDOWS, ALL_WINDOWS, RECENCY_WINDOWS)
+DIGEST_KEY = "raie.digest"
+"""The safetensors metadata key of a window file's digest (`windows_digest`)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ class WindowsRef:
 
 
 def save_windows(windows: Windows, path: Path) -> str:
-    """Write windows as safetensors (users as int64 or a JSON sidecar); return a digest."""
+    """Write windows as safetensors (users as int64 or a JSON sidecar), their digest in the
+    file's metadata; return the digest."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {
         "context": np.ascontiguousarray(windows.context, dtype=np.int64),
@@ -59,32 +65,52 @@ def save_windows(windows: Windows, path: Path) -> str:
         "timestamp": np.ascontiguousarray(windows.timestamp, dtype=np.int64),
     }
     users = windows.user
+    sidecar = None
     if users.dtype.kind in "iu":
         arrays["user"] = np.ascontiguousarray(users, dtype=np.int64)
     else:
-        path.with_suffix(".users.json").write_text(json.dumps([str(u) for u in users]))
+        sidecar = json.dumps([str(u) for u in users])
+        path.with_suffix(".users.json").write_text(sidecar)
+    digest = windows_digest(arrays, sidecar)
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(arrays, str(tmp))
+    save_file(arrays, str(tmp), metadata={DIGEST_KEY: digest})
     tmp.replace(path)
+    return digest
+
+
+def windows_digest(arrays: dict[str, np.ndarray], sidecar: str | None) -> str:
+    """16 hex digits of sha256 over the arrays (by name) and the users sidecar, if any."""
     digest = hashlib.sha256()
     for name in sorted(arrays):
         digest.update(arrays[name].tobytes())
+    if sidecar is not None:
+        digest.update(sidecar.encode())
     return digest.hexdigest()[:16]
 
 
 def load_windows(path: str | Path) -> Windows:
-    """Read windows written by `save_windows`."""
+    """Read windows written by `save_windows`, checked against the digest in their metadata
+    (files written before it have none); RaieCorruptError naming the file on a mismatch."""
     path = Path(path)
     if not path.is_file():
         raise RaieStateError(f"window file {path} is missing; re-run the period's update")
-    arrays = load_file(str(path))
-    sidecar = path.with_suffix(".users.json")
-    users = (
-        arrays["user"]
-        if "user" in arrays
-        else np.array(json.loads(sidecar.read_text()), dtype=object)
-    )
-    return Windows(arrays["context"], arrays["target"], users, arrays["timestamp"])
+    sidecar_path = path.with_suffix(".users.json")
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            expected = (handle.metadata() or {}).get(DIGEST_KEY)
+            arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        sidecar = None if "user" in arrays else sidecar_path.read_text(encoding="utf-8")
+        users = arrays["user"] if sidecar is None else np.array(json.loads(sidecar), dtype=object)
+        windows = Windows(arrays["context"], arrays["target"], users, arrays["timestamp"])
+    except (SafetensorError, UnicodeDecodeError, json.JSONDecodeError, KeyError) as error:
+        raise RaieCorruptError(f"window file {path} is corrupted: {error!r}") from None
+    actual = windows_digest(arrays, sidecar)
+    if expected is not None and actual != expected:
+        raise RaieCorruptError(
+            f"window file {path} is corrupted: it does not match the digest recorded when it "
+            f"was written ({actual} != {expected})"
+        )
+    return windows
 
 
 def window_path(store: Store, code: int) -> Path:
@@ -92,8 +118,8 @@ def window_path(store: Store, code: int) -> Path:
     windows). A period's folder is named by its start day alone, so the day period with
     that code names it whatever the pipeline's period length."""
     if code == SETUP_CODE:
-        return store.work_dir("setup") / SETUP_TRAIN
-    return store.work_dir(Period.from_code(code, Every.DAY).key) / PERIOD_WINDOWS
+        return store.windows_file("setup", SETUP_TRAIN)
+    return store.windows_file(Period.from_code(code, Every.DAY).key, PERIOD_WINDOWS)
 
 
 def history_before(store: Store, end: date, every: Every | str) -> pl.DataFrame:
@@ -139,7 +165,7 @@ def build_setup_windows(
     train, heldout = streaming_setup(history, until.start, protocol, vocab)
     refs = []
     for windows, rel in ((train, SETUP_TRAIN), (heldout, SETUP_HELDOUT)):
-        path = store.work_dir("setup") / rel
+        path = store.windows_file("setup", rel)
         refs.append(WindowsRef(str(path), len(windows), save_windows(windows, path), SETUP_CODE))
     return refs[0], refs[1]
 

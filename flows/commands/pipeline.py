@@ -99,8 +99,22 @@ def _setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verified_champion(args: argparse.Namespace) -> None:
+    """Refuse a corrupted champion or base before Prefect starts (one sentence, no flow run);
+    the flow checks again under its lock."""
+    from tasks.bank import champion
+    from tasks.models import verify_base
+    from tasks.store import Store
+
+    store = Store(env.raie_home(args.home), args.dataset)
+    if store.current_version() is not None:
+        verify_base(store)
+        champion(store)
+
+
 def _update(args: argparse.Namespace) -> int:
     env.torch_threads()
+    _verified_champion(args)
     from flows.nightly_update import nightly_update
 
     report = nightly_update(
@@ -112,6 +126,7 @@ def _update(args: argparse.Namespace) -> int:
 
 def _backfill(args: argparse.Namespace) -> int:
     env.torch_threads()
+    _verified_champion(args)
     from flows.backfill import backfill
 
     with progress_bar(not args.json):

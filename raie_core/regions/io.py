@@ -10,9 +10,10 @@ from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from raie_core.errors import RaieStateError
+from raie_core.errors import RaieCorruptError, RaieStateError
 from raie_core.regions.state import Regions
 
 FORMAT_VERSION = 1
@@ -47,12 +48,18 @@ def load_regions(path: str | Path) -> Regions:
     for needed in (meta_path, array_path):
         if not needed.is_file():
             raise RaieStateError(f"regions file {needed} is missing")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        arrays = load_file(str(array_path))
+    except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError) as error:
+        bad = array_path if isinstance(error, SafetensorError) else meta_path
+        raise RaieCorruptError(f"regions file {bad} is corrupted: {error}") from None
+    if not isinstance(meta, dict):
+        raise RaieCorruptError(f"regions file {meta_path} is corrupted: not a JSON object")
     if meta.get("format_version") != FORMAT_VERSION:
         raise RaieStateError(
             f"{meta_path} has format_version={meta.get('format_version')!r}, expected {FORMAT_VERSION}"
         )
-    arrays = load_file(str(array_path))
     names = {f.name for f in fields(Regions)} - set(_SCALARS)
     if set(arrays) != names:
         raise RaieStateError(

@@ -50,6 +50,7 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monk
     from flows.backfill import backfill
     from flows.nightly_update import nightly_update
     from flows.setup import setup
+    from tasks.integrity import verify_bank
     from tasks.lineage import tracker
     from tasks.records import PeriodRecord, SetupRecord
     from tasks.serving import recommend
@@ -80,7 +81,7 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monk
             assert gate[check]["low"] <= gate[check]["diff"] <= gate[check]["high"]
         assert gate["recency"]["windows"] == rep["recency"]
         assert rep["champion"] == manifest.version
-        store.verify(manifest.version)
+        verify_bank(store, manifest.version)
     assert SetupRecord.read(store, history[0]).until == UNTIL
     records = [PeriodRecord.read(store, m) for m in history[1:]]
     assert [r.windows for r in records] == [rep["windows"] for rep in reports]

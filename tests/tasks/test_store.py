@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from raie_core.errors import RaieStateError
+from tasks.integrity import verify_bank
 from tasks.store import BankManifest, Store, parse_version, tree_digest, version_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +95,8 @@ def test_publish_chain_with_manifest_fields(tmp_path: Path) -> None:
     # the unchanged adapter of region 0 is referenced by both versions, stored once
     assert store.read_manifest(1).adapters[0] == m2.adapters[0]
     assert len(list((store.root / "adapters" / "region-0").iterdir())) == 1
-    store.verify(1)
-    store.verify(2)
+    verify_bank(store, 1)
+    verify_bank(store, 2)
 
 
 def test_identical_adapter_bytes_are_stored_once(tmp_path: Path) -> None:
@@ -215,7 +216,7 @@ def test_crash_while_publishing_keeps_previous_version(tmp_path: Path, mode: str
 
     assert store.current_version() == 1
     assert (store.bank_dir(1) / "regions.json").read_bytes() == b"v1 regions"
-    store.verify(1)
+    verify_bank(store, 1)
     assert store.published_periods() == ["setup"]
     left_in_staging = list((store.root / ".staging").iterdir())
     assert len(left_in_staging) == (0 if mode == "before_current" else 1)
@@ -265,7 +266,7 @@ def test_corrupted_manifest_and_pointer_raise_state_errors(tmp_path: Path) -> No
     manifest.write_text(good)
     (store.bank_dir(1) / "regions.json").write_text("tampered")
     with pytest.raises(RaieStateError, match="regions.json does not match its manifest"):
-        store.verify(1)
+        verify_bank(store, 1)
 
     (store.root / "CURRENT").write_text("latest\n")
     with pytest.raises(RaieStateError, match="CURRENT is corrupted: 'latest'"):

@@ -1,0 +1,170 @@
+"""Issue 19, finding 7 (retention): `raie gc --keep N [--dry-run]` and the nightly flow's gc
+after a publish remove what no kept or champion version needs, never the champion, the setup
+version or the windows a kept version replays; orphan adapters of failed runs go; identical
+adapters are stored once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from raie_core.errors import RaieConfigError, RaieStateError
+from tests.flows.conftest import ml100k_slice, prefect_backend  # noqa: F401 - fixtures
+from tests.reliability.state_home import DATASET, PERIODS, cli, home, tree  # noqa: F401
+
+pytestmark = pytest.mark.reliability
+
+
+def _stored(root: Path) -> dict[str, bytes]:
+    """The files gc may touch: the state and the MLflow artifacts (not mlflow.db, where it
+    tags registered versions)."""
+    files = tree(root / "state")
+    return files | {f"mlartifacts/{k}": v for k, v in tree(root / "mlartifacts").items()}
+
+
+def _update(root: Path, capsys, index: int) -> None:  # noqa: ANN001
+    period = PERIODS[index].isoformat()
+    code, out, err = cli(root, capsys, "update", "--dataset", DATASET, "--period", period)
+    assert code == 0, err
+
+
+def test_gc_keeps_the_champion_setup_and_replayed_windows(home: Path, capsys) -> None:  # noqa: ANN001, F811
+    from tasks.integrity import RETIRED
+    from tasks.lineage import tracker
+    from tasks.retention import disk_bytes
+    from tasks.store import Store
+
+    store = Store(home, DATASET)
+    _update(home, capsys, 1)
+    _update(home, capsys, 2)
+    assert store.versions() == [1, 2, 3, 4] and store.current_version() == 4
+    named = {rel for v in store.versions() for rel in store.read_manifest(v).adapters.values()}
+    orphan = store.root / "adapters" / "region-9" / "v0001"  # a failed run's leftover
+    shutil.copytree(store.adapter_path(sorted(named)[0]), orphan)
+    bank_runs = {
+        row["tags"]["bank_version"]: row["run_id"] for row in tracker(store).bank_lineage(DATASET)
+    }
+
+    before = _stored(home)
+    used = disk_bytes([home / "state", home / "mlartifacts"])
+    code, out, err = cli(home, capsys, "gc", "--dataset", DATASET, "--keep", "1", "--dry-run")
+    assert (
+        code == 0 and "would retire v0002 (its manifest stays)" in out and "region-9/v0001" in out
+    )
+    assert _stored(home) == before  # a dry run changes nothing
+
+    code, out, err = cli(home, capsys, "gc", "--dataset", DATASET, "--keep", "1", "--json")
+    plan = json.loads(out)
+    assert code == 0 and plan["kept"] == ["v0001", "v0004"]  # setup + newest = champion
+    assert plan["retired"] == ["v0002", "v0003"]
+    assert "adapters/region-9/v0001" in plan["adapters"] and not orphan.exists()
+    assert (orphan.parent / "v0001.removed").is_file()  # the number is never reused
+    kept = set(store.read_manifest(4).adapters.values())
+    assert all(store.adapter_path(rel).is_dir() for rel in kept)
+    assert not kept & set(plan["adapters"])
+    markers = sum(len(v) for k, v in _stored(home).items() if k.endswith((RETIRED, ".removed")))
+    freed = used - disk_bytes([home / "state", home / "mlartifacts"]) + markers
+    assert plan["bytes_freed"] == freed > 0  # hard-linked MLflow artifacts counted once
+    for version in (2, 3):  # manifests (periods, lineage) stay, the payload is gone
+        assert store.read_manifest(version).period == PERIODS[version - 2].isoformat()
+        assert sorted(p.name for p in store.bank_dir(version).iterdir()) == [
+            RETIRED,
+            "manifest.json",
+        ]
+        artifacts = home / "mlartifacts" / f"raie-{DATASET}" / bank_runs[str(version)]
+        assert not (artifacts / "artifacts").exists()
+    assert (home / "mlartifacts" / f"raie-{DATASET}" / bank_runs["4"] / "artifacts").is_dir()
+
+    code, out, err = cli(home, capsys, "verify")
+    assert code == 0 and "2 retired versions" in out, out + err
+    code, out, err = cli(home, capsys, "rollback", "--dataset", DATASET, "--to", "2")
+    assert code == 1 and "was retired by `raie gc`" in err and store.current_version() == 4
+    code, out, err = cli(home, capsys, "recommend", "--dataset", DATASET, "--user", "5")
+    assert code == 0 and "bank v4" in out
+
+    # the windows the champion's regions replay are still there: the next update trains
+    _update(home, capsys, 3)
+    assert store.versions() == [1, 2, 3, 4, 5] and store.current_version() == 5
+    assert (orphan.parent / "v0001.removed").is_file() and not orphan.exists()
+
+
+def test_the_nightly_flow_collects_after_publishing(home: Path) -> None:  # noqa: F811
+    from flows.nightly_update import nightly_update
+    from tasks.integrity import retired
+    from tasks.lineage import tracker
+    from tasks.retention import RetentionConfig
+    from tasks.store import Store
+
+    store = Store(home, DATASET)
+    report = nightly_update(
+        period=PERIODS[1], dataset=DATASET, home=str(home), retention=RetentionConfig(keep=1)
+    )
+    assert report["version"] == 3 and report["gc_bytes_freed"] > 0
+    assert [v for v in store.versions() if retired(store, v)] == [2]
+
+    # what MLflow keeps of v3 (its adapters, its bank) is the state's bytes, not a copy
+    t = tracker(store)
+    rows = [r for r in t.lineage(DATASET) + t.bank_lineage(DATASET)]
+    rows = [r for r in rows if r["tags"].get("bank_version") == "3"]
+    linked = 0
+    for row in rows:
+        (artifacts,) = (home / "mlartifacts").glob(f"*/{row['run_id']}/artifacts")
+        rel = row["tags"].get("adapter_path")
+        pairs = (
+            [(store.adapter_path(rel), artifacts / "adapter")]
+            if rel
+            else [(store.bank_dir(3), artifacts / "bank")]
+        )
+        for state, logged in pairs:
+            for path in (p for p in state.rglob("*") if p.is_file()):
+                assert os.stat(path).st_ino == os.stat(logged / path.relative_to(state)).st_ino
+                linked += 1
+    assert linked >= 3  # the bank's files, and those of every adapter v3 registered
+    with pytest.raises(RaieConfigError, match="retention.keep=0 should be an integer >= 1"):
+        RetentionConfig(keep=0)
+
+
+def test_stored_adapters_are_canonical_and_stored_once(home: Path) -> None:  # noqa: F811
+    from tasks.adapters import canonical_adapter_files
+    from tasks.store import Store
+
+    store = Store(home, DATASET)
+    for rel in store.read_manifest(2).adapters.values():
+        folder = store.adapter_path(rel)
+        config = json.loads((folder / "adapter_config.json").read_text())
+        assert config["target_modules"] == sorted(config["target_modules"])
+        assert not (folder / "README.md").exists()
+    # the same weights written with target_modules in another order are the same bytes
+    adapters = store.read_manifest(2).adapters
+    region = min(k for k in adapters if k >= 0)
+    rel, source = adapters[region], store.adapter_path(adapters[region])
+    with store.stage_adapter(region) as draft:
+        for name in ("adapter_model.safetensors", "adapter_config.json"):
+            shutil.copyfile(source / name, draft.dir / name)
+        config = json.loads((draft.dir / "adapter_config.json").read_text())
+        config["target_modules"] = sorted(config["target_modules"], reverse=True)
+        (draft.dir / "adapter_config.json").write_text(json.dumps(config))
+        (draft.dir / "README.md").write_text("model card")
+        canonical_adapter_files(draft.dir)
+    assert draft.ref is not None and draft.ref.path == rel
+
+
+def test_a_retirement_a_crash_interrupted_is_finished_by_the_next_gc(home: Path) -> None:  # noqa: F811
+    from tasks.integrity import RETIRED, payload, verify_bank
+    from tasks.retention import collect, plan_gc
+    from tasks.store import Store
+
+    store = Store(home, DATASET)
+    store.set_current(1)  # gc never retires the champion: v2 must not be it here
+    (store.bank_dir(2) / RETIRED).write_text('{"utc": "crash", "bytes": 0}')  # marker, payload
+    assert payload(store, 2) and plan_gc(store, keep=8).retire == [2]
+    with pytest.raises(RaieStateError, match="was retired by `raie gc`"):
+        verify_bank(store, 2)  # a half-retired version is never served
+    with store.lock():
+        plan = collect(store, keep=8)
+    assert plan.retire == [2] and payload(store, 2) == [] and plan.bytes > 0
+    assert store.read_manifest(2).period == PERIODS[0].isoformat()
