@@ -364,6 +364,13 @@ class Store:
         self.bank_dir(version)
         write_text_atomic(self.root / "CURRENT", version_name(version) + "\n")
 
+    def discard_unpublished(self) -> None:
+        """Remove what a setup that never published left (base, snapshots, work), so it can
+        start over; call under `lock()` with no bank version published."""
+        assert not self.versions(), "discard_unpublished with published versions"
+        for name in ("base", "snapshots", "work"):
+            shutil.rmtree(self.root / name, ignore_errors=True)
+
     @contextmanager
     def stage_base(self) -> Iterator[Path]:
         """Write the frozen base into the yielded dir; on clean exit it becomes `base/`."""

@@ -9,7 +9,7 @@ import pytest
 
 from tasks.adapters import AdapterInfo
 from tasks.lineage import track_period, tracker
-from tasks.regions import EditSummary
+from tasks.plan import PlanKind, TrackingPlan
 from tasks.store import Store
 
 GATE = {"passed": True, "reason": "test", "retention": {"diff": 0.0, "low": -0.1, "high": 0.1}}
@@ -34,21 +34,22 @@ def _track(
 ) -> str:
     with store.stage_bank_version(period=period, config_hash="c", data_digest="d") as draft:
         (draft.dir / "regions.json").write_text(period)
-    ids = [i.region_id for i in infos]
-    summary = EditSummary("r", "d", "s", {"UPDATE": 3}, ids, list(added), [], [], ids)
-    return track_period.fn(
-        store,
-        {},
-        period,
-        summary,
-        infos,
-        draft.version,
-        {},
-        GATE,
-        "base",
-        "data",
+    plan = TrackingPlan(
+        kind=PlanKind.UPDATE,
+        period=period,
+        params={},
+        metrics={},
+        base_digest="base",
+        data_digest="data",
+        promote=False,
+        why="test",
+        gate=GATE,
+        counts={"UPDATE": 3},
+        added=added,
+        trained=tuple(infos),
         previous=previous,
     )
+    return track_period(store, draft.version, plan)
 
 
 @pytest.fixture
