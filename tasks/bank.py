@@ -74,11 +74,6 @@ def newest(store: Store) -> BankManifest:
     return store.read_manifest(store.versions()[-1])
 
 
-def processed_periods(store: Store) -> list[str]:
-    """Periods of every published version, champion or rejected (backfill skips these)."""
-    return [store.read_manifest(v).period for v in store.versions()]
-
-
 def period_version(store: Store, label: str) -> int | None:
     """The newest published version of period ``label`` (None: the period is not done)."""
     found = [v for v in store.versions() if store.read_manifest(v).period == label]

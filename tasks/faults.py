@@ -5,6 +5,7 @@ The reliability suite (tests/reliability) runs the CLI with ``RAIE_FAULT=<point>
 crash matters. Unarmed (every real run) a fault point does nothing. Points:
 
 * ``setup-base``: the frozen base is published (base/), nothing else of setup is.
+* ``bank-renamed``: setup's bank v1 is renamed into bank/, CURRENT not yet written.
 * ``setup-published``: setup's bank version is current, its MLflow run not yet made.
 * ``published``: a period's bank version is renamed into bank/, nothing is tracked.
 * ``tracking``: the period's MLflow run and its first region run exist, the rest does not.
@@ -17,7 +18,7 @@ import signal
 
 from raie_core.errors import RaieConfigError
 
-POINTS = ("setup-base", "setup-published", "published", "tracking", "tracked")
+POINTS = ("setup-base", "bank-renamed", "setup-published", "published", "tracking", "tracked")
 _armed: set[str] = set()
 
 

@@ -42,6 +42,7 @@ from tasks.durable import (
     write_json_atomic,
     write_text_atomic,
 )
+from tasks.faults import fault_point
 from tasks.lock import DatasetLock
 from tasks.manifest import BankManifest, parse_version, version_name
 
@@ -356,6 +357,7 @@ class Store:
         os.rename(draft.dir, bank_root / version_name(version))
         fsync_path(bank_root)
         if make_current:
+            fault_point("bank-renamed")
             self.set_current(version)
         return version
 
