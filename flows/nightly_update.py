@@ -46,8 +46,10 @@ progress = logging.getLogger("raie.progress")
 
 
 def _today() -> date:
-    scheduled = flow_run.scheduled_start_time
-    return (scheduled or datetime.now(UTC)).date()
+    """The run's day in UTC: its scheduled start, else now (a plain `date`: Prefect's own date
+    type is refused by `Period`)."""
+    when = flow_run.scheduled_start_time or datetime.now(UTC)
+    return date(when.year, when.month, when.day)
 
 
 @flow(
@@ -147,7 +149,8 @@ def _update(
     )
     fault_point("published")
     finish(store, version)
-    return _report(period, version, serving, windows, summary, trained, scores, gate)
+    champion_now = store.current_version()
+    return _report(period, version, champion_now, windows, summary, trained, scores, gate)
 
 
 def _edit_and_train(
@@ -187,7 +190,7 @@ def _edit_and_train(
 def _report(
     period: Period,
     version: int,
-    serving: BankManifest,
+    champion_now: int,
     windows: PeriodWindows,
     summary: EditSummary,
     trained: list[AdapterInfo],
@@ -199,7 +202,7 @@ def _report(
     return {
         "period": period.label,
         "version": version,
-        "champion": version if gate["passed"] else serving.version,
+        "champion": champion_now,
         "windows": windows.all.rows,
         "recency": 0 if windows.recency is None else windows.recency.windows.rows,
         **summary.counts,

@@ -1,7 +1,7 @@
 """Issue 19 finding 6: a setup SIGKILLed at any point is finished or redone by running it
 again, without a manual ``rm``; ``update`` on a half-set-up home is one sentence.
 
-A real ``raie setup`` runs in a child process with ``RAIE_FAULT=<point>`` (`tasks.faults`):
+On the first 60 users of ML-100K (one training epoch), a real ``raie setup`` runs in a child process with ``RAIE_FAULT=<point>`` (`tasks.faults`):
 after the base is trained and published (``setup-base``), after bank v1 is renamed into
 place but before CURRENT (``bank-renamed``), after CURRENT but before MLflow
 (``setup-published``).
@@ -35,7 +35,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cfg(workdir: Path):  # noqa: ANN201 - PipelineConfig
-    return config(write_slice(workdir, 100), max_epochs=2)
+    return config(write_slice(workdir, 60), max_epochs=1)
 
 
 @pytest.fixture
