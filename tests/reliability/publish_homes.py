@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -52,6 +53,21 @@ def write_slice(folder: Path, n_users: int) -> str:
     path = folder / f"ml100k-{n_users}.parquet"
     load_dataset("ml-100k").interactions.filter(pl.col("user_id") <= n_users).write_parquet(path)
     return str(path)
+
+
+def set_up(workdir: Path) -> Path:
+    """A set-up home (``workdir/template``) on the first 100 users of ML-100K, setup run in
+    this process with the home's own MLflow store."""
+    import pytest
+
+    from flows.setup import setup
+
+    home = workdir / "template"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+        cfg = config(write_slice(workdir, 100))
+        setup(config=cfg, until=date.fromisoformat(UNTIL), home=str(home))
+    return home
 
 
 def config_file(folder: Path, cfg: PipelineConfig) -> str:

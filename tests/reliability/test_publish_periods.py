@@ -19,28 +19,15 @@ from flows.cli import main
 from tests.reliability.publish_homes import (
     DATASET,
     PERIOD,
-    UNTIL,
     assert_complete,
-    config,
     copy_home,
-    write_slice,
+    set_up,
 )
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from flows.setup import setup
-
-    workdir = tmp_path_factory.mktemp("publish-periods")
-    home = workdir / "template"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
-        setup(
-            config=config(write_slice(workdir, 100)),
-            until=date.fromisoformat(UNTIL),
-            home=str(home),
-        )
-    return home
+    return set_up(tmp_path_factory.mktemp("publish-periods"))
 
 
 @pytest.fixture

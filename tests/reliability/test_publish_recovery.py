@@ -23,10 +23,9 @@ from tests.reliability.publish_homes import (
     UNTIL,
     assert_complete,
     child,
-    config,
     copy_home,
     mlflow_state,
-    write_slice,
+    set_up,
 )
 
 
@@ -37,15 +36,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def template(workdir: Path) -> Path:
-    """A set-up home on the first 100 users of ML-100K (setup run in this process)."""
-    from flows.setup import setup
-
-    home = workdir / "template"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
-        cfg = config(write_slice(workdir, 100))
-        setup(config=cfg, until=date.fromisoformat(UNTIL), home=str(home))
-    return home
+    return set_up(workdir)
 
 
 def _killed_update(template: Path, home: Path, prefect_home: Path, fault: str) -> Path:

@@ -59,6 +59,7 @@ def _setup(home: Path, cfg) -> dict:  # noqa: ANN001
 
 
 @pytest.mark.reliability
+@pytest.mark.slow  # two trainings of the base (the killed one and the re-run): over a minute
 def test_a_setup_killed_after_training_starts_over_when_run_again(
     home: Path,
     workdir: Path,
