@@ -94,7 +94,8 @@ def require_setup(store: Store) -> SetupRecord:
         if store.base_dir.exists() or (store.root / "snapshots").exists():
             raise RaieStateError(
                 f"setup of dataset {store.dataset} in {store.home} did not finish (no bank "
-                "version is published); run `raie setup` again, it starts over"
+                "version is published); run `raie setup` again (unless one is running now): "
+                "it starts over"
             )
         store.require_current()
     return SetupRecord.read(store, store.history()[0])

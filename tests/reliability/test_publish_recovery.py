@@ -162,3 +162,24 @@ def test_a_transient_artifact_store_failure_is_retried_without_a_gap(
     state = assert_complete(home, [1, 2])
     assert [name for name, _, _ in state.runs if name.startswith("update-")] == [f"update-{PERIOD}"]
     assert store.current_version() == 2
+
+
+@pytest.mark.reliability
+def test_a_rollback_first_completes_the_interrupted_publication(
+    published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # noqa: ANN001
+    """The champion commands finish an interrupted publication (and its gate move) before
+    their own move, so the order of moves is the order of the commands."""
+    from flows.cli import main
+    from tasks.champion import champion_moves
+    from tasks.store import Store
+
+    home = copy_home(published, tmp_path / "home")
+    _use(home, monkeypatch)
+    monkeypatch.setenv("RAIE_HOME", str(home))  # the CLI sets it; restored after the test
+    code = main(["rollback", "--home", str(home), "--dataset", DATASET, "--reason", "audit"])
+    assert code == 0, capsys.readouterr().err
+    store = Store(home, DATASET)
+    assert [(m.version, m.action) for m in champion_moves(store)] == [(2, "gate"), (1, "rollback")]
+    assert_complete(home, [1, 2])
+    assert store.current_version() == 1
