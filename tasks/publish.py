@@ -17,7 +17,7 @@ from pathlib import Path
 
 from prefect import task
 
-from raie_core.errors import RaieStateError
+from raie_core.errors import RaieError, RaieStateError
 from tasks.champion import champion_moves, move_champion
 from tasks.durable import write_text_atomic
 from tasks.faults import fault_point
@@ -72,11 +72,18 @@ def finish_publication(store: Store, version: int) -> None:
     write_text_atomic(marker, f"{version_name(version)} tracked\n")
 
 
+def retry_io_only(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry condition
+    """Retry a failed attempt unless it failed on RAIE's own checks (a corrupted plan, a
+    missing version): those fail the same way again."""
+    return not isinstance(state.result(raise_on_failure=False), RaieError)
+
+
 finish_publication_task = task(
     finish_publication,
     name="finish-publication",
     retries=TRACKING_RETRIES,
     retry_delay_seconds=TRACKING_RETRY_DELAY_S,
+    retry_condition_fn=retry_io_only,
 )
 """`finish_publication` as a Prefect task with retries (the flows' step)."""
 
