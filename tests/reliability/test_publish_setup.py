@@ -59,7 +59,7 @@ def _setup(home: Path, cfg) -> dict:  # noqa: ANN001
 
 
 @pytest.mark.reliability
-@pytest.mark.slow  # two trainings of the base (the killed one and the re-run): 86 s
+@pytest.mark.slow  # two trainings of the base (the killed one and the re-run): 70-86 s
 def test_a_setup_killed_after_training_starts_over_when_run_again(
     home: Path,
     workdir: Path,
@@ -83,7 +83,6 @@ def test_a_setup_killed_after_training_starts_over_when_run_again(
 
 
 @pytest.mark.reliability
-@pytest.mark.slow  # a killed setup in a child process: 74-82 s on the loaded 2-core box
 @pytest.mark.parametrize("fault", ["bank-renamed", "setup-published"])
 def test_a_setup_killed_after_publishing_is_completed_when_run_again(
     fault: str,
