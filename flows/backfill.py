@@ -15,7 +15,7 @@ from flows import env
 from flows.nightly_update import nightly_update
 from flows.params import DEFAULT_DATASET, stored_config
 from flows.progress import PROGRESS_LOGGER, TOTAL
-from tasks.records import SetupRecord
+from tasks.bank import require_setup
 from tasks.store import Store
 from tasks.windows import list_periods
 
@@ -32,9 +32,8 @@ def backfill(
 ) -> list[dict]:
     """Run nightly_update for every snapshot period in [start, end] after the setup cut."""
     store = Store(env.raie_home(home), dataset)
-    store.require_current()
+    setup = require_setup(store)
     config = stored_config(store)
-    setup = SetupRecord.read(store, store.history()[0])
     periods = list_periods(store, config.every, start, end, setup.until)
     progress.info("%d periods", len(periods), extra={TOTAL: len(periods)})
     reports = [

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 DEFAULT_HOME = ".raie"
+FAULT_ENV = "RAIE_FAULT"
+"""Test-only: a `tasks.faults` point at which the process SIGKILLs itself (reliability suite)."""
 
 
 def raie_home(home: str | os.PathLike | None = None) -> Path:
@@ -36,6 +38,10 @@ def configure(home: str | os.PathLike | None = None) -> Path:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    if os.environ.get(FAULT_ENV):
+        from tasks import faults
+
+        faults.arm(os.environ[FAULT_ENV])
     return root
 
 

@@ -20,12 +20,23 @@ from flows.params import DEFAULT_DATASET, PipelineConfig, stored_config
 from raie_core.data import Period
 from raie_core.sharing import SHARED_KEY
 from tasks.adapters import AdapterInfo, kept_regions, train_region_adapter, train_shared_adapter
-from tasks.bank import bank_spec, champion, processed_periods, publish_bank_version
-from tasks.champion import promote_candidate, recover_champion
+from tasks.bank import (
+    bank_spec,
+    champion,
+    period_version,
+    publish_bank_version,
+    require_setup,
+    update_period,
+    version_before,
+)
+from tasks.champion import recover_champion
 from tasks.evaluate import BankSpec, Ranked, rank_windows
-from tasks.gate import PREQUENTIAL_FILE, GateInputs, judge_candidate, prequential_table, weekly_plot
-from tasks.lineage import track_period
+from tasks.faults import fault_point
+from tasks.gate import PREQUENTIAL_FILE, GateInputs, judge_candidate, prequential_table
 from tasks.models import embed_windows, load_base
+from tasks.plan import PLAN_FILE, PlanKind, TrackingPlan
+from tasks.publish import finish_pending
+from tasks.publish import finish_publication_task as finish
 from tasks.records import PeriodRecord, SetupRecord
 from tasks.regions import EditSummary, edit_period_regions
 from tasks.retention import RetentionConfig, gc_after_publish
@@ -36,8 +47,10 @@ progress = logging.getLogger("raie.progress")
 
 
 def _today() -> date:
-    scheduled = flow_run.scheduled_start_time
-    return (scheduled or datetime.now(UTC)).date()
+    """The run's day in UTC: its scheduled start, else now (a plain `date`: Prefect's own date
+    type is refused by `Period`)."""
+    when = flow_run.scheduled_start_time or datetime.now(UTC)
+    return date(when.year, when.month, when.day)
 
 
 @flow(
@@ -56,37 +69,50 @@ def nightly_update(
     period); the candidate becomes champion only when the statistical gate passes.
 
     Rule of the next update: every period edits from the champion (CURRENT), so a rejected
-    candidate is published for audit but never becomes the base of a later edit. A crash
-    between publishing a passed candidate and moving the champion leaves the period
-    processed and the candidate unpromoted: `raie promote --version N` finishes it.
+    candidate is published for audit but never becomes the base of a later edit. ``force``
+    replaces a processed period: the edit starts from the champion chain's version before
+    it and the new version's lineage names the one it replaces (`raie.replaces`).
+
+    The period must start on the home's cadence, not before the setup cut, and have ended;
+    a period without windows is a visible no-op that publishes nothing and stays open.
+    A version is done when its MLflow records are (`tasks.publish`): a crash anywhere after
+    publishing leaves a plan that the next run of any command completes first.
 
     After a publish, ``retention`` (`RetentionConfig`: keep the newest 8 versions, the
     champion and setup) removes what no kept version needs, under the same lock."""
     store = Store(env.raie_home(home), dataset)
-    config = stored_config(store)
-    this_period = (
-        Period.last_complete(_today(), config.every)
-        if period is None
-        else Period(period, config.every)
-    )
+    setup, config, this_period = checked_period(store, period, _today())
     label = this_period.label
     with store.lock():
         recover_champion(store)
-        if label in processed_periods(store) and not force:
-            return {"period": label, "skipped": True}
-        serving = champion(store)
-        setup = SetupRecord.read(store, store.history()[0])
+        done = finish_pending(store, finish)
+        repaired = {"repaired": done} if done else {}
+        replaced = period_version(store, label)
+        if replaced is not None and not force:
+            return {"period": label, "skipped": True, **repaired}
+        serving = champion(store) if replaced is None else version_before(store, this_period)
         windows = build_gated_period_windows(
             store, this_period, config.protocol, load_base(store).vocab, config.gate
         )
         if windows.all.rows == 0:
-            return _publish_unchanged(store, config, label, serving)
-        report = _update(store, config, this_period, windows, serving, setup)
+            return _no_windows(label, repaired)
+        report = _update(store, config, this_period, windows, serving, setup, replaced)
         if retention.after_publish:
             report["gc_bytes_freed"] = gc_after_publish(store, retention)
     _artifacts(report)
     progress.info("period %s done", label, extra={"raie_report": report})
-    return report
+    return report | repaired
+
+
+def checked_period(
+    store: Store, period: date | None, today: date
+) -> tuple[SetupRecord, PipelineConfig, Period]:
+    """(setup record, stored config, the period to process) of an update of ``period``
+    (None: the last complete one), or one sentence saying why not (`update_period`); the
+    CLI calls it too, before a flow starts."""
+    setup = require_setup(store)
+    config = stored_config(store)
+    return setup, config, update_period(store, setup, config.every, period, today)
 
 
 def _update(
@@ -96,6 +122,7 @@ def _update(
     windows: PeriodWindows,
     serving: BankManifest,
     setup: SetupRecord,
+    replaces: int | None,
 ) -> dict:
     """Score the champion, edit and train from it, gate the candidate, publish and track."""
     ranked = _ranker(store, config, period.key)
@@ -118,26 +145,19 @@ def _update(
         config, period.label, windows.all, summary, candidate.adapters, scores, gate, serving
     )
     table = prequential_table(store, prequential, base, period.key)
+    plan = tracking_plan(config, period, summary, trained, fields, setup, serving, replaces)
+    plan_file = plan.write(store.work_dir(period.key) / PLAN_FILE)
     version = publish_bank_version(
-        store, **fields, files={PREQUENTIAL_FILE: table}, make_current=False
-    )
-    track_period(
         store,
-        config.model_dump(mode="json"),
-        period.label,
-        summary,
-        trained,
-        version,
-        fields["metrics"],
-        gate,
-        setup.base_digest,
-        windows.all.digest,
-        previous=serving.adapters,
-        plots_dir=weekly_plot(store, setup.retention_reference, period.key),
+        **fields,
+        files={PREQUENTIAL_FILE: table, PLAN_FILE: plan_file},
+        make_current=False,
+        parent_version=serving.version,
     )
-    if gate["passed"]:
-        promote_candidate(store, version, gate["reason"])
-    return _report(period, version, serving, windows, summary, trained, scores, gate)
+    fault_point("published")
+    finish(store, version)
+    champion_now = store.current_version()
+    return _report(period, version, champion_now, windows, summary, trained, scores, gate)
 
 
 def _edit_and_train(
@@ -177,7 +197,7 @@ def _edit_and_train(
 def _report(
     period: Period,
     version: int,
-    serving: BankManifest,
+    champion_now: int,
     windows: PeriodWindows,
     summary: EditSummary,
     trained: list[AdapterInfo],
@@ -189,7 +209,7 @@ def _report(
     return {
         "period": period.label,
         "version": version,
-        "champion": version if gate["passed"] else serving.version,
+        "champion": champion_now,
         "windows": windows.all.rows,
         "recency": 0 if windows.recency is None else windows.recency.windows.rows,
         **summary.counts,
@@ -271,22 +291,46 @@ def bank_version_fields(
     }
 
 
-def _publish_unchanged(store: Store, config: PipelineConfig, label: str, serving) -> dict:  # noqa: ANN001
-    version = publish_bank_version(
-        store,
-        period=label,
-        config_hash=config.config_hash(),
-        data_digest="empty",
-        regions_path=bank_spec(store, serving).regions_path,
-        adapters=serving.adapters,
-        decisions={},
-        metrics={},
-        quality_gate={"passed": False, "reason": "no windows"},
-        record=PeriodRecord(windows=0),
-        make_current=False,
+def tracking_plan(
+    config: PipelineConfig,
+    period: Period,
+    summary: EditSummary,
+    trained: list[AdapterInfo],
+    fields: dict,
+    setup: SetupRecord,
+    serving: BankManifest,
+    replaces: int | None,
+) -> TrackingPlan:
+    """What MLflow must hold for the period's version (published with it)."""
+    gate = fields["quality_gate"]
+    return TrackingPlan(
+        kind=PlanKind.UPDATE,
+        period=period.label,
+        params=config.model_dump(mode="json"),
+        metrics=fields["metrics"],
+        base_digest=setup.base_digest,
+        data_digest=fields["data_digest"],
+        promote=bool(gate["passed"]),
+        why=gate["reason"],
+        gate=gate,
+        counts=summary.counts,
+        drift=summary.drift,
+        live=len(summary.live_ids),
+        retrained=len(summary.affected),
+        added=tuple(summary.added),
+        trained=tuple(trained),
+        previous=dict(serving.adapters),
+        work_key=period.key,
+        replaces=replaces,
     )
-    report = {"period": label, "version": version, "windows": 0}
-    progress.info("period %s had no windows", label, extra={"raie_report": report})
+
+
+def _no_windows(label: str, repaired: dict) -> dict:
+    """The visible no-op of a period without windows: nothing is published and the period
+    is not marked done (its data may still arrive)."""
+    reason = f"no windows in period {label}: nothing published, the period stays open"
+    report = {"period": label, "windows": 0, "published": False, "reason": reason, **repaired}
+    progress.warning(reason, extra={"raie_report": report})
     return report
 
 

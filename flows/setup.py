@@ -10,10 +10,14 @@ from prefect.artifacts import create_markdown_artifact
 from flows import env
 from flows.params import PipelineConfig
 from raie_core.data import Period
+from raie_core.errors import RaieStateError
 from tasks.bank import publish_bank_version
 from tasks.evaluate import BankSpec, evaluate
-from tasks.lineage import track_setup
+from tasks.faults import fault_point
 from tasks.models import catalog_vocab, embed_windows, train_backbone
+from tasks.plan import PLAN_FILE, PlanKind, TrackingPlan
+from tasks.publish import finish_publication_task as finish
+from tasks.publish import resume_setup
 from tasks.records import SetupRecord
 from tasks.regions import fit_setup_regions
 from tasks.store import Store
@@ -27,10 +31,17 @@ def setup(
     home: str | None = None,
 ) -> dict:
     """Train the frozen base on the data before ``until`` (the start of the first update
-    period; default: the period holding t^S) and fit the initial regions."""
+    period; default: the period holding t^S) and fit the initial regions.
+
+    Restartable: a setup killed before publishing leaves nothing that blocks a re-run (its
+    leftovers are cleared and it starts over); one killed after publishing is completed
+    (`tasks.publish.resume_setup`)."""
     store = Store(env.raie_home(home), config.dataset)
     first = None if until is None else Period(until, config.every)
     with store.lock():
+        resumed = resume_setup(store, finish)
+        if resumed is not None:
+            return _resumed(store, resumed)
         snapshots = ingest_snapshots(store, config.dataset, config.every, config.path)
         first = first or default_setup_cut(store, config.protocol, config.every)
         vocab = catalog_vocab(store)
@@ -45,9 +56,21 @@ def setup(
             config.seed,
             config.model_dump(mode="json"),
         )
+        fault_point("setup-base")
         keys = embed_windows(store, train, fit=config.regions, seed=config.seed)
         regions = fit_setup_regions(store, keys, config.regions, config.seed)
         retention = evaluate(store, BankSpec(None, {}), heldout, config.adapters, config.regions)
+        metrics = {f"retention.{k}": v for k, v in retention.items()}
+        plan = TrackingPlan(
+            kind=PlanKind.SETUP,
+            period=first.label,
+            params=config.model_dump(mode="json"),
+            metrics=metrics,
+            base_digest=base.digest,
+            data_digest=snapshots["digest"],
+            promote=True,
+            why="setup",
+        )
         version = publish_bank_version(
             store,
             period=f"setup-{first.label}",
@@ -56,7 +79,7 @@ def setup(
             regions_path=regions,
             adapters={},
             decisions={},
-            metrics={f"retention.{k}": v for k, v in retention.items()},
+            metrics=metrics,
             quality_gate={"passed": True, "reason": "setup"},
             record=SetupRecord(
                 until=first.start,
@@ -66,15 +89,10 @@ def setup(
                 base_digest=base.digest,
                 base_epochs=base.epochs,
             ),
+            files={PLAN_FILE: plan.write(store.work_dir("setup") / PLAN_FILE)},
         )
-        track_setup(
-            store,
-            config.model_dump(mode="json"),
-            base.digest,
-            version,
-            {f"retention.{k}": v for k, v in retention.items()},
-            first.label,
-        )
+        fault_point("setup-published")
+        finish(store, version)
     report = {
         "version": version,
         "until": first.label,
@@ -88,6 +106,26 @@ def setup(
         key="raie-setup", markdown=_summary(config, report), description="RAIE setup summary"
     )
     return report
+
+
+def _resumed(store: Store, completed: list[int]) -> dict:
+    """The report of a setup that was already published: its tracking completed now
+    (``completed``), or a RaieStateError when there was nothing left to do."""
+    if not completed:
+        raise RaieStateError(
+            f"dataset {store.dataset} in {store.home} is already set up; "
+            "use a new --home to set it up again"
+        )
+    setup = SetupRecord.read(store, store.history()[0])
+    return {
+        "version": 1,
+        "until": setup.until.isoformat(),
+        "setup_windows": setup.setup_windows,
+        "heldout_windows": setup.heldout.rows,
+        "base_epochs": setup.base_epochs,
+        "retention_ndcg10": setup.retention_reference,
+        "repaired": completed,
+    }
 
 
 def _summary(config: PipelineConfig, report: dict) -> str:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 from prefect import task
 
+from raie_core.data import Period
+from raie_core.errors import RaieConfigError, RaieStateError
 from tasks.evaluate import BankSpec
 from tasks.integrity import verify_bank
 from tasks.records import PeriodRecord, SetupRecord
@@ -32,16 +35,18 @@ def publish_bank_version(
     decisions_path: str | None = None,
     files: dict[str, str] | None = None,
     make_current: bool = True,
+    parent_version: int | None = None,
 ) -> int:
     """Write regions (+ decision table, + ``files``: name in the version -> source path) into
     a new immutable version, and move CURRENT to it when ``make_current`` (setup; a nightly
     candidate becomes current only through `tasks.champion`); ``record`` (setup's or the
-    period's) goes under the manifest's "extra"."""
+    period's) goes under the manifest's "extra"; ``parent_version``: the version the edit
+    started from (default: the current one)."""
     with store.stage_bank_version(
         period=period,
         config_hash=config_hash,
         data_digest=data_digest,
-        parent_version=store.current_version(),
+        parent_version=store.current_version() if parent_version is None else parent_version,
         make_current=make_current,
     ) as draft:
         copy_regions(regions_path, draft.dir / REGIONS_DIR)
@@ -71,9 +76,52 @@ def newest(store: Store) -> BankManifest:
     return store.read_manifest(store.versions()[-1])
 
 
-def processed_periods(store: Store) -> list[str]:
-    """Periods of every published version, champion or rejected (backfill skips these)."""
-    return [store.read_manifest(v).period for v in store.versions()]
+def period_version(store: Store, label: str) -> int | None:
+    """The newest published version of period ``label`` (None: the period is not done)."""
+    found = [v for v in store.versions() if store.read_manifest(v).period == label]
+    return found[-1] if found else None
+
+
+def version_before(store: Store, period: Period) -> BankManifest:
+    """The newest version of the champion's chain whose period precedes ``period`` (setup's
+    always does): where a ``--force`` re-run of ``period`` edits from."""
+    chain = store.history()
+    earlier = [m for m in chain[1:] if date.fromisoformat(m.period) < period.start]
+    return earlier[-1] if earlier else chain[0]
+
+
+def require_setup(store: Store) -> SetupRecord:
+    """The setup record, or one sentence: setup never ran, or did not finish."""
+    if store.current_version() is None:
+        if store.base_dir.exists() or (store.root / "snapshots").exists():
+            raise RaieStateError(
+                f"setup of dataset {store.dataset} in {store.home} did not finish (no bank "
+                "version is published); run `raie setup` again (unless one is running now): "
+                "it starts over"
+            )
+        store.require_current()
+    return SetupRecord.read(store, store.history()[0])
+
+
+def update_period(
+    store: Store, setup: SetupRecord, every: str, start: date | None, today: date
+) -> Period:
+    """The period an update of ``start`` processes (None: the last complete one), checked:
+    on a boundary of the home's cadence (``every``), not before the setup cut, ended by
+    ``today``."""
+    if start is None:
+        return Period.last_complete(today, every)
+    period = Period(start, every)
+    if period.start < setup.until:
+        raise RaieConfigError(
+            f"period={period.label} is before the setup cut {setup.until} of {store.dataset}: "
+            f"the base was trained on it; updates start at {setup.until}"
+        )
+    if period.end > today:
+        raise RaieConfigError(
+            f"period={period.label} has not ended yet (it ends {period.end}, today is {today})"
+        )
+    return period
 
 
 def bank_spec(store: Store, manifest: BankManifest) -> BankSpec:

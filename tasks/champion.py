@@ -25,8 +25,6 @@ import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from prefect import task
-
 from raie_core.errors import RaieCorruptError, RaieStateError
 from tasks.durable import fsync_path, utc_now, write_json_atomic
 from tasks.integrity import verify_bank
@@ -102,12 +100,6 @@ def move_champion(
     write_json_atomic(_intent(store), asdict(move))
     _finish(store, move)
     return move
-
-
-@task(name="move-champion")
-def promote_candidate(store: Store, version: int, why: str) -> ChampionMove:
-    """The nightly gate's move: a passed candidate becomes champion."""
-    return move_champion(store, version, "gate", why, who="raie nightly-update")
 
 
 def pending_move(store: Store) -> ChampionMove | None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
 from prefect.runtime import flow_run
 
 from raie_core.sharing import SHARED_KEY
 from tasks.adapters import AdapterInfo, kept_regions
-from tasks.regions import EditSummary
+from tasks.faults import fault_point
+from tasks.plan import TrackingPlan
 from tasks.store import Store
-from tasks.tracking import RunOutcome, Tracker
+from tasks.tracking import RunOutcome, Tracker, region_model_name
 
 
 def tracker(store: Store) -> Tracker:
@@ -26,88 +26,100 @@ def _flow_tags(kind: str, period: str) -> dict[str, Any]:
     return {"raie.kind": kind, "raie.period": period, "prefect.flow_run_id": str(flow_run.id or "")}
 
 
-@task(name="track-setup")
-def track_setup(
+def _resumed_run(
+    t: Tracker,
     store: Store,
+    key: dict[str, Any],
+    name: str,
     params: dict,
-    base_digest: str,
-    version: int,
-    metrics: dict[str, float],
-    period: str,
-) -> str:
-    """One run for the setup: params, base metrics, the bank artifact; bank v1 is champion."""
+    tags: dict[str, Any],
+    parent_run_id: str | None = None,
+) -> tuple[str, bool]:
+    """(run id, created): the run carrying the ``key`` tags (an interrupted publication made
+    it: its params are logged again, the same values), else a new one."""
+    found = t.find_run(experiment(store), key)
+    if found is None:
+        tags = tags | key
+        return t.start_run(experiment(store), name, params, tags, parent_run_id), True
+    t.log_params(found, params)
+    return found, False
+
+
+def track_setup(store: Store, version: int, plan: TrackingPlan) -> str:
+    """One run for the setup: params, base metrics, the bank artifact; bank ``version`` is
+    registered and made champion. Idempotent: a re-run finishes what a crash left."""
     t = tracker(store)
-    run_id = t.start_run(experiment(store), f"setup-{period}", params, _flow_tags("setup", period))
-    t.log_metrics(run_id, metrics)
+    key = {"raie.kind": "setup", "raie.bank_version": version}
+    tags = _flow_tags("setup", plan.period)
+    run_id, _ = _resumed_run(t, store, key, f"setup-{plan.period}", plan.params, tags)
+    if not t.has_metrics(run_id):
+        t.log_metrics(run_id, plan.metrics)
     t.link_artifacts(run_id, store.bank_dir(version), "bank")
-    bank_version = t.register_bank(
-        store.dataset,
-        run_id,
-        "bank",
-        {"bank_version": version, "period": period, "base_model_digest": base_digest},
-    )
-    t.set_champion(store.dataset, bank_version)
+    registered = t.bank_model_version(store.dataset, version)
+    if registered is None:
+        lineage = {"bank_version": version, "period": plan.period}
+        registered = t.register_bank(
+            store.dataset, run_id, "bank", lineage | {"base_model_digest": plan.base_digest}
+        )
+    t.set_champion(store.dataset, registered)
     t.end_run(run_id, RunOutcome.FINISHED)
     return run_id
 
 
-@task(name="track-period")
 def track_period(
-    store: Store,
-    params: dict,
-    period: str,
-    summary: EditSummary,
-    trained: list[AdapterInfo],
-    version: int,
-    metrics: dict[str, float],
-    gate: dict,
-    base_digest: str,
-    data_digest: str,
-    previous: dict[int, str] | None = None,
-    plots_dir: str | None = None,
+    store: Store, version: int, plan: TrackingPlan, plots_dir: str | None = None
 ) -> str:
     """A run for the period, a nested run per trained region (a registered version only when
     its bytes are new: an adapter that kept earlier weights is logged `action=kept`), the
-    bank version (not the champion alias: `tasks.champion` moves that) and the gate."""
+    bank version (not the champion alias: `tasks.champion` moves that) and the gate.
+
+    Idempotent: runs are found by their `raie.bank_version` (and region) tags, versions by
+    the run they came from, so a re-run after a crash anywhere completes the records
+    without a second run or version."""
     t = tracker(store)
-    run_id = t.start_run(
-        experiment(store), f"update-{period}", params, _flow_tags("update", period)
-    )
-    t.log_metrics(
-        run_id,
-        {
-            **metrics,
-            **{f"decisions.{k}": v for k, v in summary.counts.items()},
-            **{f"drift.{k}": v for k, v in summary.drift.items()},
-            **gate_metrics(gate),
-            "regions.live": len(summary.live_ids),
-            "regions.retrained": len(summary.affected),
-            "regions.kept": kept_regions(trained),
-        },
-    )
+    key = {"raie.kind": "update", "raie.bank_version": version}
+    tags = _flow_tags("update", plan.period) | {"raie.replaces": plan.replaces}
+    name = f"update-{plan.period}"
+    run_id, _ = _resumed_run(t, store, key, name, plan.params, tags)
+    if not t.has_metrics(run_id):
+        t.log_metrics(run_id, _period_metrics(plan))
+    gate = plan.gate
     t.set_tags(run_id, {"gate.passed": gate.get("passed"), "gate.reason": gate.get("reason", "")})
     t.link_artifacts(run_id, store.bank_dir(version), "bank")
     if plots_dir is not None:
         t.log_artifacts(run_id, plots_dir, "plots")
-    lineage = {"period": period, "bank_version": version, "data_digest": data_digest}
-    for info in trained:
+    lineage = {"period": plan.period, "bank_version": version, "data_digest": plan.data_digest}
+    for info in plan.trained:
         _track_region(
-            t,
-            store,
-            run_id,
-            summary,
-            info,
-            previous or {},
-            lineage | {"base_model_digest": base_digest},
+            t, store, run_id, plan, info, lineage | {"base_model_digest": plan.base_digest}
         )
-    t.register_bank(
-        store.dataset,
-        run_id,
-        "bank",
-        {**lineage, "quality_gate": gate, "base_model_digest": base_digest},
-    )
+        fault_point("tracking")
+    if t.bank_model_version(store.dataset, version) is None:
+        t.register_bank(
+            store.dataset,
+            run_id,
+            "bank",
+            {
+                **lineage,
+                "quality_gate": gate,
+                "base_model_digest": plan.base_digest,
+                "replaces": plan.replaces,
+            },
+        )
     t.end_run(run_id)
     return run_id
+
+
+def _period_metrics(plan: TrackingPlan) -> dict[str, float]:
+    return {
+        **plan.metrics,
+        **{f"decisions.{k}": v for k, v in plan.counts.items()},
+        **{f"drift.{k}": v for k, v in plan.drift.items()},
+        **gate_metrics(plan.gate),
+        "regions.live": plan.live,
+        "regions.retrained": plan.retrained,
+        "regions.kept": kept_regions(list(plan.trained)),
+    }
 
 
 def gate_metrics(gate: dict) -> dict[str, float]:
@@ -151,46 +163,68 @@ def _track_region(
     t: Tracker,
     store: Store,
     run_id: str,
-    summary: EditSummary,
+    plan: TrackingPlan,
     info: AdapterInfo,
-    previous: dict[int, str],
     lineage: dict[str, Any],
 ) -> None:
     period = lineage["period"]
-    action, known, register = adapter_action(t, store.dataset, info, previous, summary.added)
-    promotion = {f"promotion.{k}": v for k, v in (info.promotion or {}).items()}
-    tags = {
-        **promotion,
-        **lineage,
-        "action": action,
-        "adapter_path": info.path,
-        "adapter_digest": info.digest,
-        "warm_start": info.warm_start,
-        "source_region": info.source_region,
-        "decisions": summary.counts,
-        "n_new": info.n_new,
-        "n_replay": info.n_replay,
+    token = "shared" if info.region_id == SHARED_KEY else str(info.region_id)
+    key = {
+        "raie.kind": "region",
+        "raie.bank_version": lineage["bank_version"],
+        "raie.region": token,
     }
-    child = t.start_run(
-        experiment(store),
-        f"region-{'shared' if info.region_id == SHARED_KEY else info.region_id}-{period}",
+    found = t.find_run(experiment(store), key)
+    if found is None:
+        action, known, register = adapter_action(
+            t, store.dataset, info, plan.previous, list(plan.added)
+        )
+    else:  # decided by the interrupted run: the registry has changed since
+        tags = t.run_tags(found)
+        action, register = tags["raie.action"], tags["raie.register"] == "True"
+        known = None if tags["raie.kept_version"] == "none" else int(tags["raie.kept_version"])
+    promotion = {f"promotion.{k}": v for k, v in (info.promotion or {}).items()}
+    child, created = _resumed_run(
+        t,
+        store,
+        key,
+        f"region-{token}-{period}",
         {"warm_start": info.warm_start, "source_region": info.source_region},
-        {**_flow_tags("region", period), "raie.action": action, "raie.kept_version": known},
+        {
+            **_flow_tags("region", period),
+            "raie.action": action,
+            "raie.kept_version": known,
+            "raie.register": register,
+        },
         parent_run_id=run_id,
     )
-    t.log_metrics(
-        child,
-        {
-            "train_loss": info.train_loss,
-            "val_loss": info.val_loss,
-            "epochs": info.epochs,
-            "best_epoch": info.best_epoch,
+    if created or not t.has_metrics(child):
+        t.log_metrics(
+            child,
+            {
+                "train_loss": info.train_loss,
+                "val_loss": info.val_loss,
+                "epochs": info.epochs,
+                "best_epoch": info.best_epoch,
+                "n_new": info.n_new,
+                "n_replay": info.n_replay,
+                **promotion,
+            },
+        )
+    name = region_model_name(store.dataset, info.region_id)
+    if register and t.registered_from_run(name, child) is None:
+        tags = {
+            **promotion,
+            **lineage,
+            "action": action,
+            "adapter_path": info.path,
+            "adapter_digest": info.digest,
+            "warm_start": info.warm_start,
+            "source_region": info.source_region,
+            "decisions": plan.counts,
             "n_new": info.n_new,
             "n_replay": info.n_replay,
-            **promotion,
-        },
-    )
-    if register:
+        }
         t.link_artifacts(child, store.adapter_path(info.path), "adapter")
         t.register_region_adapter(store.dataset, info.region_id, child, "adapter", tags)
     t.end_run(child)

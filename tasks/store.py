@@ -43,6 +43,7 @@ from tasks.durable import (
     write_json_atomic,
     write_text_atomic,
 )
+from tasks.faults import fault_point
 from tasks.lock import DatasetLock
 from tasks.manifest import BankManifest, parse_version, version_name
 
@@ -365,6 +366,7 @@ class Store:
         os.rename(draft.dir, bank_root / version_name(version))
         fsync_path(bank_root)
         if make_current:
+            fault_point("bank-renamed")
             self.set_current(version)
         return version
 
@@ -372,6 +374,13 @@ class Store:
         """Point CURRENT at an existing version atomically (also the rollback command)."""
         self.bank_dir(version)
         write_text_atomic(self.root / "CURRENT", version_name(version) + "\n")
+
+    def discard_unpublished(self) -> None:
+        """Remove what a setup that never published left (base, snapshots, work), so it can
+        start over; call under `lock()` with no bank version published."""
+        assert not self.versions(), "discard_unpublished with published versions"
+        for name in ("base", "snapshots", "work"):
+            shutil.rmtree(self.root / name, ignore_errors=True)
 
     @contextmanager
     def stage_base(self) -> Iterator[Path]:

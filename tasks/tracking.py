@@ -209,6 +209,25 @@ class Tracker:
     def end_run(self, run_id: str, status: RunOutcome = RunOutcome.FINISHED) -> None:
         self.client.set_terminated(run_id, status=RunOutcome(status).value)
 
+    def find_run(self, experiment: str, tags: Mapping[str, Any]) -> str | None:
+        """The id of the oldest run of ``experiment`` carrying every one of ``tags`` (a resumed
+        publication finds the run an interrupted one made); None when there is none."""
+        clauses = " and ".join(f"tags.`{k}` = '{v}'" for k, v in flatten(tags).items())
+        runs = self.client.search_runs(
+            [self.experiment_id(experiment)], clauses, order_by=["attributes.start_time ASC"]
+        )
+        return runs[0].info.run_id if runs else None
+
+    def run_status(self, run_id: str) -> str:
+        """The run's MLflow status (RUNNING, FINISHED, FAILED, KILLED)."""
+        return self.client.get_run(run_id).info.status
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        return dict(self.client.get_run(run_id).data.tags)
+
+    def has_metrics(self, run_id: str) -> bool:
+        return bool(self.client.get_run(run_id).data.metrics)
+
     def run_info(self, run_id: str) -> dict[str, Any]:
         """Status, name, parent, params, metrics and tags of a run (plain dicts)."""
         run = self.client.get_run(run_id)
@@ -383,6 +402,11 @@ class Tracker:
             for v in self._versions_or_none(name)
             if v.tags.get("adapter_digest") == digest
         ]
+        return min(found) if found else None
+
+    def registered_from_run(self, name: str, run_id: str) -> int | None:
+        """The version of registered model ``name`` created from ``run_id``, if any."""
+        found = [int(v.version) for v in self._versions_or_none(name) if v.run_id == run_id]
         return min(found) if found else None
 
     def region_versions(self, dataset: str, region_id: int) -> list[int]:

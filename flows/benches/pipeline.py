@@ -7,7 +7,7 @@ every measured variant starts from the identical state.
 Overhead: ``--repeats`` runs of `nightly_update(period)` (the real flow: Prefect task runs,
 artifacts, MLflow runs and registrations), each on a fresh copy. ``overhead_fraction_inrun``
 splits each run's own wall time: wall minus the seconds its tasks spent Running (per the
-Prefect API), plus the `track-period` task, so noise between runs cancels. There is no
+Prefect API), plus the `finish-publication` task, so noise between runs cancels. There is no
 second copy of the update step to compare against: the flow's tasks are the step
 (`raie_core.update`). Runs use ``--torch-threads`` intra-op threads (1: with 2 on a loaded
 2-core machine, main-thread training was up to 10x slower). Excluded: Python imports, the
@@ -49,8 +49,9 @@ INCREMENTAL_TARGET = 0.4
 DATASET = "table"
 EVERY = "1w"
 """The bench measures one weekly period (``--until`` is a Monday)."""
-TRACKING_TASK = "track-period"
-"""The MLflow lineage task of the nightly update (its task name)."""
+TRACKING_TASK = "finish-publication"
+"""The MLflow task of the nightly update (its task name): lineage, registrations and the
+gate's champion move (`tasks.publish`)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

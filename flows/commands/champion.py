@@ -40,10 +40,12 @@ def _store(args: argparse.Namespace):  # noqa: ANN202 - tasks.store.Store
 
 def _promote(args: argparse.Namespace) -> int:
     from tasks.champion import move_champion, recover_champion
+    from tasks.publish import finish_pending
 
     store = _store(args)
     with store.lock():
         recover_champion(store)
+        finish_pending(store)  # a version whose publication a crash cut short comes first
         current = store.require_current()
         if args.version == current:
             raise RaieStateError(f"--version {args.version} is already the champion")
@@ -53,10 +55,12 @@ def _promote(args: argparse.Namespace) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     from tasks.champion import move_champion, recover_champion
+    from tasks.publish import finish_pending
 
     store = _store(args)
     with store.lock():
         recover_champion(store)
+        finish_pending(store)  # a version whose publication a crash cut short comes first
         current = store.read_manifest(store.require_current())
         target = current.parent_version if args.to is None else args.to
         if target is None:

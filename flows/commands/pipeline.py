@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 from flows import env
 from flows.params import DEFAULT_DATASET
@@ -19,6 +19,10 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 1998-01-05") from None
+
+
+def _utc_today() -> date:
+    return datetime.now(UTC).date()
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -115,12 +119,15 @@ def _verified_champion(args: argparse.Namespace) -> None:
 def _update(args: argparse.Namespace) -> int:
     env.torch_threads()
     _verified_champion(args)
-    from flows.nightly_update import nightly_update
+    from flows.nightly_update import checked_period, nightly_update
+    from tasks.store import Store
 
+    # refused periods and a home without a finished setup: one sentence before Prefect starts
+    checked_period(Store(env.raie_home(args.home), args.dataset), args.period, _utc_today())
     report = nightly_update(
         period=args.period, dataset=args.dataset, home=args.home, force=args.force
     )
-    _print(args, report, "update done")
+    _print(args, report, "update done" if report.get("published", True) else "update: no-op")
     return 0
 
 
@@ -128,7 +135,10 @@ def _backfill(args: argparse.Namespace) -> int:
     env.torch_threads()
     _verified_champion(args)
     from flows.backfill import backfill
+    from tasks.bank import require_setup
+    from tasks.store import Store
 
+    require_setup(Store(env.raie_home(args.home), args.dataset))
     with progress_bar(not args.json):
         reports = backfill(
             start=args.start, end=args.end, dataset=args.dataset, home=args.home, force=args.force

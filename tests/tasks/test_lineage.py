@@ -9,7 +9,7 @@ import pytest
 
 from tasks.adapters import AdapterInfo
 from tasks.lineage import track_period, tracker
-from tasks.regions import EditSummary
+from tasks.plan import PlanKind, TrackingPlan
 from tasks.store import Store
 
 GATE = {"passed": True, "reason": "test", "retention": {"diff": 0.0, "low": -0.1, "high": 0.1}}
@@ -34,19 +34,25 @@ def _track(
 ) -> str:
     with store.stage_bank_version(period=period, config_hash="c", data_digest="d") as draft:
         (draft.dir / "regions.json").write_text(period)
-    ids = [i.region_id for i in infos]
-    summary = EditSummary("r", "d", "s", {"UPDATE": 3}, ids, list(added), [], [], ids)
-    return track_period.fn(
-        store,
-        {},
-        period,
-        summary,
-        infos,
-        draft.version,
-        {},
-        GATE,
-        "base",
-        "data",
+    return track_period(store, draft.version, _plan(period, infos, previous, added))
+
+
+def _plan(
+    period: str, infos: list[AdapterInfo], previous: dict[int, str], added: tuple[int, ...]
+) -> TrackingPlan:
+    return TrackingPlan(
+        kind=PlanKind.UPDATE,
+        period=period,
+        params={},
+        metrics={"m": 1.0},
+        base_digest="base",
+        data_digest="data",
+        promote=False,
+        why="test",
+        gate=GATE,
+        counts={"UPDATE": 3},
+        added=added,
+        trained=tuple(infos),
         previous=previous,
     )
 
@@ -95,3 +101,16 @@ def test_a_kept_adapter_creates_no_misleading_version(store: Store) -> None:
     assert _actions(store, run2) == {"0": "kept", "1": "retrain"}
     assert _actions(store, run3) == {"0": "retrain"}
     assert _actions(store, run4) == {"0": "kept"}
+
+
+def test_tracking_a_version_again_adds_no_run_and_no_version(store: Store) -> None:
+    """What a re-run after a crash relies on: the run and versions are found, not remade."""
+    infos = [_adapter(store, b"weights-a"), _adapter(store, b"weights-b", region=1)]
+    run = _track(store, "p1", infos, {}, added=(0, 1))
+    version = store.versions()[-1]
+    again = track_period(store, version, _plan("p1", infos, {}, (0, 1)))
+    assert again == run
+    assert _versions(store, 0) == [(1, "add", "p1")] and _versions(store, 1) == [(1, "add", "p1")]
+    assert _actions(store, run) == {"0": "add", "1": "add"}
+    assert [row["version"] for row in tracker(store).bank_lineage(store.dataset)] == [1]
+    assert tracker(store).run_status(run) == "FINISHED"
