@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 
 DEFAULT_HOME = ".raie"
+DEFAULT_DATASET = "ml-100k"
+"""The dataset a command, flow or config uses when none is named (here, not in flows/params.py,
+so that building the CLI parser imports no torch or pydantic)."""
 
 
 def raie_home(home: str | os.PathLike | None = None) -> Path:

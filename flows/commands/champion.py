@@ -12,14 +12,13 @@ import argparse
 import json
 
 from flows import env
-from flows.params import DEFAULT_DATASET
 from raie_core.errors import RaieStateError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add `raie promote`, `raie rollback` and `raie status` to the `raie` parser."""
     data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default ml-100k)")
+    data.add_argument("--dataset", default=env.DEFAULT_DATASET, help="dataset name (default ml-100k)")
     data.add_argument("--reason", default=None, help="why (recorded with the move)")
     p = sub.add_parser("promote", parents=[common, data], help="make bank version N champion")
     p.add_argument("--version", type=int, required=True, help="bank version to serve")
@@ -28,7 +27,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--to", type=int, default=None, help="bank version (default: the parent)")
     p.set_defaults(handler=_rollback)
     p = sub.add_parser("status", parents=[common], help="champion, candidate, last gate")
-    p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default ml-100k)")
+    p.add_argument("--dataset", default=env.DEFAULT_DATASET, help="dataset name (default ml-100k)")
     p.set_defaults(handler=_status)
 
 

@@ -10,7 +10,6 @@ import json
 from datetime import date
 
 from flows import env
-from flows.params import DEFAULT_DATASET
 from flows.progress import period_table, progress_bar
 
 
@@ -23,7 +22,7 @@ def _date(text: str) -> date:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default ml-100k)")
+    data.add_argument("--dataset", default=env.DEFAULT_DATASET, help="dataset name (default ml-100k)")
 
     p = sub.add_parser("setup", parents=[common], help="train the base and fit regions")
     p.add_argument("--dataset", default=None, help="dataset name (default ml-100k)")
