@@ -11,7 +11,7 @@ import logging
 import sys
 import warnings
 
-from flows import env
+from flows import env, reaper
 from raie_core.errors import RaieError
 
 COMMAND_MODULES = ("data", "pipeline", "admin", "champion", "bench")
@@ -45,13 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; ``argv`` None = the process's command line, which also starts the
+    watchdog that ends whatever this process starts once it is gone (flows/reaper.py)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("home", "json", "debug"):
         if not hasattr(args, name):
             setattr(args, name, None if name == "home" else False)
     args.home = args.home or getattr(args, "default_home", None)
-    env.configure(args.home)
+    if argv is None:
+        reaper.start_reaper()
+    try:
+        env.configure(args.home)
+    except RaieError as error:
+        print(f"raie: error: {error}", file=sys.stderr)
+        return 1
     if not args.debug:
         env.quiet_console()
         warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation chatter

@@ -12,13 +12,16 @@ import argparse
 import json
 
 from flows import env
+from flows.commands.writer import dataset_writer
 from raie_core.errors import RaieStateError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add `raie promote`, `raie rollback` and `raie status` to the `raie` parser."""
     data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--dataset", default=env.DEFAULT_DATASET, help="dataset name (default ml-100k)")
+    data.add_argument(
+        "--dataset", default=env.DEFAULT_DATASET, help="dataset name (default ml-100k)"
+    )
     data.add_argument("--reason", default=None, help="why (recorded with the move)")
     p = sub.add_parser("promote", parents=[common, data], help="make bank version N champion")
     p.add_argument("--version", type=int, required=True, help="bank version to serve")
@@ -38,10 +41,10 @@ def _store(args: argparse.Namespace):  # noqa: ANN202 - tasks.store.Store
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from tasks.champion import move_champion, recover_champion
+    with dataset_writer(args.home, args.dataset):  # before MLflow is imported
+        from tasks.champion import move_champion, recover_champion
 
-    store = _store(args)
-    with store.lock():
+        store = _store(args)
         recover_champion(store)
         current = store.require_current()
         if args.version == current:
@@ -51,10 +54,10 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from tasks.champion import move_champion, recover_champion
+    with dataset_writer(args.home, args.dataset):  # before MLflow is imported
+        from tasks.champion import move_champion, recover_champion
 
-    store = _store(args)
-    with store.lock():
+        store = _store(args)
         recover_champion(store)
         current = store.read_manifest(store.require_current())
         target = current.parent_version if args.to is None else args.to

@@ -10,6 +10,7 @@ import json
 from datetime import date
 
 from flows import env
+from flows.commands.writer import dataset_writer
 from flows.progress import period_table, progress_bar
 
 
@@ -22,7 +23,9 @@ def _date(text: str) -> date:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--dataset", default=env.DEFAULT_DATASET, help="dataset name (default ml-100k)")
+    data.add_argument(
+        "--dataset", default=env.DEFAULT_DATASET, help="dataset name (default ml-100k)"
+    )
 
     p = sub.add_parser("setup", parents=[common], help="train the base and fit regions")
     p.add_argument("--dataset", default=None, help="dataset name (default ml-100k)")
@@ -90,33 +93,41 @@ def _config(args: argparse.Namespace):  # noqa: ANN202 - PipelineConfig
 
 
 def _setup(args: argparse.Namespace) -> int:
-    env.torch_threads()
-    from flows.setup import setup
+    config = _config(args)
+    with dataset_writer(args.home, config.dataset, setup=True):
+        env.torch_threads()
+        from flows.setup import setup
 
-    report = setup(config=_config(args), until=args.until, home=args.home)
+        report = setup(config=config, until=args.until, home=args.home)
     _print(args, report, "setup done")
     return 0
 
 
 def _update(args: argparse.Namespace) -> int:
-    env.torch_threads()
-    from flows.nightly_update import nightly_update
+    with dataset_writer(args.home, args.dataset):
+        env.torch_threads()
+        from flows.nightly_update import nightly_update
 
-    report = nightly_update(
-        period=args.period, dataset=args.dataset, home=args.home, force=args.force
-    )
+        report = nightly_update(
+            period=args.period, dataset=args.dataset, home=args.home, force=args.force
+        )
     _print(args, report, "update done")
     return 0
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    env.torch_threads()
-    from flows.backfill import backfill
+    with dataset_writer(args.home, args.dataset):
+        env.torch_threads()
+        from flows.backfill import backfill
 
-    with progress_bar(not args.json):
-        reports = backfill(
-            start=args.start, end=args.end, dataset=args.dataset, home=args.home, force=args.force
-        )
+        with progress_bar(not args.json):
+            reports = backfill(
+                start=args.start,
+                end=args.end,
+                dataset=args.dataset,
+                home=args.home,
+                force=args.force,
+            )
     if args.json:
         print(json.dumps(reports, default=str))
     else:
