@@ -44,6 +44,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _RaieErrorsOnce(logging.Filter):
+    """Drops log records that carry a RaieError (Prefect logs a failed flow or task with its
+    traceback): `main` prints that error as its one sentence."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], RaieError))
+
+
+QUIET_LOGGERS = ("EventsWorker",)
+"""Loggers kept below WARNING outside --debug: Prefect's "Still processing items" at exit."""
+
+
+def _console(debug: bool) -> None:
+    """Terminal logging: WARNING and up, no RaieError tracebacks; everything with --debug."""
+    if not debug:
+        env.quiet_console()
+        warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation chatter
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+    level = logging.DEBUG if debug else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)  # records that propagate from INFO loggers stop here too
+        if not debug and not any(isinstance(f, _RaieErrorsOnce) for f in handler.filters):
+            handler.addFilter(_RaieErrorsOnce())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; ``argv`` None = the process's command line, which also starts the
     watchdog that ends whatever this process starts once it is gone (flows/reaper.py)."""
@@ -57,17 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         reaper.start_reaper()
     try:
         env.configure(args.home)
-    except RaieError as error:
-        print(f"raie: error: {error}", file=sys.stderr)
-        return 1
-    if not args.debug:
-        env.quiet_console()
-        warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation chatter
-    level = logging.DEBUG if args.debug else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(level)  # records that propagate from INFO loggers stop here too
-    try:
+        _console(args.debug)
         return int(args.handler(args) or 0)
     except RaieError as error:
         if args.debug:

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from prefect import task
+from prefect.states import State
 from safetensors.numpy import load_file, save_file
 
 from raie_core.data.periods import Every, Period
-from raie_core.errors import RaieStateError
+from raie_core.errors import RaieError, RaieStateError
 from raie_core.evaluation import SETUP_CODE, windows_by_key
 from raie_core.gate import GateConfig, recency_mask
 from raie_core.protocol import (
@@ -105,17 +106,30 @@ def history_before(store: Store, end: date, every: Every | str) -> pl.DataFrame:
     return pl.concat(parts, how="vertical_relaxed")
 
 
-@task(name="ingest-snapshots", retries=1)
-def ingest_snapshots(store: Store, dataset: str, every: str, path: str | None) -> dict:
-    """Cut the dataset into period snapshots under the store (idempotent); a small summary."""
-    written = ingest.write_snapshots(dataset, store.snapshots_dir, every, path=path)
+def retry_io_only(task: object, task_run: object, state: State) -> bool:
+    """Prefect ``retry_condition_fn``: retry an I/O failure, never a RaieError (bad input or
+    state fails the same way again, and a retry repeats its error output)."""
+    return not isinstance(state.result(raise_on_failure=False), RaieError)
+
+
+@task(name="ingest-snapshots", retries=1, retry_condition_fn=retry_io_only)
+def ingest_snapshots(
+    store: Store, dataset: str, every: str, path: str | None, mode: str = "strict"
+) -> dict:
+    """Cut the dataset into period snapshots under the store (idempotent); a small summary.
+
+    mode: "strict" (a bad row fails the setup) or "quarantine" (bad rows are set aside in
+    snapshots/quarantine.parquet and counted in the summary)."""
+    written = ingest.write_snapshots(dataset, store.snapshots_dir, every, path=path, mode=mode)
     periods = [period for period, _ in ingest.list_snapshots(store.snapshots_dir, every)]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in written)).hexdigest()[:16]
+    quarantine = store.snapshots_dir / ingest.QUARANTINE_FILE
     return {
         "snapshots": len(written),
         "first": periods[0].label,
         "last": periods[-1].label,
         "digest": digest,
+        "quarantined": pl.read_parquet(quarantine).height if quarantine.is_file() else 0,
     }
 
 

@@ -10,6 +10,7 @@ import json
 from datetime import date
 
 from flows import env
+from flows.commands.data import MODES
 from flows.commands.writer import dataset_writer
 from flows.progress import period_table, progress_bar
 
@@ -44,6 +45,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--regions", type=int, default=None, help="K of the setup fit (default 5)")
     p.add_argument(
         "--max-windows", type=int, default=None, help="llm: setup windows budget (seeded subset)"
+    )
+    p.add_argument(
+        "--on-error",
+        choices=MODES,
+        default="strict",
+        help="bad data rows: fail (strict, default) or set aside in quarantine.parquet",
     )
     p.set_defaults(handler=_setup)
 
@@ -98,7 +105,7 @@ def _setup(args: argparse.Namespace) -> int:
         env.torch_threads()
         from flows.setup import setup
 
-        report = setup(config=config, until=args.until, home=args.home)
+        report = setup(config=config, until=args.until, home=args.home, on_error=args.on_error)
     _print(args, report, "setup done")
     return 0
 
