@@ -44,12 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _RaieErrorsOnce(logging.Filter):
-    """Drops log records that carry a RaieError (Prefect logs a failed flow or task with its
-    traceback): `main` prints that error as its one sentence."""
+class _FailuresOnce(logging.Filter):
+    """Drops what `main` reports itself: a record carrying a RaieError, and Prefect's failure
+    lines of a flow or task run (its exception reaches `main`, which prints it once)."""
+
+    RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], RaieError))
+        if record.exc_info and isinstance(record.exc_info[1], RaieError):
+            return False
+        return not (record.name in self.RUN_LOGGERS and record.levelno >= logging.ERROR)
 
 
 QUIET_LOGGERS = ("EventsWorker",)
@@ -67,8 +71,8 @@ def _console(debug: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)  # records that propagate from INFO loggers stop here too
-        if not debug and not any(isinstance(f, _RaieErrorsOnce) for f in handler.filters):
-            handler.addFilter(_RaieErrorsOnce())
+        if not debug and not any(isinstance(f, _FailuresOnce) for f in handler.filters):
+            handler.addFilter(_FailuresOnce())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,7 +97,7 @@ class DatasetLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            holder = Holder.read(self.path) or "a process that has not yet recorded itself"
+            holder = Holder.read(self.path) or f"another process ({self.path} names none)"
             raise RaieStateError(
                 f"dataset {self.dataset} in {self.root.parent.parent} is being written by "
                 f"{holder}; this command changed "

@@ -29,13 +29,13 @@ def dataset_writer(home: str | None, dataset: str, *, setup: bool = False) -> It
     store = Store(env.raie_home(home), dataset)
     if not setup:
         store.require_current()
-    fresh = not store.root.exists()
+    made = next((p for p in (store.root.parent, store.root) if not p.exists()), None)
     lock = store.lock()
     try:
         yield
     except RaieError:
-        if fresh and store.current_version() is None:
-            shutil.rmtree(store.root, ignore_errors=True)
+        if made is not None and store.current_version() is None:
+            shutil.rmtree(made, ignore_errors=True)
         raise
     finally:
         lock.release()
