@@ -141,6 +141,30 @@ def test_setup_takes_on_error_quarantine(tmp_path: Path) -> None:
     assert (store.snapshots_dir / "quarantine.parquet").is_file()
 
 
+@pytest.mark.slow  # a whole setup (~1-2 min on a loaded 2-core machine)
+def test_setup_with_on_error_quarantine_sets_a_duplicate_aside(tmp_path: Path) -> None:
+    import polars as pl
+
+    from raie_core.data import load_dataset
+
+    frame = load_dataset("ml-100k").interactions.filter(pl.col("user_id") <= 150)
+    frame = pl.concat([frame, frame.head(1)])  # one duplicate row
+    data = tmp_path / "dup.csv"
+    frame.write_csv(data)
+    home = tmp_path / "home"
+    args = ["--home", str(home), "--json", "setup", "--dataset", "table", "--path", str(data)]
+    refused = raie(*args, "--until", "1997-12-15", timeout=900)
+    assert "is unique' at row " in one_sentence(refused)
+    done = raie(*args, "--until", "1997-12-15", "--on-error", "quarantine", timeout=900)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["version"] == 1 and report["quarantined"] == 1
+    quarantine = pl.read_parquet(home / "state" / "table" / "snapshots" / "quarantine.parquet")
+    assert quarantine.select("row", "column").rows() == [
+        (frame.height + 1, "user_id, item_id, timestamp")
+    ]
+
+
 def test_validation_errors_are_not_retried_but_io_errors_are() -> None:
     from prefect.states import Failed
 
