@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -25,7 +26,7 @@ def setup(
     config: PipelineConfig = PipelineConfig(),  # noqa: B008 - pydantic value, immutable
     until: date | None = None,
     home: str | None = None,
-    on_error: str = "strict",
+    on_error: Literal["strict", "quarantine"] = "strict",
 ) -> dict:
     """Train the frozen base on the data before ``until`` (the start of the first update
     period; default: the period holding t^S) and fit the initial regions.

@@ -11,6 +11,7 @@ value (or set aside in quarantine mode).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from collections.abc import Iterator
@@ -95,6 +96,31 @@ def test_an_unknown_dataset_creates_nothing(tmp_path: Path) -> None:
     assert not (missing / "state").exists()
 
 
+def test_the_console_drops_what_main_prints_itself() -> None:
+    """Outside --debug the terminal handler drops a record carrying a RaieError and Prefect's
+    failure lines of a run (main prints the error once); other warnings pass."""
+    from flows.cli import _console
+    from raie_core.errors import RaieStateError
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        _console(debug=False)
+        try:
+            raise RaieStateError("bank version v0001 of table not found")
+        except RaieStateError:
+            logging.getLogger("prefect.flow_runs").exception("Encountered exception")
+        logging.getLogger("prefect.task_runs").error("Finished in state Failed('...')")
+        logging.getLogger("tasks.ingest").warning("1 bad rows quarantined")
+    finally:
+        root.removeHandler(handler)
+    assert seen == ["1 bad rows quarantined"]
+
+
+@pytest.mark.slow  # 50-90 s on a loaded 2-core machine: a fresh Prefect server starts
 def test_an_error_inside_the_flow_is_one_sentence(tmp_path: Path) -> None:
     """CURRENT names a bank but the setup record is gone: the flow (under a real ephemeral
     Prefect server) raises, and only the CLI's sentence reaches the terminal."""
