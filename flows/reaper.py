@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 TOKEN_VAR = "RAIE_RUN_TOKEN"
@@ -49,6 +51,18 @@ def start_reaper() -> bool:
     os.close(read_end)
     _WRITE_ENDS.append(write_end)
     return True
+
+
+@contextmanager
+def unmarked() -> Iterator[None]:
+    """Processes started inside the block do not carry the run token, so the watchdog leaves
+    them alone (a web browser the CLI opens outlives it on purpose)."""
+    token = os.environ.pop(TOKEN_VAR, None)
+    try:
+        yield
+    finally:
+        if token is not None:
+            os.environ[TOKEN_VAR] = token
 
 
 def marked(token: str) -> list[int]:

@@ -9,13 +9,15 @@ flows/reaper.py; SIGINT also stops it through Prefect's own exit hook).
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from flows.reaper import TOKEN_VAR, marked
-from tests.reliability.cli_run import spawn
+from flows.reaper import TOKEN_VAR, marked, unmarked
+from tests.reliability.cli_run import ROOT, spawn
 
 pytestmark = pytest.mark.reliability
 
@@ -95,3 +97,13 @@ def test_no_process_outlives_a_stopped_setup(signum: int, slice_path: Path, tmp_
     finally:
         cli.kill()
         cli.communicate(timeout=60)
+
+
+def test_a_process_started_unmarked_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the CLI opens on purpose to outlive it (a web browser) carries no run token."""
+    monkeypatch.setenv(TOKEN_VAR, "123-test")
+    probe = [sys.executable, "-c", f"import os; print(os.environ.get({TOKEN_VAR!r}))"]
+    with unmarked():
+        inside = subprocess.run(probe, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    outside = subprocess.run(probe, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (inside.stdout.strip(), outside.stdout.strip()) == ("None", "123-test")
