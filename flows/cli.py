@@ -11,7 +11,7 @@ import logging
 import sys
 import warnings
 
-from flows import env
+from flows import env, reaper
 from raie_core.errors import RaieError
 
 COMMAND_MODULES = ("data", "pipeline", "admin", "champion", "state", "bench")
@@ -44,22 +44,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _FailuresOnce(logging.Filter):
+    """Drops what `main` reports itself: a record carrying a RaieError, and Prefect's failure
+    lines of a flow or task run (its exception reaches `main`, which prints it once)."""
+
+    RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], RaieError):
+            return False
+        return not (record.name in self.RUN_LOGGERS and record.levelno >= logging.ERROR)
+
+
+QUIET_LOGGERS = ("EventsWorker",)
+"""Loggers kept below WARNING outside --debug: Prefect's "Still processing items" at exit."""
+
+
+def _console(debug: bool) -> None:
+    """Terminal logging: WARNING and up, no RaieError tracebacks; everything with --debug."""
+    if not debug:
+        env.quiet_console()
+        warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation chatter
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+    level = logging.DEBUG if debug else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)  # records that propagate from INFO loggers stop here too
+        if not debug and not any(isinstance(f, _FailuresOnce) for f in handler.filters):
+            handler.addFilter(_FailuresOnce())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; ``argv`` None = the process's command line, which also starts the
+    watchdog that ends whatever this process starts once it is gone (flows/reaper.py)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("home", "json", "debug"):
         if not hasattr(args, name):
             setattr(args, name, None if name == "home" else False)
     args.home = args.home or getattr(args, "default_home", None)
-    env.configure(args.home)
-    if not args.debug:
-        env.quiet_console()
-        warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation chatter
-    level = logging.DEBUG if args.debug else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(level)  # records that propagate from INFO loggers stop here too
+    if argv is None:
+        reaper.start_reaper()
     try:
+        env.configure(args.home)
+        _console(args.debug)
         return int(args.handler(args) or 0)
     except RaieError as error:
         if args.debug:

@@ -6,9 +6,14 @@ Set before prefect or mlflow is imported. Only flows/ and tests read the environ
 import os
 from pathlib import Path
 
+from raie_core.errors import RaieStateError
+
 DEFAULT_HOME = ".raie"
 FAULT_ENV = "RAIE_FAULT"
 """Test-only: a `tasks.faults` point at which the process SIGKILLs itself (reliability suite)."""
+DEFAULT_DATASET = "ml-100k"
+"""The dataset a command, flow or config uses when none is named (here, not in flows/params.py,
+so that building the CLI parser imports no torch or pydantic)."""
 
 
 def raie_home(home: str | os.PathLike | None = None) -> Path:
@@ -19,7 +24,14 @@ def raie_home(home: str | os.PathLike | None = None) -> Path:
 def configure(home: str | os.PathLike | None = None) -> Path:
     """Point Prefect and MLflow at the home (unless the user set them) and go offline."""
     root = raie_home(home)
-    (root / "prefect").mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise RaieStateError(f"home {root} is a file, not a folder; pass --home with a folder")
+    try:
+        (root / "prefect").mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RaieStateError(
+            f"home {root} cannot be used: creating {root / 'prefect'} failed ({error.strerror})"
+        ) from None
     os.environ["RAIE_HOME"] = str(root)
     defaults = {
         "HF_HUB_OFFLINE": "1",

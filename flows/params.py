@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import raie_core
+from flows.env import DEFAULT_DATASET
 from raie_core.adapters import AdapterConfig
 from raie_core.backbones.llm import LLMConfig
 from raie_core.backbones.seqrec import SeqRecConfig
@@ -25,7 +26,6 @@ from raie_core.gate import GateConfig
 from raie_core.protocol import ProtocolConfig
 from raie_core.regions import RegionConfig
 
-DEFAULT_DATASET = "ml-100k"
 DATASET_EVERY = {"ml-1m": "1mo"}
 """The period length of a dataset when no config or flag names one (else "1w"): ML-1M holds
 92 % of its ratings in 2000-04 .. 2000-12 and thins out after, so its periods are months."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -29,20 +30,24 @@ def setup(
     config: PipelineConfig = PipelineConfig(),  # noqa: B008 - pydantic value, immutable
     until: date | None = None,
     home: str | None = None,
+    on_error: Literal["strict", "quarantine"] = "strict",
 ) -> dict:
     """Train the frozen base on the data before ``until`` (the start of the first update
     period; default: the period holding t^S) and fit the initial regions.
 
     Restartable: a setup killed before publishing leaves nothing that blocks a re-run (its
     leftovers are cleared and it starts over); one killed after publishing is completed
-    (`tasks.publish.resume_setup`)."""
+    (`tasks.publish.resume_setup`).
+
+    on_error: "strict" (a bad data row fails the setup) or "quarantine" (bad rows are set
+    aside in the snapshots' quarantine.parquet and counted in the report)."""
     store = Store(env.raie_home(home), config.dataset)
     first = None if until is None else Period(until, config.every)
     with store.lock():
         resumed = resume_setup(store, finish)
         if resumed is not None:
             return _resumed(store, resumed)
-        snapshots = ingest_snapshots(store, config.dataset, config.every, config.path)
+        snapshots = ingest_snapshots(store, config.dataset, config.every, config.path, on_error)
         first = first or default_setup_cut(store, config.protocol, config.every)
         vocab = catalog_vocab(store)
         train, heldout = build_setup_windows(store, first, config.protocol, vocab)
@@ -101,6 +106,7 @@ def setup(
         "base_epochs": base.epochs,
         "retention_ndcg10": retention["NDCG@10"],
         "snapshots": snapshots["snapshots"],
+        "quarantined": snapshots["quarantined"],
     }
     create_markdown_artifact(
         key="raie-setup", markdown=_summary(config, report), description="RAIE setup summary"

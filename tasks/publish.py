@@ -17,7 +17,7 @@ from pathlib import Path
 
 from prefect import task
 
-from raie_core.errors import RaieError, RaieStateError
+from raie_core.errors import RaieStateError
 from tasks.champion import champion_moves, move_champion
 from tasks.durable import write_text_atomic
 from tasks.faults import fault_point
@@ -26,6 +26,7 @@ from tasks.lineage import track_period, track_setup
 from tasks.manifest import version_name
 from tasks.plan import PLAN_FILE, PlanKind, TrackingPlan
 from tasks.records import SetupRecord
+from tasks.retry import retry_io_only
 from tasks.store import Store
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,6 @@ def finish_publication(store: Store, version: int) -> None:
     marker = _marker(store, version)
     marker.parent.mkdir(exist_ok=True)
     write_text_atomic(marker, f"{version_name(version)} tracked\n")
-
-
-def retry_io_only(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry condition
-    """Retry a failed attempt unless it failed on RAIE's own checks (a corrupted plan, a
-    missing version): those fail the same way again."""
-    return not isinstance(state.result(raise_on_failure=False), RaieError)
 
 
 finish_publication_task = task(

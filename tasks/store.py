@@ -12,7 +12,7 @@ This module is the only place that knows paths under the home. Layout, per datas
         windows/<key>/                window files of setup and each period (replay reads them)
         work/<key>/                   scratch space of a run (not published state; may be deleted)
         .staging/                     temp dirs; anything here when the lock is taken is stale
-        .lock                         flock target; holds "pid since" of the holder
+        .lock                         who holds the writer lock (an flock on this folder)
 
 Publishing writes into `.staging/`, fsyncs, renames into `bank/`, then replaces CURRENT
 (write temp, fsync, rename, fsync dir). A crash before the CURRENT rename leaves the previous
@@ -250,7 +250,7 @@ class Store:
     # ---- writing -------------------------------------------------------------------------
     def lock(self) -> DatasetLock:
         """Take the dataset lock (fails fast) and clear staging dirs left by dead writers."""
-        lock = DatasetLock(self.root / ".lock", self.dataset)
+        lock = DatasetLock(self.root, self.dataset)
         lock.acquire()
         shutil.rmtree(self.root / ".staging", ignore_errors=True)
         return lock

@@ -32,6 +32,7 @@ from raie_core.protocol import (
     streaming_setup,
 )
 from tasks import ingest
+from tasks.retry import retry_io_only
 from tasks.store import Store
 
 SETUP_TRAIN = "train.safetensors"
@@ -131,17 +132,24 @@ def history_before(store: Store, end: date, every: Every | str) -> pl.DataFrame:
     return pl.concat(parts, how="vertical_relaxed")
 
 
-@task(name="ingest-snapshots", retries=1)
-def ingest_snapshots(store: Store, dataset: str, every: str, path: str | None) -> dict:
-    """Cut the dataset into period snapshots under the store (idempotent); a small summary."""
-    written = ingest.write_snapshots(dataset, store.snapshots_dir, every, path=path)
+@task(name="ingest-snapshots", retries=1, retry_condition_fn=retry_io_only)
+def ingest_snapshots(
+    store: Store, dataset: str, every: str, path: str | None, mode: str = "strict"
+) -> dict:
+    """Cut the dataset into period snapshots under the store (idempotent); a small summary.
+
+    mode: "strict" (a bad row fails the setup) or "quarantine" (bad rows are set aside in
+    snapshots/quarantine.parquet and counted in the summary)."""
+    written = ingest.write_snapshots(dataset, store.snapshots_dir, every, path=path, mode=mode)
     periods = [period for period, _ in ingest.list_snapshots(store.snapshots_dir, every)]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in written)).hexdigest()[:16]
+    quarantine = store.snapshots_dir / ingest.QUARANTINE_FILE
     return {
         "snapshots": len(written),
         "first": periods[0].label,
         "last": periods[-1].label,
         "digest": digest,
+        "quarantined": pl.read_parquet(quarantine).height if quarantine.is_file() else 0,
     }
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from flows import env
+from flows import env, reaper
 from raie_core.errors import RaieStateError
 
 HOST = "127.0.0.1"
@@ -156,7 +156,8 @@ def run_ui(args: argparse.Namespace) -> int:
     if tracking_uri.startswith(("http://", "https://")):
         _announce(args, {"url": tracking_uri, "pid": None}, "MLflow tracking server")
         if not args.no_browser:
-            webbrowser.open(tracking_uri)
+            with reaper.unmarked():  # the browser outlives the command
+                webbrowser.open(tracking_uri)
         return 0
     # Ctrl-C and SIGTERM both stop the child group (SIGINT may arrive ignored from `&` shells).
     signal.signal(signal.SIGINT, _interrupt)
@@ -167,7 +168,8 @@ def run_ui(args: argparse.Namespace) -> int:
             args, {"url": server.url, "pid": server.pid, "log": str(server.log_path)}, "MLflow UI"
         )
         if not args.no_browser:
-            webbrowser.open(server.url)
+            with reaper.unmarked():
+                webbrowser.open(server.url)
         code = server.process.wait()
         raise RaieStateError(
             f"the MLflow server stopped with exit code {code}; see {server.log_path}"

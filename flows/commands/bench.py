@@ -2,10 +2,17 @@
 `raie bench docs`: quality reports as one markdown page (docs/benchmarks.md).
 
 Each benchmark lives in flows/benches/<name>.py with `add_arguments(parser)` and `run(args)`.
+A bench module is imported only when its sub-command is parsed (or its help shown), so
+`raie --help` and every other command build the parser without torch, polars or prefect.
 """
+
+from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
+from collections.abc import Callable
+from typing import Any
 
 BENCHES = {
     "data": "window building on ML-100K and a synthetic 10M-interaction table",
@@ -17,17 +24,49 @@ BENCHES = {
 }
 
 
+class LazyParser(argparse.ArgumentParser):
+    """A sub-command parser whose arguments are added by ``loader(parser)`` the first time it
+    parses or formats help (argparse hands a sub-command's arguments to `parse_known_args`)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        loader: Callable[[argparse.ArgumentParser], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._loader = loader
+
+    def _load(self) -> None:
+        loader, self._loader = self._loader, None
+        if loader is not None:
+            loader(self)
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 - argparse's
+        self._load()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._load()
+        return super().format_help()
+
+
+def _bench_loader(name: str) -> Callable[[argparse.ArgumentParser], None]:
+    def load(parser: argparse.ArgumentParser) -> None:
+        module = importlib.import_module(f"flows.benches.{name}")
+        module.add_arguments(parser)
+        parser.set_defaults(handler=module.run)
+
+    return load
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add `raie bench <name>` sub-commands; a bench module missing here is simply absent."""
     bench = sub.add_parser("bench", parents=[common], help="benchmarks")
-    bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    bench_sub = bench.add_subparsers(
+        dest="bench", required=True, metavar="BENCH", parser_class=LazyParser
+    )
     for name, help_text in BENCHES.items():
-        try:
-            module = importlib.import_module(f"flows.benches.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"flows.benches.{name}":
-                raise
+        if importlib.util.find_spec(f"flows.benches.{name}") is None:
             continue
-        parser = bench_sub.add_parser(name, parents=[common], help=help_text)
-        module.add_arguments(parser)
-        parser.set_defaults(handler=module.run)
+        bench_sub.add_parser(name, parents=[common], help=help_text, loader=_bench_loader(name))

@@ -12,14 +12,16 @@ import argparse
 import json
 
 from flows import env
-from flows.params import DEFAULT_DATASET
+from flows.commands.writer import dataset_writer
 from raie_core.errors import RaieStateError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add `raie promote`, `raie rollback` and `raie status` to the `raie` parser."""
     data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default ml-100k)")
+    data.add_argument(
+        "--dataset", default=env.DEFAULT_DATASET, help="dataset name (default ml-100k)"
+    )
     data.add_argument("--reason", default=None, help="why (recorded with the move)")
     p = sub.add_parser("promote", parents=[common, data], help="make bank version N champion")
     p.add_argument("--version", type=int, required=True, help="bank version to serve")
@@ -28,7 +30,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--to", type=int, default=None, help="bank version (default: the parent)")
     p.set_defaults(handler=_rollback)
     p = sub.add_parser("status", parents=[common], help="champion, candidate, last gate")
-    p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default ml-100k)")
+    p.add_argument("--dataset", default=env.DEFAULT_DATASET, help="dataset name (default ml-100k)")
     p.set_defaults(handler=_status)
 
 
@@ -39,11 +41,11 @@ def _store(args: argparse.Namespace):  # noqa: ANN202 - tasks.store.Store
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from tasks.champion import move_champion, recover_champion
-    from tasks.publish import finish_pending
+    with dataset_writer(args.home, args.dataset):  # before MLflow is imported
+        from tasks.champion import move_champion, recover_champion
+        from tasks.publish import finish_pending
 
-    store = _store(args)
-    with store.lock():
+        store = _store(args)
         recover_champion(store)
         finish_pending(store)  # a version whose publication a crash cut short comes first
         current = store.require_current()
@@ -54,11 +56,11 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from tasks.champion import move_champion, recover_champion
-    from tasks.publish import finish_pending
+    with dataset_writer(args.home, args.dataset):  # before MLflow is imported
+        from tasks.champion import move_champion, recover_champion
+        from tasks.publish import finish_pending
 
-    store = _store(args)
-    with store.lock():
+        store = _store(args)
         recover_champion(store)
         finish_pending(store)  # a version whose publication a crash cut short comes first
         current = store.read_manifest(store.require_current())

@@ -10,7 +10,8 @@ import json
 from datetime import UTC, date, datetime
 
 from flows import env
-from flows.params import DEFAULT_DATASET
+from flows.commands.data import MODES
+from flows.commands.writer import dataset_writer
 from flows.progress import period_table, progress_bar
 
 
@@ -27,7 +28,9 @@ def _utc_today() -> date:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default ml-100k)")
+    data.add_argument(
+        "--dataset", default=env.DEFAULT_DATASET, help="dataset name (default ml-100k)"
+    )
 
     p = sub.add_parser("setup", parents=[common], help="train the base and fit regions")
     p.add_argument("--dataset", default=None, help="dataset name (default ml-100k)")
@@ -46,6 +49,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--regions", type=int, default=None, help="K of the setup fit (default 5)")
     p.add_argument(
         "--max-windows", type=int, default=None, help="llm: setup windows budget (seeded subset)"
+    )
+    p.add_argument(
+        "--on-error",
+        choices=MODES,
+        default="strict",
+        help="bad data rows: fail (strict, default) or set aside in quarantine.parquet",
     )
     p.set_defaults(handler=_setup)
 
@@ -95,10 +104,12 @@ def _config(args: argparse.Namespace):  # noqa: ANN202 - PipelineConfig
 
 
 def _setup(args: argparse.Namespace) -> int:
-    env.torch_threads()
-    from flows.setup import setup
+    config = _config(args)
+    with dataset_writer(args.home, config.dataset, setup=True):
+        env.torch_threads()
+        from flows.setup import setup
 
-    report = setup(config=_config(args), until=args.until, home=args.home)
+        report = setup(config=config, until=args.until, home=args.home, on_error=args.on_error)
     _print(args, report, "setup done")
     return 0
 
@@ -117,32 +128,38 @@ def _verified_champion(args: argparse.Namespace) -> None:
 
 
 def _update(args: argparse.Namespace) -> int:
-    env.torch_threads()
-    _verified_champion(args)
-    from flows.nightly_update import checked_period, nightly_update
-    from tasks.store import Store
+    with dataset_writer(args.home, args.dataset):
+        env.torch_threads()
+        _verified_champion(args)
+        from flows.nightly_update import checked_period, nightly_update
+        from tasks.store import Store
 
-    # refused periods and a home without a finished setup: one sentence before Prefect starts
-    checked_period(Store(env.raie_home(args.home), args.dataset), args.period, _utc_today())
-    report = nightly_update(
-        period=args.period, dataset=args.dataset, home=args.home, force=args.force
-    )
+        # refused periods and a home without a finished setup: one sentence before Prefect
+        checked_period(Store(env.raie_home(args.home), args.dataset), args.period, _utc_today())
+        report = nightly_update(
+            period=args.period, dataset=args.dataset, home=args.home, force=args.force
+        )
     _print(args, report, "update done" if report.get("published", True) else "update: no-op")
     return 0
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    env.torch_threads()
-    _verified_champion(args)
-    from flows.backfill import backfill
-    from tasks.bank import require_setup
-    from tasks.store import Store
+    with dataset_writer(args.home, args.dataset):
+        env.torch_threads()
+        _verified_champion(args)
+        from flows.backfill import backfill
+        from tasks.bank import require_setup
+        from tasks.store import Store
 
-    require_setup(Store(env.raie_home(args.home), args.dataset))
-    with progress_bar(not args.json):
-        reports = backfill(
-            start=args.start, end=args.end, dataset=args.dataset, home=args.home, force=args.force
-        )
+        require_setup(Store(env.raie_home(args.home), args.dataset))
+        with progress_bar(not args.json):
+            reports = backfill(
+                start=args.start,
+                end=args.end,
+                dataset=args.dataset,
+                home=args.home,
+                force=args.force,
+            )
     if args.json:
         print(json.dumps(reports, default=str))
     else:

@@ -30,6 +30,14 @@ from raie_core.errors import RaieDataError
 log = logging.getLogger(__name__)
 
 CANDIDATE_SEPARATORS = ("::", "\t", ",", ";", "|")
+MAX_TIMESTAMP_S = 7_258_118_400
+"""The latest plausible timestamp, 2200-01-01T00:00:00Z in UTC seconds: a larger value is
+almost surely milliseconds (x1e3) or microseconds (x1e6) since the epoch, named as such."""
+MAX_ID_CHARS = 256
+"""The longest user or item id accepted (characters): ids are keys in memory, on disk and in
+MLflow tags; a longer value is a broken file, not an id."""
+SHOWN_VALUE_CHARS = 60
+"""How much of a bad value an error message or quarantine reason quotes."""
 DATETIME_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f%#z",
     "%Y-%m-%dT%H:%M:%S%.f",
@@ -62,7 +70,9 @@ def apply_rules(
             raise rule.error(_message(bad, rule, file))
         reason = pl.lit(rule.text)
         if rule.column in bad.columns:
-            value = pl.col(rule.column).cast(pl.String).fill_null("")
+            value = (
+                pl.col(rule.column).cast(pl.String).fill_null("").str.slice(0, SHOWN_VALUE_CHARS)
+            )
             reason = pl.format("{} (value '{}')", reason, value)
         quarantined.append(
             bad.select(
@@ -81,7 +91,10 @@ def _message(bad: pl.DataFrame, rule: Rule, file: str) -> str:
     where = format_rows(rows, bad.height)
     value = ""
     if rule.column in bad.columns:
-        value = f" (first bad value {str(bad.get_column(rule.column)[0])!r})"
+        shown = str(bad.get_column(rule.column)[0])
+        if len(shown) > SHOWN_VALUE_CHARS:
+            shown = f"{shown[:SHOWN_VALUE_CHARS]}... ({len(shown)} characters)"
+        value = f" (first bad value {shown!r})"
     return f"{file}: column {rule.column!r} breaks the rule '{rule.text}' at {where}{value}"
 
 
@@ -208,8 +221,17 @@ def interaction_rules(
             InvalidValueError,
         )
     )
+    raw += [_id_length(c) for c in ("user_id", "item_id")]
+    raw += [_id_printable(c) for c in ("user_id", "item_id")]
     typed = [
-        Rule("timestamp", pl.col("_ts") < 0, "timestamp is >= 0 (UTC seconds)", InvalidValueError)
+        Rule("timestamp", pl.col("_ts") < 0, "timestamp is >= 0 (UTC seconds)", InvalidValueError),
+        Rule(
+            "timestamp",
+            pl.col("_ts") > MAX_TIMESTAMP_S,
+            "timestamp is UTC seconds before 2200-01-01; larger values look like milliseconds "
+            "or microseconds",
+            InvalidValueError,
+        ),
     ]
     if rating_range is None:
         return raw, typed
@@ -233,6 +255,24 @@ def _duplicate_rule() -> Rule:
         ~key.is_first_distinct(),
         "(user_id, item_id, timestamp) is unique",
         DuplicateRowError,
+    )
+
+
+def _id_length(column: str) -> Rule:
+    return Rule(
+        column,
+        pl.col(column).str.len_chars() > MAX_ID_CHARS,
+        f"{column} is at most {MAX_ID_CHARS} characters",
+        InvalidValueError,
+    )
+
+
+def _id_printable(column: str) -> Rule:
+    return Rule(
+        column,
+        pl.col(column).str.contains(r"[\x00-\x1f\x7f]"),
+        f"{column} holds no control characters (NUL, tab, newline)",
+        InvalidValueError,
     )
 
 

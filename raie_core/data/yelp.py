@@ -13,7 +13,12 @@ from pathlib import Path
 
 import polars as pl
 
-from raie_core.data.errors import EmptyInputError, MalformedLineError, MissingFileError
+from raie_core.data.errors import (
+    EmptyInputError,
+    InvalidValueError,
+    MalformedLineError,
+    MissingFileError,
+)
 from raie_core.data.reading import make_dataset, require_file, validate_catalog
 from raie_core.data.schema import Dataset, ValidationMode
 from raie_core.data.validation import Rule, apply_rules, decode, lines_frame, validate_interactions
@@ -75,12 +80,17 @@ def read_json_lines(
     try:
         return _decode_fields(lines, fields), q_decode
     except pl.exceptions.ComputeError:
-        broken = _broken_lines(lines)
-    rule = Rule(
-        "line", pl.col("row").is_in(broken), "a line is one JSON object", MalformedLineError
-    )
-    lines, q_json = apply_rules(lines, [rule], file, mode)
-    return _decode_fields(lines, fields), pl.concat([q_decode, q_json])
+        broken, values = _parse_lines(lines, fields)
+    rules = [
+        Rule("line", pl.col("row").is_in(broken), "a line is one JSON object", MalformedLineError)
+    ]
+    rules += [
+        Rule(name, pl.col(name).is_not_null(), f"{name} is a JSON number", InvalidValueError)
+        for name in values
+    ]
+    lines = lines.with_columns(pl.Series(name, v, dtype=pl.String) for name, v in values.items())
+    lines, q_json = apply_rules(lines, rules, file, mode)
+    return _decode_fields(lines.select("row", "line"), fields), pl.concat([q_decode, q_json])
 
 
 def _decode_fields(lines: pl.DataFrame, fields: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -90,17 +100,27 @@ def _decode_fields(lines: pl.DataFrame, fields: dict[str, pl.DataType]) -> pl.Da
     return decoded.unnest("_j").with_columns(pl.col(list(fields)).cast(pl.String))
 
 
-def _broken_lines(lines: pl.DataFrame) -> list[int]:
-    broken = []
+def _parse_lines(
+    lines: pl.DataFrame, fields: dict[str, pl.DataType]
+) -> tuple[list[int], dict[str, list[str | None]]]:
+    """The slow path: (rows that are not one JSON object, {numeric field: per line, the value
+    as JSON text where it is present but not a number, else None})."""
+    numeric = [name for name, dtype in fields.items() if dtype.is_numeric()]
+    broken: list[int] = []
+    values: dict[str, list[str | None]] = {name: [] for name in numeric}
     for row, line in lines.iter_rows():
         try:
             value = json.loads(line)
         except json.JSONDecodeError:
-            broken.append(row)
-            continue
+            value = None
         if not isinstance(value, dict):
             broken.append(row)
-    return broken
+            value = {}
+        for name in numeric:
+            given = value.get(name)
+            number = isinstance(given, int | float) and not isinstance(given, bool)
+            values[name].append(None if given is None or number else json.dumps(given))
+    return broken, {name: v for name, v in values.items() if any(x is not None for x in v)}
 
 
 def _find(root: Path, names: tuple[str, ...]) -> Path:

@@ -3,7 +3,8 @@
 from prefect.states import Failed
 
 from raie_core.errors import RaieStateError
-from tasks.publish import TRACKING_RETRIES, finish_publication_task, retry_io_only
+from tasks.publish import TRACKING_RETRIES, finish_publication_task
+from tasks.retry import retry_io_only
 
 
 def test_only_io_failures_are_retried() -> None:
