@@ -18,6 +18,7 @@ from raie_core.adapters import (
 )
 from raie_core.errors import RaieStateError
 from raie_core.evaluation import SETUP_CODE
+from raie_core.serving import load_region_bank
 from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainResult
 from raie_core.update import shared_training_set, train_shared, update_region
@@ -165,7 +166,5 @@ def load_bank_adapters(
     store: Store, config: AdapterConfig, adapters: dict[int, str]
 ) -> RegionAdapters:
     """A RegionAdapters holding the given region (or `SHARED_KEY`) -> stored adapter map."""
-    bank = RegionAdapters(load_base(store), config)
-    for region_id, rel in sorted(adapters.items()):
-        bank.load_adapter(adapter_name(region_id), store.adapter_path(rel))
-    return bank
+    folders = {region_id: store.adapter_path(rel) for region_id, rel in adapters.items()}
+    return load_region_bank(load_base(store), config, folders)

@@ -9,9 +9,14 @@ from prefect.runtime import flow_run
 
 from raie_core.sharing import SHARED_KEY
 from tasks.adapters import AdapterInfo, kept_regions
+from tasks.bank_model import log_bank_model
+from tasks.provenance import code_version
 from tasks.regions import EditSummary
 from tasks.store import Store
 from tasks.tracking import RunOutcome, Tracker
+
+CONFIG_ARTIFACT = "config.json"
+"""The run's resolved pipeline config (also flattened into its params)."""
 
 
 def tracker(store: Store) -> Tracker:
@@ -23,7 +28,13 @@ def experiment(store: Store) -> str:
 
 
 def _flow_tags(kind: str, period: str) -> dict[str, Any]:
-    return {"raie.kind": kind, "raie.period": period, "prefect.flow_run_id": str(flow_run.id or "")}
+    flow_run_id = str(flow_run.id or "")
+    return {
+        "raie.kind": kind,
+        "raie.period": period,
+        "prefect.flow_run_id": flow_run_id,
+        **code_version(),
+    }
 
 
 @task(name="track-setup")
@@ -39,11 +50,11 @@ def track_setup(
     t = tracker(store)
     run_id = t.start_run(experiment(store), f"setup-{period}", params, _flow_tags("setup", period))
     t.log_metrics(run_id, metrics)
-    t.log_artifacts(run_id, store.bank_dir(version), "bank")
+    t.log_dict(run_id, params, CONFIG_ARTIFACT)
     bank_version = t.register_bank(
         store.dataset,
         run_id,
-        "bank",
+        log_bank_model(t, store, run_id, version, params),
         {"bank_version": version, "period": period, "base_model_digest": base_digest},
     )
     t.set_champion(store.dataset, bank_version)
@@ -86,7 +97,8 @@ def track_period(
         },
     )
     t.set_tags(run_id, {"gate.passed": gate.get("passed"), "gate.reason": gate.get("reason", "")})
-    t.log_artifacts(run_id, store.bank_dir(version), "bank")
+    t.log_dict(run_id, params, CONFIG_ARTIFACT)
+    model_path = log_bank_model(t, store, run_id, version, params)
     if plots_dir is not None:
         t.log_artifacts(run_id, plots_dir, "plots")
     lineage = {"period": period, "bank_version": version, "data_digest": data_digest}
@@ -103,7 +115,7 @@ def track_period(
     t.register_bank(
         store.dataset,
         run_id,
-        "bank",
+        model_path,
         {**lineage, "quality_gate": gate, "base_model_digest": base_digest},
     )
     t.end_run(run_id)

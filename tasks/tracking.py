@@ -15,6 +15,7 @@ one version per trained adapter (created from `runs:/<run_id>/<path>`, since MLf
 import json
 import logging
 import re
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import mlflow.pyfunc
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -170,6 +172,31 @@ class Tracker:
         """Copy a folder into the run's artifacts; return its `runs:/` URI."""
         self.client.log_artifacts(run_id, str(local_dir), artifact_path)
         return f"runs:/{run_id}/{artifact_path or ''}".rstrip("/")
+
+    def log_pyfunc(
+        self,
+        run_id: str,
+        artifact_path: str,
+        code: Path,
+        artifacts: Mapping[str, Path],
+        example: tuple[Any, dict[str, Any]],
+        code_paths: list[Path],
+        requirements: list[str],
+    ) -> str:
+        """Log a pyfunc model "from code" (``code`` calls `mlflow.models.set_model`; no pickle)
+        with ``artifacts`` (name -> path) and a signature inferred from ``example`` = (input,
+        params) under the run at ``artifact_path``; return its `runs:/` URI."""
+        with tempfile.TemporaryDirectory(prefix="raie-pyfunc-") as tmp:
+            path = Path(tmp) / "model"
+            mlflow.pyfunc.save_model(
+                path=str(path),
+                python_model=str(code),
+                artifacts={name: str(local) for name, local in artifacts.items()},
+                input_example=example,
+                code_paths=[str(p) for p in code_paths],
+                pip_requirements=requirements,
+            )
+            return self.log_artifacts(run_id, path, artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, text, artifact_file)
