@@ -57,7 +57,7 @@ def nightly_update(
     candidate is published for audit but never becomes the base of a later edit. A crash
     between publishing a passed candidate and moving the champion leaves the period
     processed and the candidate unpromoted: `raie promote --version N` finishes it."""
-    store = Store(env.raie_home(home), dataset)
+    store = Store(env.configure_stores(home), dataset)
     config = stored_config(store)
     this_period = (
         Period.last_complete(_today(), config.every)

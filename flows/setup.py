@@ -28,7 +28,7 @@ def setup(
 ) -> dict:
     """Train the frozen base on the data before ``until`` (the start of the first update
     period; default: the period holding t^S) and fit the initial regions."""
-    store = Store(env.raie_home(home), config.dataset)
+    store = Store(env.configure_stores(home), config.dataset)
     first = None if until is None else Period(until, config.every)
     with store.lock():
         snapshots = ingest_snapshots(store, config.dataset, config.every, config.path)
