@@ -53,9 +53,15 @@ def log_bank_model(t: Tracker, store: Store, run_id: str, bank_version: int, con
             },
         }
         items = load_base(store).vocab.item_ids[:EXAMPLE_ITEMS].tolist()
-        example = (pd.DataFrame({ITEMS_COLUMN: [items]}), {"k": DEFAULT_K})
-        code = [Path(raie_core.__file__).parent]
-        t.log_pyfunc(run_id, BANK_ARTIFACT, MODEL_CODE, artifacts, example, code, requirements())
+        t.log_pyfunc(
+            run_id,
+            BANK_ARTIFACT,
+            python_model=str(MODEL_CODE),  # models from code: no pickle
+            artifacts={name: str(path) for name, path in artifacts.items()},
+            input_example=(pd.DataFrame({ITEMS_COLUMN: [items]}), {"k": DEFAULT_K}),
+            code_paths=[str(Path(raie_core.__file__).parent)],
+            pip_requirements=requirements(),
+        )
     return BANK_ARTIFACT
 
 

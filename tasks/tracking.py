@@ -36,6 +36,7 @@ from mlflow.protos.databricks_pb2 import (
 
 from raie_core.errors import RaieStateError
 from raie_core.sharing import SHARED_KEY
+from tasks.home_artifacts import check_home_artifacts
 
 # Table creation and migrations log at INFO on every new store; keep the CLI quiet.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
@@ -129,6 +130,9 @@ class Tracker:
                 if not _is(error, RESOURCE_ALREADY_EXISTS):
                     raise
                 experiment = client.get_experiment_by_name(name)
+        check_home_artifacts(
+            name, experiment.artifact_location, client.tracking_uri, self.artifact_root
+        )
         if experiment.lifecycle_stage == "deleted":
             client.restore_experiment(experiment.experiment_id)
         return experiment.experiment_id
@@ -173,30 +177,12 @@ class Tracker:
         self.client.log_artifacts(run_id, str(local_dir), artifact_path)
         return f"runs:/{run_id}/{artifact_path or ''}".rstrip("/")
 
-    def log_pyfunc(
-        self,
-        run_id: str,
-        artifact_path: str,
-        code: Path,
-        artifacts: Mapping[str, Path],
-        example: tuple[Any, dict[str, Any]],
-        code_paths: list[Path],
-        requirements: list[str],
-    ) -> str:
-        """Log a pyfunc model "from code" (``code`` calls `mlflow.models.set_model`; no pickle)
-        with ``artifacts`` (name -> path) and a signature inferred from ``example`` = (input,
-        params) under the run at ``artifact_path``; return its `runs:/` URI."""
+    def log_pyfunc(self, run_id: str, artifact_path: str, **model: Any) -> str:
+        """Save a pyfunc model (``model``: `mlflow.pyfunc.save_model`'s keywords) and log it
+        under the run at ``artifact_path``; return its `runs:/` URI."""
         with tempfile.TemporaryDirectory(prefix="raie-pyfunc-") as tmp:
-            path = Path(tmp) / "model"
-            mlflow.pyfunc.save_model(
-                path=str(path),
-                python_model=str(code),
-                artifacts={name: str(local) for name, local in artifacts.items()},
-                input_example=example,
-                code_paths=[str(p) for p in code_paths],
-                pip_requirements=requirements,
-            )
-            return self.log_artifacts(run_id, path, artifact_path)
+            mlflow.pyfunc.save_model(path=f"{tmp}/model", **model)
+            return self.log_artifacts(run_id, Path(tmp) / "model", artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, text, artifact_file)

@@ -64,8 +64,8 @@ def _recommend(home: Path, user: str, capsys) -> dict:  # noqa: ANN001
     return json.loads(capsys.readouterr().out)
 
 
-def test_champion_loads_as_pyfunc_and_predicts_like_raie_recommend(
-    served_home: dict, ml100k_slice, monkeypatch, capsys  # noqa: ANN001
+def test_champion_loads_as_pyfunc_and_predicts_like_raie_recommend(  # noqa: ANN001
+    served_home: dict, ml100k_slice, monkeypatch, capsys
 ) -> None:
     import mlflow.pyfunc
 
