@@ -16,30 +16,13 @@ import pytest
 import yaml
 
 from flows.cli import main
-from flows.params import PipelineConfig
-from raie_core.adapters import AdapterConfig
-from raie_core.backbones.seqrec import SeqRecConfig
-from raie_core.gate import GateConfig
 from raie_core.protocol import latest_items
-from raie_core.regions import RegionConfig
 from raie_core.sharing import SHARED_KEY
-from raie_core.training import TrainConfig
+from tests.flows.small_config import small_config
 
 UNTIL = date(1997, 12, 15)
 PERIOD = date(1997, 12, 15)
 USERS = ("7", "13", "42")
-
-
-def _config(path: str) -> PipelineConfig:
-    return PipelineConfig(
-        dataset="table",
-        path=path,
-        seqrec=SeqRecConfig(train=TrainConfig(max_epochs=4, patience=2)),
-        regions=RegionConfig(n_regions=3, min_train_samples=4, max_fit_windows=3000),
-        adapters=AdapterConfig(train=TrainConfig(max_epochs=2, patience=1)),
-        # serving mechanics, not the gate's judgement: the candidate becomes champion
-        gate=GateConfig(tolerance=0.99),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +34,7 @@ def served_home(prefect_backend, ml100k_slice, tmp_path_factory) -> dict:  # noq
     uri = f"sqlite:///{root / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
-        config = _config(ml100k_slice(150))
+        config = small_config(ml100k_slice(150))
         setup(config=config, until=UNTIL, home=str(root / "home"))
         report = nightly_update(period=PERIOD, dataset="table", home=str(root / "home"))
     return {"home": root / "home", "uri": uri, "config": config, "report": report}

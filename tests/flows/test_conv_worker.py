@@ -17,13 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.params import PipelineConfig
-from raie_core.adapters import AdapterConfig
-from raie_core.backbones.seqrec import SeqRecConfig
-from raie_core.gate import GateConfig
-from raie_core.regions import RegionConfig
-from raie_core.training import TrainConfig
 from tests.flows.prefect_server import ROOT, api_call, prefect_cli, prefect_server
+from tests.flows.small_config import small_config
 
 UNTIL = date(1997, 12, 15)
 NIGHTLY = date(1997, 12, 15)
@@ -31,18 +26,6 @@ BACKFILL = date(1997, 12, 22)
 RUN_TIMEOUT_S = 600.0
 """How long one deployment run may take on the loaded 2-core machine (measured: about 1 min)."""
 UNSET = ("MLFLOW_TRACKING_URI", "RAIE_HOME", "PREFECT_API_URL", "PREFECT_HOME")
-
-
-def _config(path: str) -> PipelineConfig:
-    return PipelineConfig(
-        dataset="table",
-        path=path,
-        seqrec=SeqRecConfig(train=TrainConfig(max_epochs=2, patience=1)),
-        regions=RegionConfig(n_regions=3, min_train_samples=4, max_fit_windows=3000),
-        adapters=AdapterConfig(train=TrainConfig(max_epochs=1, patience=1)),
-        # the stores a deployed run writes, not the gate's judgement: every candidate passes
-        gate=GateConfig(tolerance=0.99),
-    )
 
 
 def _run_deployment(api: str, env: dict, deployment: dict, parameters: dict) -> dict:
@@ -75,7 +58,11 @@ def test_worker_runs_log_into_the_home(
 
     home = tmp_path / "home"
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    setup(config=_config(ml100k_slice(150)), until=UNTIL, home=str(home))
+    setup(
+        config=small_config(ml100k_slice(150), base_epochs=2, adapter_epochs=1),
+        until=UNTIL,
+        home=str(home),
+    )
     assert (home / "mlflow.db").is_file()  # the setup flow resolved MLflow from its home
     stray = ROOT / "mlflow.db"
     stray_before = stray.stat().st_mtime if stray.exists() else None
