@@ -179,9 +179,14 @@ class Tracker:
 
     def log_pyfunc(self, run_id: str, artifact_path: str, **model: Any) -> str:
         """Save a pyfunc model (``model``: `mlflow.pyfunc.save_model`'s keywords) and log it
-        under the run at ``artifact_path``; return its `runs:/` URI."""
+        under the run at ``artifact_path``; return its `runs:/` URI. MLflow only warns when
+        the model cannot predict its input example (no signature): that is an error here."""
         with tempfile.TemporaryDirectory(prefix="raie-pyfunc-") as tmp:
             mlflow.pyfunc.save_model(path=f"{tmp}/model", **model)
+            if mlflow.models.Model.load(f"{tmp}/model").signature is None:
+                raise RaieStateError(
+                    f"pyfunc model {artifact_path} of run {run_id} failed on its input example"
+                )
             return self.log_artifacts(run_id, Path(tmp) / "model", artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
