@@ -31,7 +31,7 @@ def backfill(
     force: bool = False,
 ) -> list[dict]:
     """Run nightly_update for every snapshot period in [start, end] after the setup cut."""
-    store = Store(env.raie_home(home), dataset)
+    store = Store(env.configure_stores(home), dataset)
     setup = require_setup(store)
     config = stored_config(store)
     periods = list_periods(store, config.every, start, end, setup.until)

@@ -10,6 +10,7 @@ import argparse
 
 from prefect import flow
 
+from flows import env
 from flows.params import DEFAULT_DATASET
 
 
@@ -29,6 +30,7 @@ def benchmark(
     prints them."""
     from flows.benches import quality
 
+    env.configure_stores(home)
     parser = argparse.ArgumentParser()
     quality.add_arguments(parser)
     argv = ["--preset", preset, "--backbone", backbone, "--seeds", str(seeds)]

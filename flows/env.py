@@ -23,7 +23,7 @@ def raie_home(home: str | os.PathLike | None = None) -> Path:
 
 def configure(home: str | os.PathLike | None = None) -> Path:
     """Point Prefect and MLflow at the home (unless the user set them) and go offline."""
-    root = raie_home(home)
+    root = configure_stores(home)
     if root.exists() and not root.is_dir():
         raise RaieStateError(f"home {root} is a file, not a folder; pass --home with a folder")
     try:
@@ -33,19 +33,14 @@ def configure(home: str | os.PathLike | None = None) -> Path:
             f"home {root} cannot be used: creating {root / 'prefect'} failed ({error.strerror})"
         ) from None
     os.environ["RAIE_HOME"] = str(root)
+    _set_default("PREFECT_HOME", str(root / "prefect"))
     defaults = {
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
-        "PREFECT_HOME": str(root / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
         "PREFECT_LOGGING_EXTRA_LOGGERS": "raie_core",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true",
-        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
         "GIT_PYTHON_REFRESH": "quiet",
     }
     for key, value in defaults.items():
@@ -55,6 +50,37 @@ def configure(home: str | os.PathLike | None = None) -> Path:
 
         faults.arm(os.environ[FAULT_ENV])
     return root
+
+
+MLFLOW_DEFAULTS = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+"""MLflow's process settings for raie: offline and quiet (the user's values win)."""
+_DEFAULTED: dict[str, str] = {}
+"""Per-home values this process set because the user had not: a later home replaces them."""
+
+
+def configure_stores(home: str | os.PathLike | None = None) -> Path:
+    """The RAIE home of a flow run, with MLflow pointed at its store (`<home>/mlflow.db`)
+    unless the user chose another (MLFLOW_TRACKING_URI set outside raie, e.g. a tracking
+    server). Every flow calls it first, so a run a Prefect worker starts from prefect.yaml
+    logs where the same run started by the CLI does. Returns the home (absolute)."""
+    root = raie_home(home)
+    _set_default("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    for key, value in MLFLOW_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    return root
+
+
+def _set_default(key: str, value: str) -> None:
+    """Set ``key`` unless the user set it (a value this process did not put there)."""
+    if key not in os.environ or os.environ[key] == _DEFAULTED.get(key):
+        os.environ[key] = value
+        _DEFAULTED[key] = value
 
 
 def quiet_console() -> None:

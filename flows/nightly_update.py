@@ -80,7 +80,7 @@ def nightly_update(
 
     After a publish, ``retention`` (`RetentionConfig`: keep the newest 8 versions, the
     champion and setup) removes what no kept version needs, under the same lock."""
-    store = Store(env.raie_home(home), dataset)
+    store = Store(env.configure_stores(home), dataset)
     setup, config, this_period = checked_period(store, period, _today())
     label = this_period.label
     with store.lock():

@@ -41,7 +41,7 @@ def setup(
 
     on_error: "strict" (a bad data row fails the setup) or "quarantine" (bad rows are set
     aside in the snapshots' quarantine.parquet and counted in the report)."""
-    store = Store(env.raie_home(home), config.dataset)
+    store = Store(env.configure_stores(home), config.dataset)
     first = None if until is None else Period(until, config.every)
     with store.lock():
         resumed = resume_setup(store, finish)

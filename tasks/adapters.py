@@ -20,6 +20,7 @@ from raie_core.adapters import (
 )
 from raie_core.errors import RaieStateError
 from raie_core.evaluation import SETUP_CODE
+from raie_core.serving import load_region_bank
 from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainResult
 from raie_core.update import shared_training_set, train_shared, update_region
@@ -182,7 +183,5 @@ def load_bank_adapters(
     store: Store, config: AdapterConfig, adapters: dict[int, str]
 ) -> RegionAdapters:
     """A RegionAdapters holding the given region (or `SHARED_KEY`) -> stored adapter map."""
-    bank = RegionAdapters(load_base(store), config)
-    for region_id, rel in sorted(adapters.items()):
-        bank.load_adapter(adapter_name(region_id), verified_adapter(store, rel))
-    return bank
+    folders = {region_id: verified_adapter(store, rel) for region_id, rel in adapters.items()}
+    return load_region_bank(load_base(store), config, folders)

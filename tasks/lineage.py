@@ -8,10 +8,15 @@ from prefect.runtime import flow_run
 
 from raie_core.sharing import SHARED_KEY
 from tasks.adapters import AdapterInfo, kept_regions
+from tasks.bank_model import log_bank_model
 from tasks.faults import fault_point
 from tasks.plan import TrackingPlan
+from tasks.provenance import code_version
 from tasks.store import Store
 from tasks.tracking import RunOutcome, Tracker, region_model_name
+
+CONFIG_ARTIFACT = "config.json"
+"""The run's resolved pipeline config (also flattened into its params)."""
 
 
 def tracker(store: Store) -> Tracker:
@@ -23,7 +28,13 @@ def experiment(store: Store) -> str:
 
 
 def _flow_tags(kind: str, period: str) -> dict[str, Any]:
-    return {"raie.kind": kind, "raie.period": period, "prefect.flow_run_id": str(flow_run.id or "")}
+    flow_run_id = str(flow_run.id or "")
+    return {
+        "raie.kind": kind,
+        "raie.period": period,
+        "prefect.flow_run_id": flow_run_id,
+        **code_version(),
+    }
 
 
 def _resumed_run(
@@ -54,12 +65,15 @@ def track_setup(store: Store, version: int, plan: TrackingPlan) -> str:
     run_id, _ = _resumed_run(t, store, key, f"setup-{plan.period}", plan.params, tags)
     if not t.has_metrics(run_id):
         t.log_metrics(run_id, plan.metrics)
-    t.link_artifacts(run_id, store.bank_dir(version), "bank")
+    t.log_dict(run_id, plan.params, CONFIG_ARTIFACT)
     registered = t.bank_model_version(store.dataset, version)
     if registered is None:
         lineage = {"bank_version": version, "period": plan.period}
         registered = t.register_bank(
-            store.dataset, run_id, "bank", lineage | {"base_model_digest": plan.base_digest}
+            store.dataset,
+            run_id,
+            log_bank_model(t, store, run_id, version, plan.params),
+            lineage | {"base_model_digest": plan.base_digest},
         )
     t.set_champion(store.dataset, registered)
     t.end_run(run_id, RunOutcome.FINISHED)
@@ -85,7 +99,7 @@ def track_period(
         t.log_metrics(run_id, _period_metrics(plan))
     gate = plan.gate
     t.set_tags(run_id, {"gate.passed": gate.get("passed"), "gate.reason": gate.get("reason", "")})
-    t.link_artifacts(run_id, store.bank_dir(version), "bank")
+    t.log_dict(run_id, plan.params, CONFIG_ARTIFACT)
     if plots_dir is not None:
         t.log_artifacts(run_id, plots_dir, "plots")
     lineage = {"period": plan.period, "bank_version": version, "data_digest": plan.data_digest}
@@ -98,7 +112,7 @@ def track_period(
         t.register_bank(
             store.dataset,
             run_id,
-            "bank",
+            log_bank_model(t, store, run_id, version, plan.params),
             {
                 **lineage,
                 "quality_gate": gate,

@@ -123,9 +123,18 @@ def _cached_base(path: str, digest_hint: float) -> Backbone:
 
 def load_base(store: Store) -> Backbone:
     """The frozen base, checked against its digest (`verify_base`; cached per process, keyed
-    by the base folder's mtime)."""
+    by the base folder's mtime), named by `base_reference`: peft writes a model's
+    ``name_or_path`` as the ``base_model_name_or_path`` of every adapter config it saves."""
     verify_base(store)
-    return _cached_base(str(store.base_dir), store.base_dir.stat().st_mtime)
+    backbone = _cached_base(str(store.base_dir), store.base_dir.stat().st_mtime)
+    backbone.model.__dict__["name_or_path"] = base_reference(store)
+    return backbone
+
+
+def base_reference(store: Store) -> str:
+    """How adapters name their base: its folder relative to the home (`state/<dataset>/base`),
+    so the name stays true in a copied home; its digest is the `base_model_digest` tag."""
+    return store.base_dir.relative_to(store.home).as_posix()
 
 
 @task(name="embed-windows")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
-from raie_core.adapters import AdapterConfig, routed_scores
-from raie_core.backbones import encode_array
+from raie_core.adapters import AdapterConfig
 from raie_core.errors import RaieDataError
-from raie_core.evaluation import top_k
 from raie_core.protocol import ProtocolConfig, latest_context
-from raie_core.regions import RegionConfig, load_regions, route
+from raie_core.regions import RegionConfig, load_regions
+from raie_core.serving import recommend_contexts
 from tasks import ingest
 from tasks.adapters import load_bank_adapters
 from tasks.bank import bank_spec, champion
@@ -38,16 +36,11 @@ def recommend(
     if history.filter(pl.col("user_id") == user_value).height == 0:
         raise RaieDataError(f"user {user!r} has no interactions in {store.snapshots_dir}")
     context = latest_context(history, [user_value], protocol, backbone.vocab)
-    regions = load_regions(spec.regions_path)
-    region = route(regions, encode_array(backbone, context), regions_config).region
-    scored = routed_scores(
-        load_bank_adapters(store, adapters_config, spec.adapters), context, region
-    )
-    items, scores = top_k(scored.scores, context, k)
-    ids = backbone.vocab.decode(items[0])
+    bank = load_bank_adapters(store, adapters_config, spec.adapters)
+    top = recommend_contexts(bank, load_regions(spec.regions_path), regions_config, context, k)
     catalog = pl.read_parquet(store.snapshots_dir / ingest.CATALOG_FILE)
     titles = dict(zip(catalog["item_id"].to_list(), catalog["title"].to_list(), strict=True))
-    served = int(scored.route[0])
+    served = int(top.region[0])
     return {
         "user": user,
         "bank_version": manifest.version,
@@ -55,6 +48,6 @@ def recommend(
         "region": served if served >= 0 else None,
         "items": [
             {"item_id": i.item(), "title": titles.get(i.item()), "score": float(s)}
-            for i, s in zip(ids, np.asarray(scores[0]), strict=True)
+            for i, s in zip(top.items[0], top.scores[0], strict=True)
         ],
     }

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import mlflow.pyfunc
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -199,6 +201,18 @@ class Tracker:
             except OSError:
                 shutil.copyfile(path, dest)
         return f"runs:/{run_id}/{artifact_path}"
+
+    def log_pyfunc(self, run_id: str, artifact_path: str, **model: Any) -> str:
+        """Save a pyfunc model (``model``: `mlflow.pyfunc.save_model`'s keywords) and log it
+        under the run at ``artifact_path``; return its `runs:/` URI. MLflow only warns when
+        the model cannot predict its input example (no signature): that is an error here."""
+        with tempfile.TemporaryDirectory(prefix="raie-pyfunc-") as tmp:
+            mlflow.pyfunc.save_model(path=f"{tmp}/model", **model)
+            if mlflow.models.Model.load(f"{tmp}/model").signature is None:
+                raise RaieStateError(
+                    f"pyfunc model {artifact_path} of run {run_id} failed on its input example"
+                )
+            return self.log_artifacts(run_id, Path(tmp) / "model", artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, text, artifact_file)

@@ -3,7 +3,9 @@
 
 from raie_core.protocol.split import (
     cut_points,
+    encode_contexts,
     latest_context,
+    latest_items,
     paper_split,
     period_windows,
     positives,
@@ -38,7 +40,9 @@ __all__ = [
     "Windows",
     "build_vocab",
     "cut_points",
+    "encode_contexts",
     "latest_context",
+    "latest_items",
     "paper_split",
     "period_windows",
     "positives",

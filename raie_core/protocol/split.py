@@ -6,12 +6,13 @@ DESIGN §2. Windows per user over positives sorted by (timestamp, item_id).
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from raie_core.errors import RaieDataError
+from raie_core.errors import RaieConfigError, RaieDataError
 from raie_core.protocol.values import (
     ITEM,
     RATING,
@@ -251,17 +252,32 @@ def cut_points(interactions: pl.DataFrame, config: ProtocolConfig) -> tuple[int,
     return _cut_points(frame[TIME].to_numpy(), config)
 
 
+def latest_items(
+    interactions: pl.DataFrame, users: list, config: ProtocolConfig
+) -> list[np.ndarray]:
+    """Each user's latest ``max_len`` positive raw item ids, oldest first (empty: none)."""
+    frame = positives(interactions, config)
+    return [
+        frame.filter(pl.col(USER) == user)[ITEM].to_numpy()[-config.max_len :] for user in users
+    ]
+
+
+def encode_contexts(histories: Sequence[Sequence], vocab: ItemVocab, max_len: int) -> np.ndarray:
+    """Raw item-id histories (most recent last) -> (n, max_len) int64 left-padded indices of
+    each history's last ``max_len`` items; an empty history is an all-PAD row (the base then
+    ranks by its prior). Raises RaieConfigError naming ids that are not in ``vocab``."""
+    if max_len < 1:
+        raise RaieConfigError(f"max_len={max_len} should be >= 1")
+    rows = np.zeros((len(histories), max_len), dtype=np.int64)
+    for i, history in enumerate(histories):
+        items = np.asarray(list(history), dtype=vocab.item_ids.dtype)[-max_len:]
+        if items.size:
+            rows[i, max_len - items.size :] = vocab.encode(items)
+    return rows
+
+
 def latest_context(
     interactions: pl.DataFrame, users: list, config: ProtocolConfig, vocab: ItemVocab
 ) -> np.ndarray:
-    """(len(users), max_len) int64: each user's latest positives, left-padded (no target).
-
-    A user without positives gets an all-PAD row (the base then ranks by its prior).
-    """
-    frame = positives(interactions, config)
-    rows = np.zeros((len(users), config.max_len), dtype=np.int64)
-    for i, user in enumerate(users):
-        items = frame.filter(pl.col(USER) == user)[ITEM].to_numpy()[-config.max_len :]
-        if items.size:
-            rows[i, config.max_len - items.size :] = vocab.encode(items)
-    return rows
+    """(len(users), max_len) int64: each user's latest positives, left-padded (no target)."""
+    return encode_contexts(latest_items(interactions, users, config), vocab, config.max_len)

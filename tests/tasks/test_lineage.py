@@ -57,6 +57,18 @@ def _plan(
     )
 
 
+@pytest.fixture(autouse=True)
+def _bank_folder_as_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These cases fake adapter bytes (no base, no loadable weights), so the bank is logged as
+    its plain folder where a flow logs a pyfunc model (tests/flows/test_conv_pyfunc.py)."""
+
+    def log_folder(t, store: Store, run_id: str, version: int, config: dict) -> str:  # noqa: ANN001
+        t.log_artifacts(run_id, store.bank_dir(version), "bank")
+        return "bank"
+
+    monkeypatch.setattr("tasks.lineage.log_bank_model", log_folder)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(tmp_path, f"lineage-{uuid.uuid4().hex[:8]}")

@@ -21,6 +21,7 @@ def track_report(path: Path, rows: list[dict[str, Any]], args: argparse.Namespac
     from prefect.artifacts import create_markdown_artifact
 
     from flows.env import raie_home
+    from tasks.provenance import code_version
     from tasks.tracking import Tracker
 
     tracker = Tracker(artifact_root=raie_home(args.home) / "mlartifacts")
@@ -32,7 +33,9 @@ def track_report(path: Path, rows: list[dict[str, Any]], args: argparse.Namespac
         "methods": args.methods,
         "epochs": args.epochs,
     }
-    run_id = tracker.start_run("raie-bench-quality", f"quality-{args.preset}", params=params)
+    run_id = tracker.start_run(
+        "raie-bench-quality", f"quality-{args.preset}", params=params, tags=code_version()
+    )
     metrics = {f"{r['method']}.{k}": v["mean"] for r in rows for k, v in r.items() if k != "method"}
     tracker.log_metrics(run_id, metrics)
     tracker.log_artifacts(run_id, path.parent, "report")

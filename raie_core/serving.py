@@ -1,0 +1,68 @@
+"""Top-k recommendations for user contexts from a region bank (DESIGN §4.8: route each context
+to its region, score it through that region's adapter, rank the unseen items).
+
+One function for one idea: `raie recommend` (tasks/serving.py) and the bank's MLflow pyfunc
+model (tasks/bank_pyfunc.py) both call `recommend_contexts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from raie_core.adapters import AdapterConfig, RegionAdapters, adapter_name, routed_scores
+from raie_core.backbones import encode_array
+from raie_core.backbones.base import Backbone
+from raie_core.errors import RaieConfigError
+from raie_core.evaluation import top_k
+from raie_core.regions import RegionConfig, Regions, route
+
+ITEMS_COLUMN = "items"
+"""The column of user contexts (item-id lists, most recent last) of the bank's pyfunc model."""
+DEFAULT_K = 10
+"""How many items a recommendation holds when the caller names no k."""
+
+
+@dataclass(frozen=True, eq=False)
+class Recommendations:
+    """items: (n, k) raw item ids, best first; scores: (n, k) float32 logits;
+    region: (n,) int64 region whose adapter scored each row, -1 = the fallback (the shared
+    adapter when the bank has one, else the base)."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    region: np.ndarray
+
+
+def load_region_bank(
+    backbone: Backbone, config: AdapterConfig, adapters: Mapping[int, str | Path]
+) -> RegionAdapters:
+    """A `RegionAdapters` on ``backbone`` holding each region's (or `SHARED_KEY`'s) adapter
+    folder of ``adapters`` (region id -> folder)."""
+    bank = RegionAdapters(backbone, config)
+    for region_id, folder in sorted(adapters.items()):
+        bank.load_adapter(adapter_name(region_id), folder)
+    return bank
+
+
+def recommend_contexts(
+    bank: RegionAdapters, regions: Regions, config: RegionConfig, context: np.ndarray, k: int
+) -> Recommendations:
+    """The k best unseen items of each context row.
+
+    context: (n, L) int64 left-padded item indices (`raie_core.protocol.encode_contexts`). Each row is routed
+    by its base embedding (`route`), scored through its region's adapter (`routed_scores`),
+    and ranked without PAD and the row's own items (`top_k`)."""
+    if len(context) == 0:
+        raise RaieConfigError("context has no rows to recommend for")
+    region = route(regions, encode_array(bank.backbone, context), config).region
+    scored = routed_scores(bank, context, region)
+    items, scores = top_k(scored.scores, context, k)
+    return Recommendations(
+        items=bank.backbone.vocab.decode(items.reshape(-1)).reshape(items.shape),
+        scores=scores,
+        region=scored.route,
+    )

@@ -1,0 +1,127 @@
+"""MLflow conventions of a real flow run: the champion bank loads with a plain
+`mlflow.pyfunc.load_model("models:/raie-<dataset>-bank@champion")` and predicts what
+`raie recommend` serves; adapters name their base; runs carry the code version and config.
+
+Setup + one weekly update on the first 150 users of the real ML-100K (the flow tests'
+fixture), under Prefect, with an MLflow store of the test's own.
+"""
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pytest
+import yaml
+
+from flows.cli import main
+from raie_core.protocol import latest_items
+from raie_core.sharing import SHARED_KEY
+from tests.flows.small_config import small_config
+
+UNTIL = date(1997, 12, 15)
+PERIOD = date(1997, 12, 15)
+USERS = ("7", "13", "42")
+
+
+@pytest.fixture(scope="module")
+def served_home(prefect_backend, ml100k_slice, tmp_path_factory) -> dict:  # noqa: ANN001
+    from flows.nightly_update import nightly_update
+    from flows.setup import setup
+
+    root = tmp_path_factory.mktemp("conv-pyfunc")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        config = small_config(ml100k_slice(150))
+        setup(config=config, until=UNTIL, home=str(root / "home"))
+        report = nightly_update(period=PERIOD, dataset="table", home=str(root / "home"))
+    return {"home": root / "home", "uri": uri, "config": config, "report": report}
+
+
+def _recommend(home: Path, user: str, capsys) -> dict:  # noqa: ANN001
+    capsys.readouterr()
+    code = main(["--json", "recommend", "--home", str(home), "--dataset", "table", "--user", user])
+    assert code == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_champion_loads_as_pyfunc_and_predicts_like_raie_recommend(  # noqa: ANN001
+    served_home: dict, ml100k_slice, monkeypatch, capsys
+) -> None:
+    import mlflow.pyfunc
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", served_home["uri"])
+    assert served_home["report"]["champion"] == 2  # the update's candidate serves
+    model = mlflow.pyfunc.load_model("models:/raie-table-bank@champion")
+
+    history = pl.read_parquet(ml100k_slice(150))
+    protocol = served_home["config"].protocol
+    contexts = latest_items(history, [int(u) for u in USERS], protocol)
+    frame = pd.DataFrame({"items": [c.tolist() for c in contexts]})
+    predicted = model.predict(frame, params={"k": 10})
+
+    assert list(predicted.columns) == ["item_ids", "scores", "region"]
+    assert len(predicted) == len(USERS)
+    for row, user in zip(predicted.itertuples(), USERS, strict=True):
+        served = _recommend(served_home["home"], user, capsys)
+        assert served["bank_version"] == 2
+        assert list(row.item_ids) == [item["item_id"] for item in served["items"]]
+        assert list(row.scores) == pytest.approx([i["score"] for i in served["items"]], rel=1e-5)
+        assert row.region == (-1 if served["region"] is None else served["region"])
+    assert set(predicted["item_ids"][0]).isdisjoint(contexts[0].tolist())  # unseen items only
+    assert len(model.predict(frame.head(1), params={"k": 3})["item_ids"][0]) == 3
+
+
+def test_bank_version_is_an_mlflow_model_with_its_inputs(served_home: dict, monkeypatch) -> None:
+    import mlflow.artifacts
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", served_home["uri"])
+    local = Path(mlflow.artifacts.download_artifacts("models:/raie-table-bank@champion"))
+    mlmodel = yaml.safe_load((local / "MLmodel").read_text())
+    pyfunc = mlmodel["flavors"]["python_function"]
+    assert pyfunc["model_code_path"].endswith("bank_pyfunc.py")  # models from code: no pickle
+    assert not list(local.rglob("*.pkl")) and "python_model.pkl" not in json.dumps(pyfunc)
+    inputs = json.loads(mlmodel["signature"]["inputs"])
+    assert [col["name"] for col in inputs] == ["items"]
+    params = json.loads(mlmodel["signature"]["params"])
+    assert [(p["name"], p["default"]) for p in params] == [("k", 10)]
+    assert (local / mlmodel["saved_input_example_info"]["artifact_path"]).is_file()
+
+    artifacts = {name: local / entry["path"] for name, entry in pyfunc["artifacts"].items()}
+    manifest = json.loads((artifacts["bank"] / "manifest.json").read_text())
+    assert SHARED_KEY in {int(k) for k in manifest["adapters"]}
+    assert (artifacts["bank"] / "regions" / "regions.json").is_file()
+    assert (artifacts["base"] / "backbone.json").is_file()
+    assert (artifacts["base"] / "pipeline.json").is_file()  # the resolved config
+    assert (artifacts["global"] / "adapter_config.json").is_file()  # the shared adapter
+    assert artifacts["serving"].is_file()
+
+
+def test_adapters_name_their_base_and_runs_their_code(served_home: dict, monkeypatch) -> None:
+    from mlflow import MlflowClient
+
+    from tasks.provenance import CODE_VERSION_TAG, code_version
+    from tasks.store import Store
+
+    store = Store(served_home["home"], "table")
+    manifest = store.read_manifest(2)
+    for rel in manifest.adapters.values():
+        config = json.loads((store.adapter_path(rel) / "adapter_config.json").read_text())
+        assert config["base_model_name_or_path"] == "state/table/base"
+
+    client = MlflowClient(tracking_uri=served_home["uri"])
+    runs = client.search_runs(
+        [client.get_experiment_by_name("raie-table").experiment_id], max_results=100
+    )
+    assert {r.data.tags["raie.kind"] for r in runs} == {"setup", "update", "region"}
+    for run in runs:
+        assert run.data.tags[CODE_VERSION_TAG] == code_version()[CODE_VERSION_TAG]
+    parents = [r for r in runs if r.data.tags["raie.kind"] in ("setup", "update")]
+    for run in parents:
+        logged = json.loads(
+            Path(run.info.artifact_uri.removeprefix("file://"), "config.json").read_text()
+        )
+        assert logged == served_home["config"].model_dump(mode="json")
+        assert run.data.params["regions.n_regions"] == "3"
