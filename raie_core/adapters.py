@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from raie_core.backbones.base import Backbone
@@ -143,14 +142,6 @@ class AdapterTrainingSet:
             replay=np.concatenate([np.zeros(len(new), bool), np.ones(n_replay, bool)]),
             timestamp=both.timestamp.astype(np.int64),
         )
-
-
-@dataclass(frozen=True, eq=False)
-class RoutedScores:
-    """scores: (n, n_tokens) float32 logits; route: (n,) int64 region used per row (-1 = base)."""
-
-    scores: torch.Tensor
-    route: np.ndarray
 
 
 def adapter_name(region_id: int) -> str:
@@ -338,74 +329,3 @@ def train_adapter(
     model.eval()
     logger.info("adapter %s: %d epochs (best %d)", name, result.epochs, result.best_epoch)
     return result
-
-
-def routed_scores(
-    bank: RegionAdapters, context: np.ndarray, route: np.ndarray, batch_size: int = 256
-) -> RoutedScores:
-    """Score windows, each through its region's adapter, many regions per forward pass.
-
-    context: (n, L) int64; route: (n,) int64 region ids, -1 = none. A row of no region, or
-    of a region without an adapter in the bank, is scored by the fallback (`fallback_name`:
-    the shared adapter when the bank has one, else the base). Rows are grouped by route, then
-    scored in chunks with peft's ``adapter_names`` (eval mode). Returns scores in input
-    order and the route actually used (-1 = the fallback).
-    """
-    route = np.asarray(route, dtype=np.int64)
-    if len(route) != len(context):
-        raise RaieConfigError(f"route rows={len(route)} should equal context rows={len(context)}")
-    if batch_size < 1:
-        raise RaieConfigError(f"batch_size={batch_size} should be >= 1")
-    used = route.copy()
-    for region in np.unique(route):
-        if region < 0 or adapter_name(int(region)) not in bank:
-            used[route == region] = -1
-    order = np.argsort(used, kind="stable")
-    scores = torch.empty((len(route), bank.backbone.vocab.n_tokens), dtype=torch.float32)
-    if bank.model is not None:
-        bank.model.eval()
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            scores[torch.from_numpy(rows)] = _score_chunk(bank, context[rows], used[rows])
-    return RoutedScores(scores=scores, route=used)
-
-
-def fallback_name(bank: RegionAdapters) -> str:
-    """The adapter that scores windows no region adapter claims: the shared one if present."""
-    return GLOBAL if GLOBAL in bank else BASE
-
-
-def _score_chunk(bank: RegionAdapters, context: np.ndarray, used: np.ndarray) -> torch.Tensor:
-    ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.int64))
-    fallback = fallback_name(bank)
-    if bank.model is None or (fallback == BASE and bool(np.all(used < 0))):
-        return bank.backbone.logits(bank.backbone.model, ctx)
-    names = [fallback if r < 0 else adapter_name(int(r)) for r in used]
-    return bank.backbone.logits(bank.model, ctx, adapter_names=names)
-
-
-def window_losses(
-    bank: RegionAdapters,
-    name: str,
-    context: np.ndarray,
-    target: np.ndarray,
-    batch_size: int = 256,
-) -> np.ndarray:
-    """(n,) float32 full-softmax cross-entropy of each target under adapter ``name`` (eval),
-    ``batch_size`` rows per forward pass."""
-    if name not in bank:
-        raise RaieStateError(f"adapter {name!r} does not exist")
-    assert bank.model is not None
-    bank.model.eval()
-    ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.int64))
-    tgt = torch.from_numpy(np.ascontiguousarray(target, dtype=np.int64))
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(ctx), batch_size):
-            rows = slice(start, start + batch_size)
-            logits = bank.backbone.logits(
-                bank.model, ctx[rows], adapter_names=[name] * len(tgt[rows])
-            )
-            out.append(F.cross_entropy(logits, tgt[rows], reduction="none"))
-    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)

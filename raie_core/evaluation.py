@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from raie_core.adapters import RegionAdapters, routed_scores
+from raie_core.adapters import RegionAdapters
 from raie_core.backbones import Backbone, encode_array
 from raie_core.errors import RaieConfigError
 from raie_core.metrics import ranking_metrics, target_ranks
 from raie_core.protocol import Windows
 from raie_core.regions import Decisions, RegionConfig, Regions, route
+from raie_core.scoring import routed_scores
 
 KEY_SHIFT = 32
 """Sample key = (period code << 32) | row: rows of one period's windows stay below 2**32."""

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from raie_core.adapters import AdapterConfig, RegionAdapters, adapter_name, routed_scores
+from raie_core.adapters import AdapterConfig, RegionAdapters, adapter_name
 from raie_core.backbones import encode_array
 from raie_core.backbones.base import Backbone
 from raie_core.errors import RaieConfigError
 from raie_core.evaluation import top_k
 from raie_core.regions import RegionConfig, Regions, route
+from raie_core.scoring import routed_scores
 
 ITEMS_COLUMN = "items"
 """The column of user contexts (item-id lists, most recent last) of the bank's pyfunc model."""

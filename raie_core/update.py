@@ -30,7 +30,6 @@ from raie_core.adapters import (
     adapter_name,
     continue_or_zero,
     train_adapter,
-    window_losses,
 )
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.protocol import Windows
@@ -43,6 +42,7 @@ from raie_core.regions import (
     fit_regions,
     region_training_sets,
 )
+from raie_core.scoring import window_losses
 from raie_core.sharing import Promotion, promotion
 from raie_core.training import TrainResult, replay_count
 

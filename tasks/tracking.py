@@ -12,14 +12,12 @@ one version per trained adapter (created from `runs:/<run_id>/<path>`, since MLf
 `raie-<dataset>-bank` and its alias `champion` names the serving version.
 """
 
-import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -37,17 +35,21 @@ from mlflow.protos.databricks_pb2 import (
 )
 
 from raie_core.errors import RaieStateError
-from raie_core.sharing import SHARED_KEY
+from tasks.registry_names import (  # noqa: F401 - re-exported
+    SHARED_TOKEN,
+    bank_model_name,
+    flatten,
+    metric_key,
+    region_model_name,
+)
+from tasks.registry_reads import RegistryReads
 
 # Table creation and migrations log at INFO on every new store; keep the CLI quiet.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 CHAMPION = "champion"
-SHARED_TOKEN = "shared"
-"""The registered-model suffix of the shared adapter (`region_model_name`)."""
 PARENT_RUN_TAG = "mlflow.parentRunId"
-_BAD_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. /:]")
 
 
 class RunOutcome(StrEnum):
@@ -56,47 +58,6 @@ class RunOutcome(StrEnum):
     FINISHED = "FINISHED"
     FAILED = "FAILED"
     KILLED = "KILLED"
-
-
-def region_model_name(dataset: str, region_id: int) -> str:
-    """`("ml-100k", 3) -> "raie-ml-100k-region-3"`; the shared adapter (`SHARED_KEY`) is
-    `"raie-ml-100k-region-shared"`."""
-    return f"raie-{dataset}-region-{_region_token(region_id)}"
-
-
-def _region_token(region_id: int) -> str:
-    return SHARED_TOKEN if region_id == SHARED_KEY else str(int(region_id))
-
-
-def bank_model_name(dataset: str) -> str:
-    """`"ml-100k" -> "raie-ml-100k-bank"`."""
-    return f"raie-{dataset}-bank"
-
-
-def metric_key(name: str) -> str:
-    """An MLflow-safe key: `"NDCG@10" -> "NDCG_at_10"` (MLflow refuses '@')."""
-    return _BAD_KEY_CHARS.sub("_", name.replace("@", "_at_"))
-
-
-def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested mappings -> dotted string keys: `{"decisions": {"add": 2}} -> {"decisions.add": "2"}`.
-
-    None becomes "none"; lists and other values are JSON-encoded when they are not str.
-    """
-    flat: dict[str, str] = {}
-    for key, value in values.items():
-        name = f"{prefix}{metric_key(str(key))}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, prefix=f"{name}."))
-        elif value is None:
-            flat[name] = "none"
-        elif isinstance(value, str):
-            flat[name] = value
-        elif isinstance(value, bool | int | float):
-            flat[name] = str(value)
-        else:
-            flat[name] = json.dumps(value, sort_keys=True, default=str)
-    return flat
 
 
 def _local(uri: str) -> Path:
@@ -109,7 +70,7 @@ def _is(error: MlflowException, code: int) -> bool:
 
 
 @dataclass(frozen=True)
-class Tracker:
+class Tracker(RegistryReads):
     """MLflow access for one RAIE home (picklable: two plain values).
 
     artifact_root: absolute folder under which each experiment gets `<experiment name>/`.
@@ -331,108 +292,14 @@ class Tracker:
             raise
         return int(version.version)
 
-    # ---- lineage -------------------------------------------------------------------------
-    def region_ids(self, dataset: str) -> list[int]:
-        """Region ids that have a registered model, ascending."""
-        prefix = f"raie-{dataset}-region-"
-        ids = []
-        token = None
-        while True:
-            page = self.client.search_registered_models(f"name LIKE '{prefix}%'", page_token=token)
-            tokens = [m.name[len(prefix) :] for m in page]
-            ids.extend(int(t) for t in tokens if t.isdigit())
-            ids.extend(SHARED_KEY for t in tokens if t == SHARED_TOKEN)
-            token = page.token
-            if not token:
-                return sorted(ids)
-
-    def lineage(self, dataset: str, region_id: int | None = None) -> list[dict[str, Any]]:
-        """Registered versions with their tags, by region then version (the chain order).
-
-        Each row: model, region_id, version, run_id, source, created_utc, aliases, tags.
-        With `region_id=None`, every region of the dataset.
-        """
-        ids = self.region_ids(dataset) if region_id is None else [int(region_id)]
-        return [row for rid in ids for row in self._rows(region_model_name(dataset, rid), rid)]
-
-    def bank_lineage(self, dataset: str) -> list[dict[str, Any]]:
-        """The bank's registered versions (same rows as `lineage`, region_id None)."""
-        return list(self._rows(bank_model_name(dataset), None))
-
-    def _rows(self, name: str, region_id: int | None) -> Iterator[dict[str, Any]]:
-        try:
-            aliases = self.client.get_registered_model(name).aliases
-        except MlflowException as error:
-            if not _is(error, RESOURCE_DOES_NOT_EXIST):
-                raise
-            raise RaieStateError(f"no registered model {name} in the MLflow store") from error
-        by_version: dict[str, list[str]] = {}
-        for alias, version in aliases.items():
-            by_version.setdefault(str(version), []).append(alias)
-        for version in self._versions(name):
-            yield {
-                "model": name,
-                "region_id": region_id,
-                "version": int(version.version),
-                "run_id": version.run_id,
-                "source": version.source,
-                "created_utc": time.strftime(
-                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(version.creation_timestamp / 1000)
-                ),
-                "aliases": sorted(by_version.get(str(version.version), [])),
-                "tags": dict(sorted(version.tags.items())),
-            }
-
-    # ---- champion moves and adapter digests (issue 17) ------------------------------------
-    def bank_model_version(self, dataset: str, bank_version: int) -> int | None:
-        """The registered bank version whose `bank_version` tag is ``bank_version`` (the
-        state store's number); None when that bank version was never registered."""
-        name = bank_model_name(dataset)
-        found = [
-            int(v.version)
-            for v in self._versions_or_none(name)
-            if v.tags.get("bank_version") == str(int(bank_version))
-        ]
-        return max(found) if found else None
-
-    def champion_bank_version(self, dataset: str) -> int | None:
-        """The state-store bank version (`bank_version` tag) the `champion` alias names."""
-        version = self.champion_version(dataset)
-        if version is None:
-            return None
-        tags = self.client.get_model_version(bank_model_name(dataset), str(version)).tags
-        return int(tags["bank_version"]) if "bank_version" in tags else None
-
-    def tag_model_version(self, name: str, version: int, tags: Mapping[str, Any]) -> None:
-        """Set (flattened) tags on one registered version, e.g. who/when/why of a move."""
-        for key, value in flatten(tags).items():
-            self.client.set_model_version_tag(name, str(int(version)), key, value)
-
-    def region_version_with_digest(self, dataset: str, region_id: int, digest: str) -> int | None:
-        """The registered version of a region whose `adapter_digest` tag is ``digest``."""
-        name = region_model_name(dataset, region_id)
-        found = [
-            int(v.version)
-            for v in self._versions_or_none(name)
-            if v.tags.get("adapter_digest") == digest
-        ]
-        return min(found) if found else None
-
-    def registered_from_run(self, name: str, run_id: str) -> int | None:
-        """The version of registered model ``name`` created from ``run_id``, if any."""
-        found = [int(v.version) for v in self._versions_or_none(name) if v.run_id == run_id]
-        return min(found) if found else None
-
-    def region_versions(self, dataset: str, region_id: int) -> list[int]:
-        """The registered version numbers of a region, ascending ([] when none)."""
-        name = region_model_name(dataset, region_id)
-        return [int(v.version) for v in self._versions_or_none(name)]
-
     def _versions_or_none(self, name: str) -> list[Any]:
+        return [] if self._registered_model(name) is None else self._versions(name)
+
+    def _registered_model(self, name: str) -> Any:
+        """The registered model ``name``, None when it does not exist."""
         try:
-            self.client.get_registered_model(name)
+            return self.client.get_registered_model(name)
         except MlflowException as error:
             if _is(error, RESOURCE_DOES_NOT_EXIST):
-                return []
+                return None
             raise
-        return self._versions(name)

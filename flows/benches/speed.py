@@ -22,13 +22,13 @@ from raie_core.adapters import (
     RegionAdapters,
     WarmStart,
     adapter_name,
-    routed_scores,
     train_adapter,
 )
 from raie_core.backbones import encode_array
 from raie_core.backbones.seqrec import SeqRecConfig, build_seqrec
 from raie_core.data import load_dataset
 from raie_core.protocol import ProtocolConfig, build_vocab, paper_split
+from raie_core.scoring import routed_scores
 from raie_core.training import TrainConfig
 
 

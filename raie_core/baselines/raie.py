@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from raie_core.adapters import RegionAdapters, RoutedScores, adapter_name, routed_scores
+from raie_core.adapters import RegionAdapters, adapter_name
 from raie_core.backbones import encode_array
 from raie_core.backbones.base import Backbone
 from raie_core.baselines.base import MethodConfig
@@ -25,6 +25,7 @@ from raie_core.errors import RaieStateError
 from raie_core.evaluation import SETUP_CODE, sample_keys, windows_by_key
 from raie_core.protocol import Windows
 from raie_core.regions import Regions, route
+from raie_core.scoring import RoutedScores, routed_scores
 from raie_core.update import (
     PeriodPlan,
     fit_setup,

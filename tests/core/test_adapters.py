@@ -16,7 +16,6 @@ from raie_core.adapters import (
     RegionAdapters,
     WarmStart,
     adapter_name,
-    routed_scores,
     train_adapter,
 )
 from raie_core.backbones import load_backbone
@@ -26,6 +25,7 @@ from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.lora import LoraShape
 from raie_core.metrics import target_ranks
 from raie_core.protocol import ItemVocab, Windows
+from raie_core.scoring import routed_scores
 from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainConfig
 from tests.core.test_seqrec import L, cycle_windows, ml100k_backbone

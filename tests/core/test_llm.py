@@ -25,7 +25,6 @@ from raie_core.adapters import (
     AdapterConfig,
     RegionAdapters,
     WarmStart,
-    routed_scores,
     train_adapter,
 )
 from raie_core.adapters import AdapterTrainingSet as TrainingSet
@@ -51,6 +50,7 @@ from raie_core.configs import config_from_dict
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.lora import LoraShape
 from raie_core.protocol import ItemVocab, Windows
+from raie_core.scoring import routed_scores
 from raie_core.training import TrainConfig
 from tests.tiny_llm import save_tiny_llm
 
