@@ -30,8 +30,8 @@ from tasks.durable import fsync_path, utc_now, write_json_atomic
 from tasks.integrity import verify_bank
 from tasks.lineage import tracker
 from tasks.manifest import version_name
+from tasks.registry_names import bank_model_name
 from tasks.store import Store
-from tasks.tracking import bank_model_name
 
 INTENT = "CHAMPION.intent"
 LOG = "champion.jsonl"

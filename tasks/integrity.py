@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from raie_core.errors import RaieCorruptError, RaieStateError
+from tasks.adapter_files import ADAPTER_META, adapter_meta, tree_digest
 from tasks.durable import file_sha256, write_json_atomic
 from tasks.manifest import BankManifest, parse_version, version_name
-from tasks.store import ADAPTER_META, MANIFEST, Store, adapter_meta, tree_digest
+from tasks.store import MANIFEST, Store
 
 RETIRED = "RETIRED.json"
 

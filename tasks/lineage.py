@@ -12,8 +12,9 @@ from tasks.bank_model import log_bank_model
 from tasks.faults import fault_point
 from tasks.plan import TrackingPlan
 from tasks.provenance import code_version
+from tasks.registry_names import region_model_name
 from tasks.store import Store
-from tasks.tracking import RunOutcome, Tracker, region_model_name
+from tasks.tracking import RunOutcome, Tracker
 
 CONFIG_ARTIFACT = "config.json"
 """The run's resolved pipeline config (also flattened into its params)."""

@@ -22,9 +22,10 @@ from raie_core.regions import RegionConfig
 from raie_core.training import TrainResult
 from raie_core.update import setup_sample
 from tasks import ingest
+from tasks.adapter_files import tree_digest
 from tasks.llm_cache import build_cached_llm
 from tasks.records import SetupRecord
-from tasks.store import Store, tree_digest
+from tasks.store import Store
 from tasks.windows import WindowsRef, load_windows
 
 PIPELINE_CONFIG = "pipeline.json"

@@ -34,7 +34,7 @@ from typing import Any
 
 from raie_core.errors import RaieCorruptError, RaieStateError
 from raie_core.sharing import SHARED_KEY
-from tasks import durable
+from tasks.adapter_files import ADAPTER_META, adapter_meta, tree_digest
 from tasks.durable import (
     file_sha256,
     fsync_path,
@@ -48,19 +48,12 @@ from tasks.lock import DatasetLock
 from tasks.manifest import BankManifest, parse_version, version_name
 
 MANIFEST = "manifest.json"
-ADAPTER_META = "raie-adapter.json"
 _DRAFT_MAPPINGS = ("decisions", "metrics", "quality_gate", "adapters", "extra")
 
 
 def adapter_folder(region_id: int) -> str:
     """The folder under adapters/ of a region's versions (`SHARED_KEY`: the shared adapter)."""
     return "shared" if region_id == SHARED_KEY else f"region-{region_id}"
-
-
-def tree_digest(root: Path) -> str:
-    """The content digest of a stored folder (`durable.tree_digest`), the adapter metadata
-    file excluded (it is written after the digest and holds it)."""
-    return durable.tree_digest(root, skip=(ADAPTER_META,))
 
 
 REMOVED_SUFFIX = ".removed"  # `vNNNN.removed`: a folder `raie gc` removed, never renumbered
@@ -394,17 +387,3 @@ class Store:
             fsync_tree(staged)
             os.rename(staged, self.base_dir)
             fsync_path(self.root)
-
-
-def adapter_meta(folder: Path) -> dict[str, Any]:
-    """An adapter's metadata (region id, digest, creation time); RaieCorruptError if unreadable."""
-    path = folder / ADAPTER_META
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RaieStateError(f"adapter {folder} has no {ADAPTER_META}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RaieCorruptError(f"{path} is corrupted: {error}") from None
-    if not isinstance(meta, dict):
-        raise RaieCorruptError(f"{path} is corrupted: not a JSON object")
-    return meta

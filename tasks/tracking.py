@@ -35,8 +35,7 @@ from mlflow.protos.databricks_pb2 import (
 )
 
 from raie_core.errors import RaieStateError
-from tasks.registry_names import (  # noqa: F401 - re-exported
-    SHARED_TOKEN,
+from tasks.registry_names import (
     bank_model_name,
     flatten,
     metric_key,

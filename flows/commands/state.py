@@ -12,7 +12,7 @@ import argparse
 import json
 
 from flows import env
-from flows.params import DEFAULT_DATASET
+from flows.env import DEFAULT_DATASET
 from raie_core.errors import RaieCorruptError
 
 

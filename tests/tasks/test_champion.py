@@ -13,8 +13,8 @@ import pytest
 from raie_core.errors import RaieStateError
 from tasks.champion import champion_moves, move_champion, pending_move, recover_champion
 from tasks.lineage import tracker
+from tasks.registry_names import bank_model_name
 from tasks.store import Store
-from tasks.tracking import bank_model_name
 
 ROOT = Path(__file__).resolve().parents[2]
 

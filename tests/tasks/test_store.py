@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from raie_core.errors import RaieStateError
+from tasks.adapter_files import tree_digest
 from tasks.integrity import verify_bank
-from tasks.store import BankManifest, Store, parse_version, tree_digest, version_name
+from tasks.store import BankManifest, Store, parse_version, version_name
 
 ROOT = Path(__file__).resolve().parents[2]
 

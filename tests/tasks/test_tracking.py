@@ -6,13 +6,10 @@ from pathlib import Path
 import pytest
 
 from raie_core.errors import RaieStateError
+from tasks.registry_names import bank_model_name, flatten, metric_key, region_model_name
 from tasks.tracking import (
     RunOutcome,
     Tracker,
-    bank_model_name,
-    flatten,
-    metric_key,
-    region_model_name,
 )
 
 
