@@ -245,7 +245,9 @@ class Store:
         """Take the dataset lock (fails fast) and clear staging dirs left by dead writers."""
         lock = DatasetLock(self.root, self.dataset)
         lock.acquire()
-        shutil.rmtree(self.root / ".staging", ignore_errors=True)
+        staging = self.root / ".staging"
+        for stale in staging.iterdir() if staging.is_dir() else ():
+            shutil.rmtree(stale, ignore_errors=True)
         return lock
 
     @contextmanager

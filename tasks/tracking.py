@@ -64,6 +64,24 @@ def _local(uri: str) -> Path:
     return Path(uri.removeprefix("file://")).resolve()
 
 
+def _relink_artifacts(saved: Path, artifacts: Mapping[str, Any]) -> None:
+    """Replace the copies `save_model` made of a pyfunc model's local artifacts (``artifacts``:
+    the MLmodel's name -> {path, uri}) by hard links to the home's files, so `link_artifacts`
+    stores them once (a file that differs in size, or another file system, stays a copy)."""
+    for entry in artifacts.values():
+        source, copied = Path(entry["uri"]), saved / entry["path"]
+        files = [p for p in source.rglob("*") if p.is_file()] if source.is_dir() else [source]
+        for path in files:
+            dest = copied / path.relative_to(source) if source.is_dir() else copied
+            if not dest.is_file() or dest.stat().st_size != path.stat().st_size:
+                continue
+            dest.unlink()
+            try:
+                os.link(path, dest)
+            except OSError:
+                shutil.copyfile(path, dest)
+
+
 def _is(error: MlflowException, code: int) -> bool:
     return error.error_code == ErrorCode.Name(code)
 
@@ -167,12 +185,15 @@ class Tracker(RegistryReads):
         under the run at ``artifact_path``; return its `runs:/` URI. MLflow only warns when
         the model cannot predict its input example (no signature): that is an error here."""
         with tempfile.TemporaryDirectory(prefix="raie-pyfunc-") as tmp:
-            mlflow.pyfunc.save_model(path=f"{tmp}/model", **model)
-            if mlflow.models.Model.load(f"{tmp}/model").signature is None:
+            saved = Path(tmp) / "model"
+            mlflow.pyfunc.save_model(path=str(saved), **model)
+            spec = mlflow.models.Model.load(str(saved))
+            if spec.signature is None:
                 raise RaieStateError(
                     f"pyfunc model {artifact_path} of run {run_id} failed on its input example"
                 )
-            return self.log_artifacts(run_id, Path(tmp) / "model", artifact_path)
+            _relink_artifacts(saved, spec.flavors["python_function"].get("artifacts", {}))
+            return self.link_artifacts(run_id, saved, artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, text, artifact_file)

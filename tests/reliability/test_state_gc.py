@@ -106,7 +106,8 @@ def test_the_nightly_flow_collects_after_publishing(home: Path) -> None:  # noqa
     assert report["version"] == 3 and report["gc_bytes_freed"] > 0
     assert [v for v in store.versions() if retired(store, v)] == [2]
 
-    # what MLflow keeps of v3 (its adapters, its bank) is the state's bytes, not a copy
+    # what MLflow keeps of v3 (its adapters; its bank and base inside the bank's pyfunc
+    # model, `tasks.bank_model`) is the state's bytes, not a copy
     t = tracker(store)
     rows = [r for r in t.lineage(DATASET) + t.bank_lineage(DATASET)]
     rows = [r for r in rows if r["tags"].get("bank_version") == "3"]
@@ -117,13 +118,16 @@ def test_the_nightly_flow_collects_after_publishing(home: Path) -> None:  # noqa
         pairs = (
             [(store.adapter_path(rel), artifacts / "adapter")]
             if rel
-            else [(store.bank_dir(3), artifacts / "bank")]
+            else [
+                (store.bank_dir(3), artifacts / "bank" / "artifacts" / "v0003"),
+                (store.base_dir, artifacts / "bank" / "artifacts" / "base"),
+            ]
         )
         for state, logged in pairs:
             for path in (p for p in state.rglob("*") if p.is_file()):
                 assert os.stat(path).st_ino == os.stat(logged / path.relative_to(state)).st_ino
                 linked += 1
-    assert linked >= 3  # the bank's files, and those of every adapter v3 registered
+    assert linked >= 4  # the bank's and the base's files, those of every adapter v3 registered
     with pytest.raises(RaieConfigError, match="retention.keep=0 should be an integer >= 1"):
         RetentionConfig(keep=0)
 
