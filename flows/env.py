@@ -23,9 +23,10 @@ def raie_home(home: str | os.PathLike | None = None) -> Path:
 
 def configure(home: str | os.PathLike | None = None) -> Path:
     """Point Prefect and MLflow at the home (unless the user set them) and go offline."""
-    root = configure_stores(home)
+    root = raie_home(home)
     if root.exists() and not root.is_dir():
         raise RaieStateError(f"home {root} is a file, not a folder; pass --home with a folder")
+    configure_stores(root)
     try:
         (root / "prefect").mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -73,13 +73,17 @@ def _relink_artifacts(saved: Path, artifacts: Mapping[str, Any]) -> None:
         files = [p for p in source.rglob("*") if p.is_file()] if source.is_dir() else [source]
         for path in files:
             dest = copied / path.relative_to(source) if source.is_dir() else copied
-            if not dest.is_file() or dest.stat().st_size != path.stat().st_size:
-                continue
-            dest.unlink()
-            try:
-                os.link(path, dest)
-            except OSError:
-                shutil.copyfile(path, dest)
+            if dest.is_file() and dest.stat().st_size == path.stat().st_size:
+                _link_or_copy(path, dest)
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    """Replace ``dest`` by a hard link to ``source`` (a copy across file systems)."""
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copyfile(source, dest)
 
 
 def _is(error: MlflowException, code: int) -> bool:
@@ -173,11 +177,7 @@ class Tracker(RegistryReads):
         for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
             dest = target / path.relative_to(local_dir)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.unlink(missing_ok=True)
-            try:
-                os.link(path, dest)
-            except OSError:
-                shutil.copyfile(path, dest)
+            _link_or_copy(path, dest)
         return f"runs:/{run_id}/{artifact_path}"
 
     def log_pyfunc(self, run_id: str, artifact_path: str, **model: Any) -> str:
