@@ -123,12 +123,12 @@ def summary_lines(
 
     store = Store(home, config.dataset)
     done = [r for r in reports if not r.get("skipped") and r.get("windows")]
-    totals = {a: sum(r.get(a, 0) for r in done) for a in ("UPDATE", "EXPAND", "ADD")}
+    totals = {a: sum(r.get(a, 0) for r in done) for a in ("update", "expand", "add")}
     weeks = weekly_rows(store)
     rejected = [w for w in weeks if not w["passed"]]
     lines = [
         "",
-        f"   edits: Update {totals['UPDATE']}, Expand {totals['EXPAND']}, Add {totals['ADD']}; "
+        f"   edits: Update {totals['update']}, Expand {totals['expand']}, Add {totals['add']}; "
         f"regions added {sum(r.get('added', 0) for r in done)}, "
         f"merged {sum(r.get('merged', 0) for r in done)}",
         f"   gate: {len(weeks) - len(rejected)} of {len(weeks)} candidates promoted "

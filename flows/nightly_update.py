@@ -212,7 +212,7 @@ def _report(
         "champion": champion_now,
         "windows": windows.all.rows,
         "recency": 0 if windows.recency is None else windows.recency.windows.rows,
-        **summary.counts,
+        **{action.lower(): n for action, n in summary.counts.items()},
         "live": len(summary.live_ids),
         "retrained": len(summary.affected),
         "kept": kept_regions(trained),
@@ -340,7 +340,7 @@ def _artifacts(report: dict) -> None:
     md = [
         f"# RAIE update {report['period']}",
         "",
-        "Decisions: " + ", ".join(f"{k} {report.get(k, 0)}" for k in ("UPDATE", "EXPAND", "ADD")),
+        "Decisions: " + ", ".join(f"{k} {report.get(k, 0)}" for k in ("update", "expand", "add")),
         f"Live regions: {report['live']}, retrained adapters: {report['retrained']}",
         f"Prequential NDCG@10: champion {report['ndcg10_champion']:.4f}, "
         f"base {report['ndcg10_base']:.4f}; candidate retention NDCG@10 "

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 PERIOD_COLUMNS = (
     ("period", "period", "{}"),
     ("windows", "windows", "{}"),
-    ("UPDATE", "update", "{}"),
-    ("EXPAND", "expand", "{}"),
-    ("ADD", "add", "{}"),
+    ("update", "UPDATE", "{}"),
+    ("expand", "EXPAND", "{}"),
+    ("add", "ADD", "{}"),
     ("live", "live", "{}"),
     ("retrained", "retrained", "{}"),
     ("ndcg10_champion", "NDCG@10 champ", "{:.4f}"),
@@ -39,7 +39,7 @@ def period_table(reports: list[dict]) -> str:
     for report in rows:
         cells = []
         for key, _, fmt in PERIOD_COLUMNS:
-            value = report.get(key, 0 if key in ("UPDATE", "EXPAND", "ADD") else "-")
+            value = report.get(key, 0 if key in ("update", "expand", "add") else "-")
             cells.append(f"{fmt.format(value) if value != '-' else '-':>13}")
         lines.append(" ".join(cells))
     if skipped:

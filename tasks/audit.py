@@ -9,7 +9,6 @@ is written; no lock is taken.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,7 +159,7 @@ def audit_text(home: Path, audits: list[DatasetAudit]) -> str:
     return "\n".join(lines)
 
 
-def audit_json(home: Path, audits: list[DatasetAudit]) -> str:
+def audit_json(home: Path, audits: list[DatasetAudit]) -> dict:
+    """`raie verify --json`'s object."""
     ok = not any(audit.problems for audit in audits)
-    payload = {"home": str(home), "ok": ok, "datasets": [a.to_json() for a in audits]}
-    return json.dumps(payload, indent=2)
+    return {"home": str(home), "ok": ok, "datasets": [a.to_json() for a in audits]}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import resource
 import time
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from flows.commands.output import print_json
 from raie_core.protocol import PaperSplit, ProtocolConfig, build_vocab, paper_split
 
 SECONDS_PER_DAY = 86_400
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     synthetic["generate_seconds"] = round(generate_seconds, 3)
     results.append(synthetic)
     if args.json:
-        print(json.dumps({"max_len": args.max_len, "rss": "getrusage ru_maxrss", "cases": results}))
+        print_json({"max_len": args.max_len, "rss": "getrusage ru_maxrss", "cases": results})
     else:
         _print_table(results, args.max_len)
     return 0

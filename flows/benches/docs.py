@@ -10,13 +10,13 @@ field (exit 1).
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 from pathlib import Path
 from typing import Any
 
 from flows.benches.quality.report_json import read_report, report_json_path
 from flows.benches.quality.report_md import result_tables, run_line
+from flows.commands.output import print_json
 from raie_core.errors import RaieDataError
 
 DEFAULT_OUT = "docs/benchmarks.md"
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         raise RaieDataError(f"page {out} cannot be written ({error.strerror})") from None
     sources = [str(report_json_path(path)) for path in args.reports]
     if args.json:
-        print(json.dumps({"out": str(out), "reports": sources, "sections": len(reports)}))
+        print_json({"out": str(out), "reports": sources, "sections": len(reports)})
     else:
         print(f"wrote {out}: {len(reports)} report(s) from {', '.join(sources)}")
     return 0

@@ -23,7 +23,6 @@ Prefect backend (the home's, under the CLI).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -37,6 +36,7 @@ import numpy as np
 import polars as pl
 
 from flows.benches.incremental import timed
+from flows.commands.output import print_json
 from raie_core.errors import RaieConfigError, RaieStateError
 
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         torch.set_num_threads(threads)
     if args.json:
-        print(json.dumps(result))
+        print_json(result)
     else:
         _print_table(result)
     return 0

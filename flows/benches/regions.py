@@ -9,13 +9,13 @@ in < 10 s and < 2 GiB peak RSS), and optionally one full edit_regions period.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from flows.commands.output import print_json
 from raie_core.regions import RegionConfig, edit_regions, fit_regions, gate_samples, score_drift
 
 
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                 edit_counts=result.counts(),
             )
     if args.json:
-        print(json.dumps(out))
+        print_json(out)
     else:
         for key, value in out.items():
             print(f"{key:>24}: {value}")

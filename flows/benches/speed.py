@@ -9,13 +9,13 @@ same batch routed to one region, both measured in this run, alternating, median 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
 import numpy as np
 import torch
 
+from flows.commands.output import print_json
 from raie_core.adapters import (
     AdapterConfig,
     AdapterTrainingSet,
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         **_mixed_ratio(bank, context, args.regions, args.repeats),
     }
     if args.json:
-        print(json.dumps(numbers))
+        print_json(numbers)
         return 0
     print(f"encode:          {numbers['encode_windows_per_s']:10.0f} windows/s")
     print(f"region training: {numbers['train_samples_per_s']:10.0f} samples/s")
@@ -134,7 +134,7 @@ def _llm(args: argparse.Namespace, vocab, catalog, windows) -> int:  # noqa: ANN
         **llm_speed(backbone, windows, batch_size=args.llm_batch_size),
     }
     if args.json:
-        print(json.dumps(numbers))
+        print_json(numbers)
     else:
         for key, value in numbers.items():
             print(f"{key:>24}: {value}")

@@ -7,7 +7,6 @@ stops the child's whole process group on Ctrl-C or SIGTERM.
 """
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -22,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from flows import env, reaper
+from flows.commands.output import print_json
 from raie_core.errors import RaieStateError
 
 HOST = "127.0.0.1"
@@ -182,7 +182,7 @@ def run_ui(args: argparse.Namespace) -> int:
 
 def _announce(args: argparse.Namespace, info: dict[str, Any], what: str) -> None:
     if args.json:
-        print(json.dumps(info), flush=True)
+        print_json(info)
     else:
         print(f"{what} at {info['url']}  (Ctrl-C to stop)", flush=True)
 
@@ -229,7 +229,7 @@ def run_lineage(args: argparse.Namespace) -> int:
         except RaieStateError:
             bank = []
     if args.json:
-        print(json.dumps({"dataset": args.dataset, "regions": regions, "bank": bank}, indent=2))
+        print_json({"dataset": args.dataset, "regions": regions, "bank": bank})
         return 0
     model = None
     for row in regions:

@@ -9,9 +9,9 @@ with its intervals and the last period processed.
 from __future__ import annotations
 
 import argparse
-import json
 
 from flows import env
+from flows.commands.output import print_json
 from flows.commands.writer import dataset_writer
 from raie_core.errors import RaieStateError
 
@@ -82,7 +82,7 @@ def _done(args: argparse.Namespace, move) -> int:  # noqa: ANN001 - tasks.champi
     from dataclasses import asdict
 
     if args.json:
-        print(json.dumps(asdict(move)))
+        print_json(asdict(move))
     else:
         print(
             f"champion of {args.dataset}: v{move.version} (was v{move.previous}), "
@@ -96,7 +96,7 @@ def _status(args: argparse.Namespace) -> int:
 
     status = champion_status(_store(args))
     if args.json:
-        print(json.dumps(status, indent=2))
+        print_json(status)
         return 0
     for line in status_lines(status):
         print(line)

@@ -5,7 +5,8 @@ Data errors print one sentence and exit 1 (flows/cli.py); bad flags exit 2 (argp
 
 import argparse
 import datetime
-import json
+
+from flows.commands.output import print_json
 
 # Literal copies of raie_core.data.Source / ValidationMode / Every (a test keeps them equal), so
 # that building the parser does not import polars; handlers import tasks.ingest when they run.
@@ -97,7 +98,7 @@ def run_describe(args: argparse.Namespace) -> int:
 
     summary = ingest.describe_dataset(args.dataset, args.path, mode=args.mode, mapping=args.mapping)
     if args.json:
-        print(json.dumps(summary))
+        print_json(summary)
         return 0
     per_user = summary["interactions_per_user"]
     print(
@@ -124,16 +125,14 @@ def run_snapshots(args: argparse.Namespace) -> int:
     )
     snapshots = ingest.list_snapshots(args.out, args.every)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "out": args.out,
-                    "snapshots": len(paths),
-                    "first": snapshots[0][0].label,
-                    "last": snapshots[-1][0].label,
-                    "paths": [str(p) for p in paths],
-                }
-            )
+        print_json(
+            {
+                "out": args.out,
+                "snapshots": len(paths),
+                "first": snapshots[0][0].label,
+                "last": snapshots[-1][0].label,
+                "paths": [str(p) for p in paths],
+            }
         )
         return 0
     print(
@@ -148,7 +147,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
     report = ingest.validate_source(args.data_path, args.fmt, mode=args.mode, mapping=args.mapping)
     if args.json:
-        print(json.dumps(report))
+        print_json(report)
         return 0
     print(
         f"OK: {report['path']} ({report['format']}): {report['ratings']} interactions, "
@@ -173,7 +172,7 @@ def run_drift(args: argparse.Namespace) -> int:
         mapping=args.mapping,
     )
     if args.json:
-        print(json.dumps(record))
+        print_json(record)
         return 0
     genre = record["genre"]
     print(f"drift: {args.dataset} -> {record['table']}")

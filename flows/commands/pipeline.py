@@ -6,11 +6,11 @@ Flows are imported when a command runs, so `raie --help` stays fast.
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import UTC, date, datetime
 
 from flows import env
 from flows.commands.data import MODES
+from flows.commands.output import print_json
 from flows.commands.writer import dataset_writer
 from flows.progress import period_table, progress_bar
 
@@ -161,7 +161,7 @@ def _backfill(args: argparse.Namespace) -> int:
                 force=args.force,
             )
     if args.json:
-        print(json.dumps(reports, default=str))
+        print_json({"dataset": args.dataset, "periods": reports})
     else:
         print(period_table(reports))
     return 0
@@ -177,7 +177,7 @@ def _recommend(args: argparse.Namespace) -> int:
     config = stored_config(store)
     result = recommend(store, args.user, args.k, config.protocol, config.regions, config.adapters)
     if args.json:
-        print(json.dumps(result))
+        print_json(result)
         return 0
     served = (
         "the base (outside every region)"
@@ -201,6 +201,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _print(args: argparse.Namespace, report: dict, title: str) -> None:
     if args.json:
-        print(json.dumps(report, default=str))
+        print_json(report)
     else:
         print(title + ": " + ", ".join(f"{k}={v}" for k, v in report.items()))

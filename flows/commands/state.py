@@ -9,9 +9,9 @@ with --dry-run, would remove) and the bytes freed.
 from __future__ import annotations
 
 import argparse
-import json
 
 from flows import env
+from flows.commands.output import print_json
 from flows.env import DEFAULT_DATASET
 from raie_core.errors import RaieCorruptError
 
@@ -34,7 +34,10 @@ def _verify(args: argparse.Namespace) -> int:
 
     home = env.raie_home(args.home)
     audits = audit_home(home)
-    print(audit_json(home, audits) if args.json else audit_text(home, audits))
+    if args.json:
+        print_json(audit_json(home, audits))
+    else:
+        print(audit_text(home, audits))
     problems = sum(len(audit.problems) for audit in audits)
     if problems:
         raise RaieCorruptError(f"{problems} problem(s) found in {home} (listed above)")
@@ -51,7 +54,7 @@ def _gc(args: argparse.Namespace) -> int:
     with store.lock():
         plan = collect(store, keep, dry_run=args.dry_run)
     if args.json:
-        print(json.dumps({"dataset": store.dataset, "dry_run": args.dry_run, **plan.to_json()}))
+        print_json({"dataset": store.dataset, "dry_run": args.dry_run, **plan.to_json()})
         return 0
     verb = "would remove" if args.dry_run else "removed"
     summary = plan.to_json()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from flows.benches.quality.bars import format_bars, paired_fields
 from flows.benches.quality.cohort import cohort_printout
 from flows.benches.quality.config import DEFAULT_METHODS
 from flows.benches.quality.report_md import backbone_line, table_fields
 from flows.benches.quality.track import bench, payload
+from flows.commands.output import print_json
 from raie_core import report
 from raie_core.data.periods import Every
 
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the bench; print the --json payload, or the tables, the bars and where things are."""
     result, path, run_id = bench(args)
     if args.json:
-        print(json.dumps(payload(result, path, run_id)))
+        print_json(payload(result, path, run_id))
         return 0
     print(
         f"bench quality: {args.preset} preset, {args.backbone}, {args.seeds} seed(s), "
