@@ -15,6 +15,7 @@ from flows import env
 from flows.nightly_update import nightly_update
 from flows.params import DEFAULT_DATASET, stored_config
 from flows.progress import PROGRESS_LOGGER, TOTAL
+from flows.runlog import Stages, name_run
 from tasks.bank import require_setup
 from tasks.store import Store
 from tasks.windows import list_periods
@@ -35,12 +36,21 @@ def backfill(
     setup = require_setup(store)
     config = stored_config(store)
     periods = list_periods(store, config.every, start, end, setup.until)
+    span = f"{periods[0].label}-{periods[-1].label}" if periods else "nothing"
+    name_run(f"backfill-{dataset}-{span}")
     progress.info("%d periods", len(periods), extra={TOTAL: len(periods)})
+    stages = Stages()
     reports = [
         nightly_update(period=period.start, dataset=dataset, home=home, force=force)
         for period in periods
     ]
     done = [r for r in reports if not r.get("skipped")]
+    rejected = sum(r.get("gate") == "fail" for r in done)
+    stages.done(
+        "periods",
+        "%d of %d run (%d skipped as published), %d rejected by the gate",
+        *(len(done), len(reports), len(reports) - len(done), rejected),
+    )
     if done:
         create_table_artifact(
             key="raie-backfill", table=done, description=f"backfill of {len(done)} periods"

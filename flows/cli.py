@@ -1,7 +1,9 @@
 """The `raie` command line: `raie data|setup|update|backfill|recommend|lineage|promote|rollback|
 status|verify|gc|bench|ui|demo`.
 
-Exit codes: 0 ok, 1 failed (one sentence on stderr, no traceback unless --debug), 2 bad usage.
+Exit codes: 0 ok, 1 failed (one sentence on stderr, no traceback unless --debug), 2 bad usage,
+3 the gate rejected a candidate and `--fail-on-reject` was given (`raie update|backfill`).
+With --json a command prints one JSON object (flows/commands/output.py).
 Each command group lives in flows/commands/<group>.py and registers itself with `register`.
 """
 
@@ -12,6 +14,7 @@ import sys
 import warnings
 
 from flows import env, reaper
+from flows.commands.helptext import state_all_defaults
 from raie_core.errors import RaieError
 
 COMMAND_MODULES = ("data", "pipeline", "admin", "champion", "state", "bench")
@@ -41,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"flows.commands.{name}")
         module.register(sub, common)
+    state_all_defaults(parser)  # bench parsers state theirs when they load (LazyParser)
     return parser
 
 

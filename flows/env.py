@@ -4,6 +4,8 @@ Set before prefect or mlflow is imported. Only flows/ and tests read the environ
 """
 
 import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from raie_core.errors import RaieStateError
@@ -26,7 +28,7 @@ def configure(home: str | os.PathLike | None = None) -> Path:
     root = raie_home(home)
     if root.exists() and not root.is_dir():
         raise RaieStateError(f"home {root} is a file, not a folder; pass --home with a folder")
-    configure_stores(root)
+    _point_stores(root)
     try:
         (root / "prefect").mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -69,12 +71,44 @@ def configure_stores(home: str | os.PathLike | None = None) -> Path:
     """The RAIE home of a flow run, with MLflow pointed at its store (`<home>/mlflow.db`)
     unless the user chose another (MLFLOW_TRACKING_URI set outside raie, e.g. a tracking
     server). Every flow calls it first, so a run a Prefect worker starts from prefect.yaml
-    logs where the same run started by the CLI does. Returns the home (absolute)."""
+    logs where the same run started by the CLI does; a tracking server that does not answer
+    stops the run here, before any work (`check_tracking`). Returns the home (absolute)."""
+    root = _point_stores(home)
+    check_tracking()
+    return root
+
+
+def _point_stores(home: str | os.PathLike | None) -> Path:
     root = raie_home(home)
     _set_default("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     for key, value in MLFLOW_DEFAULTS.items():
         os.environ.setdefault(key, value)
     return root
+
+
+TRACKING_PROBE_TIMEOUT_S = 5.0
+"""Seconds an HTTP MLflow tracking server has to answer `/health` before a command or flow
+stops with one sentence (MLflow's client would retry a refused connection for minutes, after
+the period's work is done)."""
+
+
+def check_tracking() -> None:
+    """One sentence (RaieStateError) when MLFLOW_TRACKING_URI names an HTTP tracking server
+    that does not answer; a store that is a file (sqlite, the default) is not probed."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=TRACKING_PROBE_TIMEOUT_S):
+            pass
+    except urllib.error.HTTPError:
+        return  # it answered (a proxy without /health): reachable
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", None) or error
+        raise RaieStateError(
+            f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) cannot be reached "
+            f"({reason}); start it, or unset MLFLOW_TRACKING_URI to use the home's own store"
+        ) from None
 
 
 def _set_default(key: str, value: str) -> None:

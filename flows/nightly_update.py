@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
+from prefect.states import Completed, State
 
 from flows import env
 from flows.params import DEFAULT_DATASET, PipelineConfig, stored_config
+from flows.runlog import Stages, name_run
 from raie_core.data import Period
 from raie_core.sharing import SHARED_KEY
 from tasks.adapters import AdapterInfo, kept_regions, train_region_adapter, train_shared_adapter
@@ -44,6 +46,8 @@ from tasks.store import BankManifest, Store
 from tasks.windows import PeriodWindows, WindowsRef, build_gated_period_windows
 
 progress = logging.getLogger("raie.progress")
+REJECTED = "Rejected"
+"""The name of the Completed state of an update whose candidate the gate rejected."""
 
 
 def _today() -> date:
@@ -81,8 +85,10 @@ def nightly_update(
     After a publish, ``retention`` (`RetentionConfig`: keep the newest 8 versions, the
     champion and setup) removes what no kept version needs, under the same lock."""
     store = Store(env.configure_stores(home), dataset)
+    stages = Stages()
     setup, config, this_period = checked_period(store, period, _today())
     label = this_period.label
+    name_run(f"update-{dataset}-{label}")
     with store.lock():
         recover_champion(store)
         done = finish_pending(store, finish)
@@ -94,14 +100,28 @@ def nightly_update(
         windows = build_gated_period_windows(
             store, this_period, config.protocol, load_base(store).vocab, config.gate
         )
+        stages.done(
+            "windows", "%d in %s, edits from champion v%d", windows.all.rows, label, serving.version
+        )
         if windows.all.rows == 0:
             return _no_windows(label, repaired)
-        report = _update(store, config, this_period, windows, serving, setup, replaced)
+        report = _update(store, config, this_period, windows, serving, setup, replaced, stages)
         if retention.after_publish:
             report["gc_bytes_freed"] = gc_after_publish(store, retention)
     _artifacts(report)
     progress.info("period %s done", label, extra={"raie_report": report})
-    return report | repaired
+    return _final_state(report | repaired)
+
+
+def _final_state(report: dict) -> dict | State:
+    """The run's result: ``report``, in a Completed state named "Rejected" when the gate
+    rejected the candidate, so the Prefect UI shows it (the flow's caller still gets
+    ``report``; `raie update --fail-on-reject` turns it into exit code 3)."""
+    if report["gate"] == "pass":
+        return report
+    message = f"candidate v{report['version']} rejected: {report['gate_reason']}"
+    get_run_logger().warning("%s; the champion stays v%s", message, report["champion"])
+    return Completed(data=report, name=REJECTED, message=message)
 
 
 def checked_period(
@@ -123,12 +143,19 @@ def _update(
     serving: BankManifest,
     setup: SetupRecord,
     replaces: int | None,
+    stages: Stages,
 ) -> dict:
     """Score the champion, edit and train from it, gate the candidate, publish and track."""
     ranked = _ranker(store, config, period.key)
     prequential = ranked(bank_spec(store, serving), windows.all, "champion-prequential")
     base = ranked(BankSpec(None, {}), windows.all, "base-prequential")
+    scored = (prequential.metrics["NDCG@10"], base.metrics["NDCG@10"])
+    stages.done("prequential", "NDCG@10 champion %.4f, base %.4f", *scored)
     summary, trained = _edit_and_train(store, config, period, windows.train, serving)
+    edits = ", ".join(f"{action} {n}" for action, n in summary.counts.items())
+    stages.done(
+        "edit", "%s; %d adapters trained, %d serve", edits, len(trained), kept_regions(trained)
+    )
     candidate = BankSpec(summary.regions_path, period_adapters(serving.adapters, summary, trained))
     recency = windows.recency
     inputs = GateInputs(
@@ -140,6 +167,7 @@ def _update(
         recency=recency,
     )
     gate = judge_candidate(config.gate, inputs)
+    stages.done("gate", "%s: %s", "pass" if gate["passed"] else "REJECTED", gate["reason"])
     scores = (prequential.metrics, base.metrics, inputs.candidate_retention.metrics)
     fields = bank_version_fields(
         config, period.label, windows.all, summary, candidate.adapters, scores, gate, serving
@@ -157,6 +185,7 @@ def _update(
     fault_point("published")
     finish(store, version)
     champion_now = store.current_version()
+    stages.done("publish", "v%d published and tracked; champion v%d", version, champion_now)
     return _report(period, version, champion_now, windows, summary, trained, scores, gate)
 
 

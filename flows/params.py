@@ -43,6 +43,11 @@ class PipelineConfig(BaseModel):
 
     dataset: str = DEFAULT_DATASET
     path: str | None = Field(default=None, description="source folder/file; None = built-in")
+    mapping: dict[str, str] | None = Field(
+        default=None,
+        description="table columns by schema name (user, item, timestamp, rating); None = the "
+        "schema's own names (`raie setup --map`, as `raie data validate --map`)",
+    )
     every: Literal["1d", "1w", "1mo"] = Field(default="1w", description="snapshot period")
     backbone: Literal["seqrec", "llm"] = Field(default="seqrec", description="the backbone")
     seed: int = 0

@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows import env
 from flows.params import PipelineConfig
+from flows.runlog import Stages, name_run
 from raie_core.data import Period
 from raie_core.errors import RaieStateError
 from tasks.bank import publish_bank_version
@@ -43,14 +44,24 @@ def setup(
     aside in the snapshots' quarantine.parquet and counted in the report)."""
     store = Store(env.configure_stores(home), config.dataset)
     first = None if until is None else Period(until, config.every)
+    stages = Stages()
     with store.lock():
         resumed = resume_setup(store, finish)
         if resumed is not None:
             return _resumed(store, resumed)
-        snapshots = ingest_snapshots(store, config.dataset, config.every, config.path, on_error)
+        snapshots = ingest_snapshots(
+            store, config.dataset, config.every, config.path, on_error, config.mapping
+        )
         first = first or default_setup_cut(store, config.protocol, config.every)
+        name_run(f"setup-{config.dataset}-{first.label}")
+        stages.done(
+            "ingest",
+            "%d snapshots %s .. %s, %d bad rows quarantined",
+            *(snapshots[k] for k in ("snapshots", "first", "last", "quarantined")),
+        )
         vocab = catalog_vocab(store)
         train, heldout = build_setup_windows(store, first, config.protocol, vocab)
+        stages.done("windows", "%d training, %d held-out", train.rows, heldout.rows)
         base = train_backbone(
             store,
             config.backbone,
@@ -62,9 +73,12 @@ def setup(
             config.model_dump(mode="json"),
         )
         fault_point("setup-base")
+        stages.done("backbone", "%s trained for %d epochs", config.backbone, base.epochs)
         keys = embed_windows(store, train, fit=config.regions, seed=config.seed)
         regions = fit_setup_regions(store, keys, config.regions, config.seed)
+        stages.done("regions", "spherical k-means fitted (K=%s)", config.regions.n_regions)
         retention = evaluate(store, BankSpec(None, {}), heldout, config.adapters, config.regions)
+        stages.done("retention", "the base's held-out NDCG@10 %.4f", retention["NDCG@10"])
         metrics = {f"retention.{k}": v for k, v in retention.items()}
         plan = TrackingPlan(
             kind=PlanKind.SETUP,
@@ -98,6 +112,7 @@ def setup(
         )
         fault_point("setup-published")
         finish(store, version)
+        stages.done("publish", "bank v%d published, tracked and champion", version)
     report = {
         "version": version,
         "until": first.label,

@@ -159,8 +159,9 @@ def _append_once(store: Store, move: ChampionMove) -> None:
 
 def champion_status(store: Store) -> dict:
     """What `raie status` prints: the champion (state store and MLflow alias), the newest
-    candidate, the last gate decision with its intervals, the last period processed, the
-    last champion move and any move a crash left pending."""
+    candidate, the last gate decision with its intervals, the candidates the gate rejected
+    since the champion's version (a champion stuck for weeks shows here), the last period
+    processed, the last champion move and any move a crash left pending."""
     current = store.read_manifest(store.require_current())
     versions = [store.read_manifest(v) for v in store.versions()]
     gated = [m for m in versions if "reason" in m.quality_gate and m.decisions]
@@ -178,6 +179,11 @@ def champion_status(store: Store) -> dict:
             "passed": bool(versions[-1].quality_gate.get("passed")),
         },
         "last_gate": {"version": gated[-1].version, **gated[-1].quality_gate} if gated else None,
+        "rejected_since_champion": [
+            {"version": m.version, "period": m.period, "reason": m.quality_gate["reason"]}
+            for m in gated
+            if m.version > current.version and not m.quality_gate.get("passed")
+        ],
         "last_period": versions[-1].period,
         "last_move": asdict(moves[-1]) if moves else None,
         "pending_move": asdict(pending) if pending else None,

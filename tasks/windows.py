@@ -134,13 +134,21 @@ def history_before(store: Store, end: date, every: Every | str) -> pl.DataFrame:
 
 @task(name="ingest-snapshots", retries=1, retry_condition_fn=retry_io_only)
 def ingest_snapshots(
-    store: Store, dataset: str, every: str, path: str | None, mode: str = "strict"
+    store: Store,
+    dataset: str,
+    every: str,
+    path: str | None,
+    mode: str = "strict",
+    mapping: dict[str, str] | None = None,
 ) -> dict:
     """Cut the dataset into period snapshots under the store (idempotent); a small summary.
 
     mode: "strict" (a bad row fails the setup) or "quarantine" (bad rows are set aside in
-    snapshots/quarantine.parquet and counted in the summary)."""
-    written = ingest.write_snapshots(dataset, store.snapshots_dir, every, path=path, mode=mode)
+    snapshots/quarantine.parquet and counted in the summary); mapping: table columns by
+    schema name (None: the schema's names)."""
+    written = ingest.write_snapshots(
+        dataset, store.snapshots_dir, every, path=path, mode=mode, mapping=mapping
+    )
     periods = [period for period, _ in ingest.list_snapshots(store.snapshots_dir, every)]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in written)).hexdigest()[:16]
     quarantine = store.snapshots_dir / ingest.QUARANTINE_FILE

@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-train-samples", type=int, default=None, help="default: config")
     parser.add_argument("--repeats", type=int, default=2, help="timed flow runs (median)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="pipeline seed")
     parser.add_argument("--workdir", default=None, help="keep the scratch homes here")
 
 

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dim", type=int, default=128, help="embedding dimension (default 128)")
     parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads (default 2)")
     parser.add_argument("--noise", type=float, default=0.06, help="per-coordinate noise scale")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic regions")
     parser.add_argument(
         "--full-edit", action="store_true", help="also time one edit_regions period"
     )

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 
+from flows.choices import BACKBONES
 from flows.commands.output import print_json
 from raie_core.adapters import (
     AdapterConfig,
@@ -38,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed repeats per mode")
     parser.add_argument("--train-epochs", type=int, default=2, help="epochs of region training")
     parser.add_argument("--max-len", type=int, default=20, help="context length")
-    parser.add_argument("--backbone", choices=("seqrec", "llm"), default="seqrec")
+    parser.add_argument(
+        "--backbone", choices=BACKBONES, default="seqrec", help="the backbone measured"
+    )
     parser.add_argument("--llm-batch-size", type=int, default=8, help="llm: windows per batch")
     parser.add_argument(
         "--threads",

@@ -216,6 +216,7 @@ def run_lineage(args: argparse.Namespace) -> int:
     from tasks.tracking import Tracker
 
     home = env.raie_home(args.home)
+    env.check_tracking()
     tracker = Tracker(artifact_root=Store(home, args.dataset).mlflow_artifacts_dir)
     regions = tracker.lineage(args.dataset, region_id=args.region)
     if not regions:

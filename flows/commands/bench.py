@@ -14,6 +14,8 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
+from flows.commands.helptext import state_defaults
+
 BENCHES = {
     "data": "window building on ML-100K and a synthetic 10M-interaction table",
     "regions": "drift scoring + gating throughput (1M samples x 64 regions)",
@@ -55,6 +57,7 @@ def _bench_loader(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def load(parser: argparse.ArgumentParser) -> None:
         module = importlib.import_module(f"flows.benches.{name}")
         module.add_arguments(parser)
+        state_defaults(parser)
         parser.set_defaults(handler=module.run)
 
     return load

@@ -92,6 +92,7 @@ def _done(args: argparse.Namespace, move) -> int:  # noqa: ANN001 - tasks.champi
 
 
 def _status(args: argparse.Namespace) -> int:
+    env.check_tracking()
     from tasks.champion import champion_status
 
     status = champion_status(_store(args))
@@ -111,13 +112,20 @@ def status_lines(status: dict) -> list[str]:
         f"champion      v{champ['version']} ({champ['period']}); MLflow @champion -> bank "
         f"v{alias['bank_version']} (model version {alias['model_version']})",
         f"newest        v{newest['version']} ({newest['period']}), gate "
-        f"{'passed' if newest['passed'] else 'failed'}",
+        f"{'passed' if newest['passed'] else 'REJECTED'}",
         f"last period   {status['last_period']}",
     ]
     gate = status["last_gate"]
     if gate:
         verdict = "pass" if gate["passed"] else "fail"
         lines.append(f"last gate     v{gate['version']}: {verdict} — {gate['reason']}")
+    rejected = status["rejected_since_champion"]
+    if rejected:
+        lines.append(
+            f"REJECTED      {len(rejected)} candidate(s) since the champion: "
+            + ", ".join(f"v{r['version']} ({r['period']})" for r in rejected)
+            + f"; the champion has served since {champ['period']}"
+        )
     move = status["last_move"]
     if move:
         lines.append(

@@ -6,13 +6,13 @@ Data errors print one sentence and exit 1 (flows/cli.py); bad flags exit 2 (argp
 import argparse
 import datetime
 
+# Handlers import tasks.ingest when they run, so building the parser does not import polars.
+from flows.choices import EVERY, FORMATS, MODES
 from flows.commands.output import print_json
 
-# Literal copies of raie_core.data.Source / ValidationMode / Every (a test keeps them equal), so
-# that building the parser does not import polars; handlers import tasks.ingest when they run.
-FORMATS = ("ml-100k", "ml-1m", "movielens", "yelp", "table")
-MODES = ("strict", "quarantine")
-EVERY = ("1d", "1w", "1mo")
+DATASET_HELP = "data source format"
+MODE_HELP = "bad rows: fail (strict) or set aside in quarantine.parquet"
+MAP_HELP = "table columns, e.g. user=uid,item=sku,timestamp=ts,rating=stars"
 
 
 def parse_mapping(text: str) -> dict[str, str]:
@@ -40,16 +40,8 @@ def _add_source_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--path", default=None, help="data folder or file (ml-100k, ml-1m: their wheels)"
     )
-    parser.add_argument(
-        "--mode", choices=MODES, default="strict", help="bad rows: fail or set aside"
-    )
-    parser.add_argument(
-        "--map",
-        dest="mapping",
-        type=parse_mapping,
-        default=None,
-        help="table columns, e.g. user=uid,item=sku,timestamp=ts,rating=stars",
-    )
+    parser.add_argument("--mode", choices=MODES, default="strict", help=MODE_HELP)
+    parser.add_argument("--map", dest="mapping", type=parse_mapping, default=None, help=MAP_HELP)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -58,28 +50,30 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
 
     describe = data_sub.add_parser("describe", parents=[common], help="summary numbers")
-    describe.add_argument("--dataset", choices=FORMATS, default="ml-100k")
+    describe.add_argument("--dataset", choices=FORMATS, default="ml-100k", help=DATASET_HELP)
     _add_source_flags(describe)
     describe.set_defaults(handler=run_describe)
 
     snapshots = data_sub.add_parser("snapshots", parents=[common], help="cut into periods")
-    snapshots.add_argument("--dataset", choices=FORMATS, default="ml-100k")
-    snapshots.add_argument("--every", choices=EVERY, default="1w")
+    snapshots.add_argument("--dataset", choices=FORMATS, default="ml-100k", help=DATASET_HELP)
+    snapshots.add_argument("--every", choices=EVERY, default="1w", help="period length")
     snapshots.add_argument("--out", required=True, help="folder for period=YYYY-MM-DD/ parts")
     _add_source_flags(snapshots)
     snapshots.set_defaults(handler=run_snapshots)
 
     validate = data_sub.add_parser("validate", parents=[common], help="check a data source")
-    validate.add_argument("data_path", metavar="PATH")
-    validate.add_argument("--format", dest="fmt", choices=FORMATS, default=None)
-    validate.add_argument("--mode", choices=MODES, default="strict")
-    validate.add_argument("--map", dest="mapping", type=parse_mapping, default=None)
+    validate.add_argument("data_path", metavar="PATH", help="data folder or file")
+    validate.add_argument(
+        "--format", dest="fmt", choices=FORMATS, default=None, help="default: detected"
+    )
+    validate.add_argument("--mode", choices=MODES, default="strict", help=MODE_HELP)
+    validate.add_argument("--map", dest="mapping", type=parse_mapping, default=None, help=MAP_HELP)
     validate.set_defaults(handler=run_validate)
 
     drift = data_sub.add_parser(
         "drift", parents=[common], help="give a seeded cohort a new taste (what-if data)"
     )
-    drift.add_argument("--dataset", choices=FORMATS, default="ml-100k")
+    drift.add_argument("--dataset", choices=FORMATS, default="ml-100k", help=DATASET_HELP)
     drift.add_argument("--out", required=True, help="folder for interactions.parquet, cohort.txt")
     drift.add_argument("--genre", required=True, help="catalog genre the cohort turns to")
     drift.add_argument(

@@ -6,13 +6,16 @@ Flows are imported when a command runs, so `raie --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, date, datetime
 
 from flows import env
-from flows.commands.data import MODES
+from flows.choices import BACKBONES, EVERY, MODES
+from flows.commands.data import parse_mapping
 from flows.commands.output import print_json
 from flows.commands.writer import dataset_writer
 from flows.progress import period_table, progress_bar
+from raie_core.errors import RaieConfigError
 
 
 def _date(text: str) -> date:
@@ -42,9 +45,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--path", default=None, help="source folder/file for movielens/yelp/table")
     p.add_argument("--until", type=_date, default=None, help="setup cut date (default: t^S)")
     p.add_argument(
-        "--every", default=None, choices=["1d", "1w", "1mo"], help="default 1w (1mo for ml-1m)"
+        "--every", default=None, choices=EVERY, help="period length (default 1w, 1mo for ml-1m)"
     )
-    p.add_argument("--backbone", default=None, choices=["seqrec", "llm"], help="default seqrec")
+    p.add_argument(
+        "--map",
+        dest="mapping",
+        type=parse_mapping,
+        default=None,
+        help="table columns, e.g. user=uid,item=sku,timestamp=ts,rating=stars (default: the "
+        "schema's names)",
+    )
+    p.add_argument("--backbone", default=None, choices=BACKBONES, help="default seqrec")
     p.add_argument("--seed", type=int, default=None, help="default 0")
     p.add_argument("--regions", type=int, default=None, help="K of the setup fit (default 5)")
     p.add_argument(
@@ -63,22 +74,56 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--period", type=_date, default=None, help="period start (default: last complete)"
     )
     p.add_argument("--force", action="store_true", help="re-run a published period")
+    _add_fail_on_reject(p)
     p.set_defaults(handler=_update)
 
     p = sub.add_parser("backfill", parents=[common, data], help="replay periods in order")
-    p.add_argument("--start", type=_date, default=None)
-    p.add_argument("--end", type=_date, default=None)
+    p.add_argument(
+        "--start", type=_date, default=None, help="first period (default: the first after setup)"
+    )
+    p.add_argument("--end", type=_date, default=None, help="last period (default: the newest)")
+    p.add_argument(
+        "--every",
+        choices=EVERY,
+        default=None,
+        help="period length; fixed at setup, so it must be the setup's (default: the setup's)",
+    )
     p.add_argument("--force", action="store_true", help="re-run published periods")
+    _add_fail_on_reject(p)
     p.set_defaults(handler=_backfill)
 
     p = sub.add_parser("recommend", parents=[common, data], help="top-k from the champion")
-    p.add_argument("--user", required=True)
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--user", required=True, help="user id, as in the data")
+    p.add_argument("--k", type=int, default=10, help="number of items")
     p.set_defaults(handler=_recommend)
 
     p = sub.add_parser("demo", parents=[common], help="the main job on real ML-100K")
     p.add_argument("--keep", action="store_true", help="keep an earlier demo's state")
     p.set_defaults(handler=_demo, default_home=".raie/demo")
+
+
+REJECTED_EXIT = 3
+"""Exit code of `raie update|backfill --fail-on-reject` when the gate rejected a candidate."""
+
+
+def _add_fail_on_reject(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fail-on-reject",
+        action="store_true",
+        help=f"exit with code {REJECTED_EXIT} when the gate rejected a candidate (the version "
+        "is still published for audit; the champion stays)",
+    )
+
+
+def _rejected_exit(args: argparse.Namespace, reports: list[dict]) -> int:
+    """0, or `REJECTED_EXIT` with one sentence on stderr when ``--fail-on-reject`` and a
+    report says the gate rejected its candidate."""
+    rejected = [r for r in reports if r.get("gate") == "fail"]
+    if not (args.fail_on_reject and rejected):
+        return 0
+    names = ", ".join(f"v{r['version']} ({r['period']}): {r['gate_reason']}" for r in rejected)
+    print(f"raie: the gate rejected {len(rejected)} candidate(s): {names}", file=sys.stderr)
+    return REJECTED_EXIT
 
 
 def _config(args: argparse.Namespace):  # noqa: ANN202 - PipelineConfig
@@ -91,6 +136,7 @@ def _config(args: argparse.Namespace):  # noqa: ANN202 - PipelineConfig
     flags = {
         "dataset": args.dataset,
         "path": args.path,
+        "mapping": args.mapping,
         "every": args.every,
         "backbone": args.backbone,
         "seed": args.seed,
@@ -139,8 +185,11 @@ def _update(args: argparse.Namespace) -> int:
         report = nightly_update(
             period=args.period, dataset=args.dataset, home=args.home, force=args.force
         )
-    _print(args, report, "update done" if report.get("published", True) else "update: no-op")
-    return 0
+    title = "update: no-op" if not report.get("published", True) else "update done"
+    if report.get("gate") == "fail":
+        title = "update done, candidate REJECTED (the champion stays)"
+    _print(args, report, title)
+    return _rejected_exit(args, [report])
 
 
 def _backfill(args: argparse.Namespace) -> int:
@@ -151,7 +200,9 @@ def _backfill(args: argparse.Namespace) -> int:
         from tasks.bank import require_setup
         from tasks.store import Store
 
-        require_setup(Store(env.raie_home(args.home), args.dataset))
+        store = Store(env.raie_home(args.home), args.dataset)
+        require_setup(store)
+        _check_every(store, args.every)
         with progress_bar(not args.json):
             reports = backfill(
                 start=args.start,
@@ -164,7 +215,19 @@ def _backfill(args: argparse.Namespace) -> int:
         print_json({"dataset": args.dataset, "periods": reports})
     else:
         print(period_table(reports))
-    return 0
+    return _rejected_exit(args, reports)
+
+
+def _check_every(store, every: str | None) -> None:  # noqa: ANN001 - tasks.store.Store
+    """``--every`` of a backfill: the period length is fixed at setup, so only that one."""
+    from flows.params import stored_config
+
+    fixed = stored_config(store).every
+    if every is not None and every != fixed:
+        raise RaieConfigError(
+            f"--every {every} does not match the period length {fixed} that setup fixed for "
+            f"{store.dataset}; leave --every out or pass --every {fixed}"
+        )
 
 
 def _recommend(args: argparse.Namespace) -> int:
@@ -193,6 +256,13 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.json:
+        print(
+            "raie demo: error: the demo is a walkthrough for a terminal and has no --json; "
+            "raie setup --json and raie backfill --json print its results as JSON",
+            file=sys.stderr,
+        )
+        return 2
     env.torch_threads()
     from flows.demo import run_demo
 

@@ -26,6 +26,7 @@ def dataset_writer(home: str | None, dataset: str, *, setup: bool = False) -> It
     """
     from tasks.store import Store
 
+    env.check_tracking()
     store = Store(env.raie_home(home), dataset)
     if not setup:
         store.require_current()

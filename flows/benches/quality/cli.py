@@ -9,14 +9,19 @@ from flows.benches.quality.cohort import cohort_printout
 from flows.benches.quality.config import DEFAULT_METHODS
 from flows.benches.quality.report_md import backbone_line, table_fields
 from flows.benches.quality.track import bench, payload
+from flows.choices import BACKBONES, EVERY
 from flows.commands.output import print_json
 from raie_core import report
-from raie_core.data.periods import Every
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=("paper", "streaming"), default="paper")
-    parser.add_argument("--backbone", choices=("seqrec", "llm"), default=None, help="seqrec")
+    parser.add_argument(
+        "--preset",
+        choices=("paper", "streaming"),
+        default="paper",
+        help="paper: S/F/T blocks; streaming: periods after the setup cut",
+    )
+    parser.add_argument("--backbone", choices=BACKBONES, default=None, help="default seqrec")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated")
     parser.add_argument("--ablations", action="store_true", help="add every RAIE ablation")
@@ -24,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--path", default=None, help="dataset folder (non-embedded sources)")
     parser.add_argument(
         "--every",
-        choices=[e.value for e in Every],
+        choices=EVERY,
         default=None,
         help="streaming period (default: the config's; 1w, 1mo for ml-1m)",
     )
