@@ -15,7 +15,7 @@ from pathlib import Path
 
 from flows import env
 from flows.params import PipelineConfig, pipeline_config
-from flows.progress import period_table, progress_bar, training_bar
+from flows.progress import period_table, progress_bar, progress_enabled, training_bar
 
 DEMO_HOME = ".raie/demo"
 DEMO_BUDGET = {
@@ -42,7 +42,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _describe_data()
     config = pipeline_config(DEMO_BUDGET, "the demo budget")
     print("3. Setup: frozen seqrec backbone + regions on the data before t^S")
-    with training_bar(config.seqrec.train.max_epochs):
+    with training_bar(config.seqrec.train.max_epochs, progress_enabled()):
         report = setup(config=config, home=str(home))
     print(
         f"   setup until {report['until']}: {report['setup_windows']} training windows, "
@@ -50,7 +50,7 @@ def run_demo(args: argparse.Namespace) -> int:
         f"bank v{report['version']} ({time.perf_counter() - started:.0f} s so far)\n"
     )
     print("4. Weekly backfill to the end of the data (one nightly_update subflow per week)")
-    with progress_bar():
+    with progress_bar(progress_enabled()):
         reports = backfill(home=str(home))
     print(period_table(reports))
     for line in summary_lines(home, config, reports, report["retention_ndcg10"]):

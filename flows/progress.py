@@ -1,9 +1,16 @@
-"""Terminal output shared by `raie backfill` and `raie demo`: the per-period table, a
-progress bar with an ETA over backfill periods and one over the setup's training epochs."""
+"""Terminal output shared by `raie setup`, `raie backfill`, `raie bench quality` and
+`raie demo`: the per-period table, a progress bar with a total and an ETA over backfill
+periods (or bench runs) and one over the setup's training epochs.
+
+Convention: bars go to stderr, and only to a terminal: with --json, or when stderr is not a
+TTY (a log file, a pipe, pytest), there is no bar (`progress_enabled`), so stdout holds just
+the result and logs hold no bar frames. The same records reach the Prefect run's logs.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -47,11 +54,16 @@ def period_table(reports: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def progress_enabled(json: bool = False) -> bool:
+    """Whether a command shows bars: not with --json, and only when stderr is a terminal."""
+    return not json and sys.stderr.isatty()
+
+
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[None]:
-    """A rich progress bar with an ETA over backfill periods, fed by the `raie.progress`
-    logger (nothing when not ``enabled``, e.g. with --json)."""
-    with _bar(enabled, PROGRESS_LOGGER, "backfill", None):
+def progress_bar(enabled: bool = True, title: str = "backfill") -> Iterator[None]:
+    """A rich progress bar with an ETA, fed by the `raie.progress` logger: one step per
+    record, the total from a record's `raie_total` extra (nothing when not ``enabled``)."""
+    with _bar(enabled, PROGRESS_LOGGER, title, None):
         yield
 
 
@@ -68,6 +80,7 @@ def _bar(enabled: bool, logger_name: str, title: str, total: int | None) -> Iter
     if not enabled:
         yield
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -84,6 +97,7 @@ def _bar(enabled: bool, logger_name: str, title: str, total: int | None) -> Iter
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
+        console=Console(stderr=True),
         transient=True,
     )
     bar.start()

@@ -14,7 +14,7 @@ from flows.choices import BACKBONES, EVERY, MODES
 from flows.commands.data import parse_mapping
 from flows.commands.output import print_json
 from flows.commands.writer import dataset_writer
-from flows.progress import period_table, progress_bar
+from flows.progress import period_table, progress_bar, progress_enabled, training_bar
 from raie_core.errors import RaieConfigError
 
 
@@ -155,7 +155,9 @@ def _setup(args: argparse.Namespace) -> int:
         env.torch_threads()
         from flows.setup import setup
 
-        report = setup(config=config, until=args.until, home=args.home, on_error=args.on_error)
+        epochs = (config.llm if config.backbone == "llm" else config.seqrec).train.max_epochs
+        with training_bar(epochs, progress_enabled(args.json)):
+            report = setup(config=config, until=args.until, home=args.home, on_error=args.on_error)
     _print(args, report, "setup done")
     return 0
 
@@ -203,7 +205,7 @@ def _backfill(args: argparse.Namespace) -> int:
         store = Store(env.raie_home(args.home), args.dataset)
         require_setup(store)
         _check_every(store, args.every)
-        with progress_bar(not args.json):
+        with progress_bar(progress_enabled(args.json)):
             reports = backfill(
                 start=args.start,
                 end=args.end,

@@ -11,6 +11,7 @@ from flows.benches.quality.report_md import backbone_line, table_fields
 from flows.benches.quality.track import bench, payload
 from flows.choices import BACKBONES, EVERY
 from flows.commands.output import print_json
+from flows.progress import progress_bar, progress_enabled
 from raie_core import report
 
 
@@ -90,7 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the bench; print the --json payload, or the tables, the bars and where things are."""
-    result, path, run_id = bench(args)
+    with progress_bar(progress_enabled(args.json), "bench quality"):
+        result, path, run_id = bench(args)
     if args.json:
         print_json(payload(result, path, run_id))
         return 0

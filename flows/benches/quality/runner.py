@@ -16,6 +16,7 @@ from flows.benches.quality.bars import headline_field
 from flows.benches.quality.cohort import cohort_section
 from flows.benches.quality.config import bench_config, check_budgets, method_config, method_names
 from flows.benches.quality.plans import DAY, Plan, bench_plan, day_label, load
+from flows.progress import PROGRESS_LOGGER, TOTAL
 from raie_core import report
 from raie_core.baselines import MethodConfig, build_method, window_ranks
 from raie_core.metrics import ndcg_gains, ranking_metrics, target_ranks
@@ -23,6 +24,7 @@ from raie_core.protocol import Windows
 from tasks.drift import read_cohort
 
 logger = logging.getLogger(__name__)
+progress = logging.getLogger(PROGRESS_LOGGER)
 
 
 def run_method(
@@ -132,6 +134,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     cache = backbone_cache(args)
     raie_state: Any = None
     raie_routes: np.ndarray | None = None
+    runs_total = args.seeds * len(names)
+    progress.info("%d runs", runs_total, extra={TOTAL: runs_total})
     for seed in range(args.seeds):
         started = time.perf_counter()
         backbone, reused = train_backbone(plan, vocab, catalog, args, pipeline, seed, cache)
@@ -146,9 +150,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             for scored, ranks in out["ranks"].items():
                 per_method = gains.setdefault(scored, {n: [] for n in names})
                 per_method[name].append(ndcg_gains(ranks, int(cutoff)).numpy())
-            logger.warning(
-                "seed %d %s: %s", seed, name, {k: round(v, 4) for k, v in out["fields"].items()}
-            )
+            fields = {k: round(v, 4) for k, v in out["fields"].items()}
+            logger.info("seed %d %s: %s", seed, name, fields)
+            progress.info("seed %d %s done", seed, name)
             if name == "raie" and seed == 0:
                 raie_state = _raie_snapshot(out["method"], plan.setup)
                 raie_routes = out["routes"][block]
