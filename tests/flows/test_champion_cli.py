@@ -53,6 +53,50 @@ def _cli(home: Path, capsys, *argv: str) -> tuple[int, str, str]:  # noqa: ANN00
     return code, out.out, out.err
 
 
+def _one_json_object(code: int, out: str) -> dict:
+    """The `--json` shape of every command (flows/commands/output.py)."""
+    from flows.commands.output import FIELD_NAME
+
+    obj = json.loads(out)
+    assert code == 0 and out.count("\n") == 1 and isinstance(obj, dict)
+    assert all(FIELD_NAME.match(key) for key in obj), obj.keys()
+    return obj
+
+
+def _run_is_named_and_logs_its_stages(name: str) -> None:
+    """The flow run carries the resolved period in its name, and its Prefect logs hold one
+    line per stage (flows/runlog.py)."""
+    import asyncio
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterName,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.logging.handlers import APILogHandler
+
+    async def read() -> list[str]:
+        await APILogHandler.aflush()  # the run's log records reach the API in batches
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+            )
+            assert len(runs) == 1, name
+            logs = await client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[runs[0].id]))
+            )
+            return [log.message for log in logs]
+
+    messages = asyncio.run(read())
+    for stage in ("windows", "prequential", "edit", "gate", "publish"):
+        assert any(m.startswith(f"{stage}: ") and m.endswith(" s)") for m in messages), (
+            stage,
+            messages,
+        )
+
+
 def test_rollback_promote_status_and_the_next_update_rule(home: Path, capsys) -> None:  # noqa: ANN001
     from flows.nightly_update import nightly_update
     from tasks.records import PeriodRecord
@@ -68,6 +112,12 @@ def test_rollback_promote_status_and_the_next_update_rule(home: Path, capsys) ->
     assert status["mlflow_champion"]["bank_version"] == 2
     assert status["last_gate"]["version"] == 2 and "retention" in status["last_gate"]
     assert status["last_period"] == PERIODS[0].isoformat()
+    assert status["rejected_since_champion"] == []
+    _run_is_named_and_logs_its_stages(f"update-table-{PERIODS[0].isoformat()}")
+    for argv in (["lineage"], ["recommend", "--user", "7"], ["gc", "--dry-run"]):
+        _one_json_object(*_cli(home, capsys, *argv, "--json")[:2])
+    capsys.readouterr()
+    _one_json_object(main(["verify", "--json", "--home", str(home)]), capsys.readouterr().out)
 
     code, out, _ = _cli(home, capsys, "rollback", "--reason", "bad week")
     assert code == 0 and out.startswith("champion of table: v1 (was v2), rollback by ")
@@ -82,8 +132,8 @@ def test_rollback_promote_status_and_the_next_update_rule(home: Path, capsys) ->
     # v1 has no adapters: every one of v3 was trained in p2 (the shared one, SHARED_KEY, too)
     assert set(v3.adapters) <= set(record.affected) | {SHARED_KEY}
 
-    code, out, _ = _cli(home, capsys, "promote", "--version", "2", "--reason", "audited")
-    assert code == 0 and store.current_version() == 2
+    code, out, _ = _cli(home, capsys, "promote", "--version", "2", "--reason", "audited", "--json")
+    assert _one_json_object(code, out)["version"] == 2 and store.current_version() == 2
     code, out, _ = _cli(home, capsys, "status")
     assert "champion      v2 (1997-12-15); MLflow @champion -> bank v2" in out
     assert "last move     promote to v2 by " in out and out.rstrip().endswith("audited")
