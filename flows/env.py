@@ -122,6 +122,7 @@ def quiet_console() -> None:
     """Keep Prefect's INFO logs in its API (the UI) but off the terminal; progress bars instead."""
     for handler in ("CONSOLE", "CONSOLE_FLOW_RUNS", "CONSOLE_TASK_RUNS"):
         os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_{handler}_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # "Inferring model signature"
 
 
 def region_task_runner():  # noqa: ANN201 - a Prefect TaskRunner

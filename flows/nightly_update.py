@@ -120,7 +120,7 @@ def _final_state(report: dict) -> dict | State:
     if report["gate"] == "pass":
         return report
     message = f"candidate v{report['version']} rejected: {report['gate_reason']}"
-    get_run_logger().warning("%s; the champion stays v%s", message, report["champion"])
+    get_run_logger().info("%s; the champion stays v%s", message, report["champion"])
     return Completed(data=report, name=REJECTED, message=message)
 
 
