@@ -9,6 +9,7 @@ the champion and the gate (tolerance 0) rejects it. Slow: a setup and three peri
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import yaml
 
 from flows.cli import main
 from flows.commands.output import FIELD_NAME
+from flows.progress import PROGRESS_LOGGER, TOTAL
 
 BROKEN_ADAPTERS = {
     "seqrec": {"train": {"max_epochs": 4, "patience": 2}},
@@ -37,6 +39,15 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict | No
         assert out.out.count("\n") == 1 and isinstance(obj, dict)
         assert all(FIELD_NAME.match(key) for key in obj), obj.keys()
     return code, obj, out.err
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 def _state_of(name: str) -> tuple[str, str]:
@@ -98,9 +109,18 @@ def test_a_rejected_candidate_is_visible(
     code, _, err = _run(capsys, "backfill", *where, "--end", "1997-12-22", "--every", "1d")
     assert code == 1 and err.startswith("raie: error: --every 1d does not match the period")
 
-    # without --fail-on-reject a rejection is a normal outcome (exit 0), listed per period
-    code, backfill, err = _run(capsys, "backfill", *where, "--end", "1997-12-22", "--json")
+    # without --fail-on-reject a rejection is a normal outcome (exit 0), listed per period;
+    # the progress feed has the total and one step per period, a skipped one included
+    feed = _Records()
+    logging.getLogger(PROGRESS_LOGGER).addHandler(feed)
+    logging.getLogger(PROGRESS_LOGGER).setLevel(logging.INFO)
+    try:
+        code, backfill, err = _run(capsys, "backfill", *where, "--end", "1997-12-22", "--json")
+    finally:
+        logging.getLogger(PROGRESS_LOGGER).removeHandler(feed)
+        logging.getLogger(PROGRESS_LOGGER).setLevel(logging.NOTSET)
     assert code == 0, err
+    assert [getattr(r, TOTAL, None) for r in feed.records] == [2, None, None], feed.records
     periods = backfill["periods"]
     assert backfill["dataset"] == "table" and [p["period"] for p in periods] == [
         "1997-12-15",
