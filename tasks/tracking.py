@@ -182,15 +182,15 @@ class Tracker(RegistryReads):
 
     def log_pyfunc(self, run_id: str, artifact_path: str, **model: Any) -> str:
         """Save a pyfunc model (``model``: `mlflow.pyfunc.save_model`'s keywords) and log it
-        under the run at ``artifact_path``; return its `runs:/` URI. MLflow only warns when
-        the model cannot predict its input example (no signature): that is an error here."""
+        under the run at ``artifact_path``; return its `runs:/` URI. A model saved without a
+        signature (MLflow only warns when it cannot infer one) is an error here."""
         with tempfile.TemporaryDirectory(prefix="raie-pyfunc-") as tmp:
             saved = Path(tmp) / "model"
             mlflow.pyfunc.save_model(path=str(saved), **model)
             spec = mlflow.models.Model.load(str(saved))
             if spec.signature is None:
                 raise RaieStateError(
-                    f"pyfunc model {artifact_path} of run {run_id} failed on its input example"
+                    f"pyfunc model {artifact_path} of run {run_id} was saved without a signature"
                 )
             _relink_artifacts(saved, spec.flavors["python_function"].get("artifacts", {}))
             return self.link_artifacts(run_id, saved, artifact_path)
