@@ -2,9 +2,11 @@
 
 Runs are addressed by explicit run ids through `MlflowClient` (MLflow's active run is
 thread-local and Prefect runs tasks on threads). The tracking URI is the caller's
-(`MLFLOW_TRACKING_URI`, set by flows/env.configure, when `tracking_uri` is None); every
-experiment gets an explicit artifact location under `artifact_root` so artifacts never land
-in the process's working directory.
+(`MLFLOW_TRACKING_URI`, set by flows/env.configure, when `tracking_uri` is None). With a
+local store every experiment gets an explicit artifact location under `artifact_root`, so
+artifacts never land in the process's working directory; with a tracking server
+(`http(s)://`, shared by a team and by Dask workers) the server's artifact store decides,
+and artifacts are uploaded through it (deployments/README.md).
 
 Registry layout (DESIGN §7): one registered model per region, `raie-<dataset>-region-<id>`,
 one version per trained adapter (created from `runs:/<run_id>/<path>`, since MLflow 3's
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import mlflow.pyfunc
 from mlflow import MlflowClient
@@ -48,6 +51,8 @@ logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 CHAMPION = "champion"
+REMOTE_SCHEMES = ("http://", "https://")
+"""Tracking URIs of an MLflow tracking server."""
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
 
@@ -105,20 +110,30 @@ class Tracker(RegistryReads):
     def client(self) -> MlflowClient:
         return MlflowClient(tracking_uri=self.tracking_uri)
 
+    @property
+    def server(self) -> bool:
+        """Whether the store is a tracking server (its artifact store, not the home's)."""
+        return self.client.tracking_uri.startswith(REMOTE_SCHEMES)
+
     # ---- runs ----------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:
         """The id of experiment `name`, created with an explicit artifact location if new; one
         located outside `artifact_root` (the home moved, was copied or restored) is renamed
-        `<name>@<id>`, keeping its runs, and a new one made so no run writes there."""
+        `<name>@<id>`, keeping its runs, and a new one made so no run writes there. On a
+        tracking server the server's artifact store holds every experiment's artifacts."""
         client = self.client
         experiment = client.get_experiment_by_name(name)
-        location = Path(self.artifact_root).resolve() / name
-        if experiment is not None and _local(experiment.artifact_location) != location:
+        location = None if self.server else str(Path(self.artifact_root).resolve() / name)
+        if (
+            experiment is not None
+            and location is not None
+            and _local(experiment.artifact_location) != Path(location)
+        ):
             client.rename_experiment(experiment.experiment_id, f"{name}@{experiment.experiment_id}")
             experiment = None
         if experiment is None:
             try:
-                return client.create_experiment(name, artifact_location=str(location))
+                return client.create_experiment(name, artifact_location=location)
             except MlflowException as error:
                 if not _is(error, RESOURCE_ALREADY_EXISTS):
                     raise
@@ -171,7 +186,7 @@ class Tracker(RegistryReads):
         """`log_artifacts` of files the home already stores (adapters, bank versions), hard-
         linked into a local artifact store, not copied (copied across file systems)."""
         uri = self.client.get_run(run_id).info.artifact_uri
-        if "://" in uri and not uri.startswith("file://"):
+        if urlparse(uri).scheme not in ("", "file"):  # a server's store: mlflow-artifacts:/…
             return self.log_artifacts(run_id, local_dir, artifact_path)
         target = _local(uri) / artifact_path
         for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
