@@ -71,7 +71,7 @@ def test_a_home_that_is_a_file(tmp_path: Path, command: list[str]) -> None:
     assert sentence == f"home {home} is a file, not a folder; pass --home with a folder"
     assert home.read_text() == "not a folder"
     below = one_sentence(raie("--home", str(home / "sub"), *command))
-    assert below.startswith(f"home {home / 'sub'} cannot be used: ") and "Not a directory" in below
+    assert below == f"home {home / 'sub'} cannot be used: {home} is a file, not a folder"
 
 
 def test_a_read_only_home_fails_at_once(tmp_path: Path) -> None:
@@ -90,10 +90,16 @@ def test_an_unknown_dataset_creates_nothing(tmp_path: Path) -> None:
     sentence = one_sentence(raie("--home", str(home), "update", "--dataset", "nosuch"))
     assert sentence == f"no bank for dataset nosuch in {home}; run `raie setup` first"
     assert tree(home) == before
+
+
+@pytest.mark.parametrize("command", ["update", "backfill", "promote", "rollback", "gc"])
+def test_a_refused_command_on_a_missing_home_creates_nothing(tmp_path: Path, command: str) -> None:
+    """Not even the home's Prefect folder: it is made only once a writer holds its lock."""
     missing = tmp_path / "nohome"
-    sentence = one_sentence(raie("--home", str(missing), "backfill", "--dataset", "table"))
+    argv = [command, "--dataset", "table", *(["--version", "1"] if command == "promote" else [])]
+    sentence = one_sentence(raie("--home", str(missing), *argv))
     assert sentence == f"no bank for dataset table in {missing}; run `raie setup` first"
-    assert not (missing / "state").exists()
+    assert not missing.exists()
 
 
 def test_the_console_drops_what_main_prints_itself() -> None:
