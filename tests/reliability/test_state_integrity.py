@@ -1,7 +1,7 @@
 """Issue 19, finding 3: corrupted state is refused, never served or published.
 
-One real byte is flipped in a region adapter, the base, a bank's regions.safetensors and a
-manifest of a real home (setup + one week of a 150-user ML-100K slice): `raie recommend` and
+One real byte is flipped in a region adapter, the base, a bank's regions.safetensors, a
+manifest and an ingested snapshot of a real home (setup + one week of a 150-user ML-100K slice): `raie recommend` and
 `raie update` refuse with one sentence naming the file, `raie verify` lists the problem, no
 version is published from it, and once the byte is restored the next update publishes.
 Header corruption of each file kind is one sentence too (RaieCorruptError), not a raw
@@ -38,8 +38,18 @@ def _manifest_digit(path: Path) -> int:
     return text.index(b'"period": "') + len(b'"period": "1997-12-1')
 
 
+def _snapshot(root: Path) -> Path:
+    """The first period's ingested snapshot (every update and `recommend` read it back)."""
+    return sorted((root / "snapshots").glob("period=*/interactions.parquet"))[0]
+
+
 TARGETS = {
     # name: (file under the state dir, offset to flip, a fragment the sentence names)
+    "snapshot": (
+        _snapshot,
+        lambda p: p.stat().st_size // 2,
+        "does not match the digest recorded when it was written",
+    ),
     "adapter": (_region_adapter, lambda p: -100, "is corrupted: its files do not match"),
     "base": (lambda r: r / "base" / "model.safetensors", lambda p: -100, "base model"),
     "regions": (
