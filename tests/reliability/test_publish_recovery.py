@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.flows.conftest import prefect_backend  # noqa: F401 - a fixture
 from tests.reliability.publish_homes import (
     DATASET,
     PERIOD,
@@ -29,6 +30,9 @@ from tests.reliability.publish_homes import (
     mlflow_state,
     set_up,
 )
+
+# flows in this process and in the CLI children run on the session's Prefect server
+pytestmark = pytest.mark.usefixtures("prefect_backend")
 
 
 @pytest.fixture(scope="module")

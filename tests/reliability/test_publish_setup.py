@@ -17,6 +17,7 @@ import pytest
 
 from flows.cli import main
 from raie_core.errors import RaieStateError
+from tests.flows.conftest import prefect_backend  # noqa: F401 - a fixture
 from tests.reliability.publish_homes import (
     DATASET,
     UNTIL,
@@ -26,6 +27,9 @@ from tests.reliability.publish_homes import (
     config_file,
     write_slice,
 )
+
+# flows in this process and in the CLI children run on the session's Prefect server
+pytestmark = pytest.mark.usefixtures("prefect_backend")
 
 
 @pytest.fixture(scope="module")
