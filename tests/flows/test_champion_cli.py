@@ -68,6 +68,7 @@ def test_rollback_promote_status_and_the_next_update_rule(home: Path, capsys) ->
     assert status["mlflow_champion"]["bank_version"] == 2
     assert status["last_gate"]["version"] == 2 and "retention" in status["last_gate"]
     assert status["last_period"] == PERIODS[0].isoformat()
+    assert status["pending_publications"] == []  # the update completed its MLflow records
 
     code, out, _ = _cli(home, capsys, "rollback", "--reason", "bad week")
     assert code == 0 and out.startswith("champion of table: v1 (was v2), rollback by ")
