@@ -2,7 +2,8 @@
 traceback and nothing changed in the home.
 
 Homes that are a file, read-only or hold no such dataset are refused before Prefect starts;
-errors raised inside a flow reach the terminal once (no Prefect traceback); a bad setup file is
+errors raised inside a flow reach the terminal once (no Prefect traceback:
+test_state_integrity.py); a bad setup file is
 not retried and leaves no state folder; data files with milli/microsecond timestamps, Yelp
 stars given as strings, a 1 MB id or an id holding NUL are refused naming file, column and
 value (or set aside in quarantine mode).
@@ -124,18 +125,6 @@ def test_the_console_drops_what_main_prints_itself() -> None:
     finally:
         root.removeHandler(handler)
     assert seen == ["1 bad rows quarantined"]
-
-
-@pytest.mark.slow  # 50-90 s on a loaded 2-core machine: a fresh Prefect server starts
-def test_an_error_inside_the_flow_is_one_sentence(tmp_path: Path) -> None:
-    """CURRENT names a bank but the setup record is gone: the flow (under a real ephemeral
-    Prefect server) raises, and only the CLI's sentence reaches the terminal."""
-    home = fake_home(tmp_path / "home")
-    result = raie("--home", str(home), "update", "--dataset", "table", "--period", "1997-12-15")
-    assert one_sentence(result) == (
-        f"no setup found for dataset table in {home}; run `raie setup` first"
-    )
-    assert sorted(p.name for p in (home / "state" / "table").iterdir()) == ["CURRENT"]
 
 
 @pytest.mark.slow  # ~70 s on a loaded 2-core machine: Prefect starts before the data is read

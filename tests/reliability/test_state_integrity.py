@@ -18,6 +18,7 @@ import pytest
 
 from raie_core.errors import RaieCorruptError
 from tests.flows.conftest import ml100k_slice, prefect_backend  # noqa: F401 - fixtures
+from tests.reliability.cli_run import one_sentence, raie
 from tests.reliability.state_home import DATASET, PERIODS, cli, flip_byte, home  # noqa: F401
 
 pytestmark = pytest.mark.reliability
@@ -101,6 +102,22 @@ def test_a_flipped_byte_is_refused_reported_and_never_published(home: Path, caps
     assert cli(home, capsys, "verify")[0] == 0
     code, out, err = cli(home, capsys, "update", "--dataset", DATASET, "--period", period)
     assert code == 0 and store.versions() == [1, 2, 3]
+
+
+@pytest.mark.slow  # 50-90 s on a loaded 2-core machine: a fresh Prefect server starts
+def test_an_error_inside_the_flow_is_one_sentence(home: Path) -> None:  # noqa: F811
+    """A snapshot of a real home is corrupted: the CLI's checks before Prefect starts do not
+    read snapshots, so the flow (under a real ephemeral Prefect server) raises, and only the
+    CLI's sentence reaches the terminal; nothing is published."""
+    from tasks.store import Store
+
+    snapshot = sorted((home / "state" / DATASET / "snapshots").glob("period=*/*.parquet"))[0]
+    flip_byte(snapshot, snapshot.stat().st_size // 2)
+    period = PERIODS[1].isoformat()
+    result = raie("--home", str(home), "update", "--dataset", DATASET, "--period", period)
+    sentence = one_sentence(result)
+    assert sentence.startswith(f"snapshot file {snapshot} does not match the digest"), sentence
+    assert Store(home, DATASET).versions() == [1, 2]
 
 
 def _one_version_store(tmp_path: Path):  # noqa: ANN202 - tasks.store.Store
