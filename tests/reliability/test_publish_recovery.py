@@ -131,12 +131,7 @@ def test_a_kill_after_the_bank_rename_is_adopted_and_tracked(
 
 
 @pytest.mark.reliability
-@pytest.mark.parametrize(
-    "fault",
-    # tracked: 37-45 s on a loaded 2-core machine (a killed CLI child + the repair); the
-    # default suite keeps `tracking`, the same child killed one step earlier
-    ["tracking", pytest.param("tracked", marks=pytest.mark.slow)],
-)
+@pytest.mark.parametrize("fault", ["tracking", "tracked"])
 def test_a_kill_during_tracking_is_completed_by_the_next_update(
     fault: str, template: Path, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

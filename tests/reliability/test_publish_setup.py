@@ -63,7 +63,7 @@ def _setup(home: Path, cfg) -> dict:  # noqa: ANN001
 
 
 @pytest.mark.reliability
-@pytest.mark.slow  # two trainings of the base (the killed one and the re-run): 70-86 s
+@pytest.mark.slow  # two trainings of the base (the killed one, the re-run): 24-86 s by load
 def test_a_setup_killed_after_training_starts_over_when_run_again(
     home: Path,
     workdir: Path,
@@ -87,12 +87,7 @@ def test_a_setup_killed_after_training_starts_over_when_run_again(
 
 
 @pytest.mark.reliability
-@pytest.mark.parametrize(
-    "fault",
-    # bank-renamed: 35-50 s on a loaded 2-core machine (the killed setup child pays for the
-    # slice and the imports); the default suite keeps `setup-published`
-    [pytest.param("bank-renamed", marks=pytest.mark.slow), "setup-published"],
-)
+@pytest.mark.parametrize("fault", ["bank-renamed", "setup-published"])
 def test_a_setup_killed_after_publishing_is_completed_when_run_again(
     fault: str,
     home: Path,
