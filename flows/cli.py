@@ -80,15 +80,17 @@ def _console(debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; ``argv`` None = the process's command line, which also starts the
-    watchdog that ends whatever this process starts once it is gone (flows/reaper.py)."""
+    """Run one command; ``argv`` None = the process's command line. A command that starts a
+    server (a Prefect flow's API server, `mlflow server`) marks itself ``watched``; from the
+    command line it then starts the watchdog that ends whatever this process starts once it
+    is gone (flows/reaper.py). Read-only commands start no watchdog."""
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("home", "json", "debug"):
         if not hasattr(args, name):
             setattr(args, name, None if name == "home" else False)
     args.home = args.home or getattr(args, "default_home", None)
-    if argv is None:
+    if argv is None and getattr(args, "watched", False):
         reaper.start_reaper()
     try:
         env.configure(args.home)

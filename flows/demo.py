@@ -38,6 +38,7 @@ def run_demo(args: argparse.Namespace) -> int:
     home = env.raie_home(args.home)
     if not args.keep:
         _clear(home)
+    env.prefect_home(home)
     print(f"RAIE demo — state in {home} (replaced on each run; --keep to keep it)\n")
     _describe_data()
     config = pipeline_config(DEMO_BUDGET, "the demo budget")

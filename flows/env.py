@@ -24,17 +24,17 @@ def raie_home(home: str | os.PathLike | None = None) -> Path:
 
 
 def configure(home: str | os.PathLike | None = None) -> Path:
-    """Point Prefect and MLflow at the home (unless the user set them) and go offline."""
+    """Point Prefect and MLflow at the home (unless the user set them) and go offline.
+
+    Nothing is created: a command that is refused leaves the home as it was. A command about
+    to start a Prefect server calls `prefect_home` once its own checks have passed."""
     root = raie_home(home)
     if root.exists() and not root.is_dir():
         raise RaieStateError(f"home {root} is a file, not a folder; pass --home with a folder")
+    blocking = next((p for p in root.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise RaieStateError(f"home {root} cannot be used: {blocking} is a file, not a folder")
     _point_stores(root)
-    try:
-        (root / "prefect").mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RaieStateError(
-            f"home {root} cannot be used: creating {root / 'prefect'} failed ({error.strerror})"
-        ) from None
     os.environ["RAIE_HOME"] = str(root)
     _set_default("PREFECT_HOME", str(root / "prefect"))
     defaults = {
@@ -53,6 +53,19 @@ def configure(home: str | os.PathLike | None = None) -> Path:
 
         faults.arm(os.environ[FAULT_ENV])
     return root
+
+
+def prefect_home(home: str | os.PathLike | None = None) -> Path:
+    """Create the home's Prefect folder (its API database) before a flow starts a server;
+    a home that cannot hold it is one sentence, before Prefect starts. Returns the folder."""
+    folder = raie_home(home) / "prefect"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RaieStateError(
+            f"home {folder.parent} cannot be used: creating {folder} failed ({error.strerror})"
+        ) from None
+    return folder
 
 
 MLFLOW_DEFAULTS = {

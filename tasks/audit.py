@@ -3,7 +3,7 @@
 Per dataset: the CURRENT pointer, every bank version (manifest seal, bank files, the adapters
 it names; `tasks.integrity`), every stored adapter folder (also those no version names), the
 frozen base (`verify_base`), every window file under ``windows/`` and the setup's held-out
-windows, the champion log and intent, and MLflow's @champion alias against CURRENT. Nothing
+windows, the snapshots and catalog (`tasks.snapshot_seal`), the champion log and intent, and MLflow's @champion alias against CURRENT. Nothing
 is written; no lock is taken.
 """
 
@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from raie_core.errors import RaieStateError
+from tasks import snapshot_seal
 from tasks.champion import champion_moves, pending_move
+from tasks.ingest import CATALOG_FILE, snapshot_files
 from tasks.integrity import adapter_dirs, bank_problems, retired, verified_adapter
 from tasks.lineage import tracker
 from tasks.manifest import parse_version, version_name
@@ -78,6 +80,10 @@ def audit_dataset(store: Store) -> DatasetAudit:
         audit.check("windows", lambda: _heldout(store))
     for path in _window_files(store):
         audit.check("windows", lambda path=path: load_windows(path))
+    folder = store.snapshots_dir
+    present = [p for p in (*snapshot_files(folder), folder / CATALOG_FILE) if p.is_file()]
+    audit.checked["snapshot files"] = len(present)
+    audit.problems += [str(error) for error in snapshot_seal.problems(folder, present)]
     audit.check("champion log", lambda: (champion_moves(store), pending_move(store)))
     if versions:
         audit.check("champion alias", lambda: _alias(store))

@@ -9,7 +9,7 @@ from pathlib import Path
 from prefect import task
 
 from raie_core.data import Period
-from raie_core.errors import RaieConfigError, RaieStateError
+from raie_core.errors import RaieConfigError
 from tasks.evaluate import BankSpec
 from tasks.integrity import verify_bank
 from tasks.records import PeriodRecord, SetupRecord
@@ -91,15 +91,9 @@ def version_before(store: Store, period: Period) -> BankManifest:
 
 
 def require_setup(store: Store) -> SetupRecord:
-    """The setup record, or one sentence: setup never ran, or did not finish."""
-    if store.current_version() is None:
-        if store.base_dir.exists() or (store.root / "snapshots").exists():
-            raise RaieStateError(
-                f"setup of dataset {store.dataset} in {store.home} did not finish (no bank "
-                "version is published); run `raie setup` again (unless one is running now): "
-                "it starts over"
-            )
-        store.require_current()
+    """The setup record, or one sentence: setup never ran, or did not finish
+    (`Store.require_current`)."""
+    store.require_current()
     return SetupRecord.read(store, store.history()[0])
 
 

@@ -5,8 +5,11 @@ Layout written by ``write_snapshots`` (DESIGN §1 "Snapshots")::
     DIR/period=YYYY-MM-DD/interactions.parquet   one per period (period start date)
     DIR/catalog.parquet                          the item catalog
     DIR/quarantine.parquet                       bad rows set aside (quarantine mode only)
+    DIR/digests.json                             sha256 of each snapshot and the catalog
 
-Every file is written atomically (temp file, fsync, rename), so a re-run over DIR is idempotent.
+Every file is written atomically (temp file, fsync, rename), so a re-run over DIR is idempotent;
+snapshots and the catalog are checked against their recorded digest when read back
+(`tasks.snapshot_seal`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from raie_core.data import (
     load_dataset,
 )
 from raie_core.data.errors import MissingFileError
+from tasks import snapshot_seal
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,7 @@ def save_snapshots(dataset: Dataset, out: Path, every: str) -> list[Path]:
         log.warning("%d bad rows quarantined in %s", dataset.quarantined.height, quarantine)
     elif quarantine.exists():
         quarantine.unlink()
+    snapshot_seal.seal(out, [*written, out / CATALOG_FILE])
     log.info("wrote %d snapshots of %s to %s", len(written), dataset.name, out)
     return written
 
@@ -121,7 +126,14 @@ def read_snapshot(path: str | Path) -> pl.DataFrame:
         raise MissingFileError(
             f"{snapshot}: snapshot not found (rule: written by raie data snapshots)"
         )
+    snapshot_seal.verified(snapshot.parent.parent, snapshot)
     return check_interactions(pl.read_parquet(snapshot), str(snapshot))
+
+
+def read_catalog(directory: str | Path) -> pl.DataFrame:
+    """The item catalog of a snapshot folder, checked against its recorded digest."""
+    folder = Path(directory)
+    return pl.read_parquet(snapshot_seal.verified(folder, folder / CATALOG_FILE))
 
 
 def describe_dataset(

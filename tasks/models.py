@@ -8,7 +8,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 from prefect import task
 from safetensors.numpy import load_file, save_file
 
@@ -44,7 +43,7 @@ class BaseInfo:
 
 def catalog_vocab(store: Store) -> ItemVocab:
     """The item vocabulary of the dataset's whole catalog (new items indexable from the start)."""
-    catalog = pl.read_parquet(Path(store.snapshots_dir) / ingest.CATALOG_FILE)
+    catalog = ingest.read_catalog(store.snapshots_dir)
     return build_vocab(catalog)
 
 
@@ -69,7 +68,7 @@ def train_backbone(
     if backbone == BackboneKind.SEQREC.value:
         model, result = fit_seqrec(vocab, windows, seqrec_config)
     elif backbone == BackboneKind.LLM.value:
-        catalog = pl.read_parquet(Path(store.snapshots_dir) / ingest.CATALOG_FILE)
+        catalog = ingest.read_catalog(store.snapshots_dir)
         lm = build_cached_llm(vocab, llm_config, catalog, store.home)
         model, result = setup_llm(lm, windows, llm_config, seed)
     else:

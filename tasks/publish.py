@@ -57,6 +57,16 @@ def pending_versions(store: Store) -> list[int]:
     return [v for v in store.versions() if not is_complete(store, v)]
 
 
+def pending_publications(store: Store) -> list[dict[str, int | str]]:
+    """`raie status`'s view of `pending_versions`: each one's version, period and the flow
+    that published it (``kind``: setup or update, `PlanKind`)."""
+    pending = []
+    for version in pending_versions(store):
+        plan = TrackingPlan.read(plan_path(store, version))
+        pending.append({"version": version, "period": plan.period, "kind": plan.kind.value})
+    return pending
+
+
 def finish_publication(store: Store, version: int) -> None:
     """Track ``version``'s plan in MLflow, move the champion if it says so, mark it complete
     (caller holds the lock). Idempotent: a re-run after any crash finishes the rest."""

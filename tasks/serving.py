@@ -38,7 +38,7 @@ def recommend(
     context = latest_context(history, [user_value], protocol, backbone.vocab)
     bank = load_bank_adapters(store, adapters_config, spec.adapters)
     top = recommend_contexts(bank, load_regions(spec.regions_path), regions_config, context, k)
-    catalog = pl.read_parquet(store.snapshots_dir / ingest.CATALOG_FILE)
+    catalog = ingest.read_catalog(store.snapshots_dir)
     titles = dict(zip(catalog["item_id"].to_list(), catalog["title"].to_list(), strict=True))
     served = int(top.region[0])
     return {

@@ -194,13 +194,20 @@ class Store:
         return version
 
     def require_current(self) -> int:
-        """The current version, or a RaieStateError telling the user to run setup."""
+        """The current version, or a RaieStateError telling the user to run setup (again,
+        when a setup left its base or snapshots but published no bank version)."""
         version = self.current_version()
-        if version is None:
+        if version is not None:
+            return version
+        if self.base_dir.exists() or (self.root / "snapshots").exists():
             raise RaieStateError(
-                f"no bank for dataset {self.dataset} in {self.home}; run `raie setup` first"
+                f"setup of dataset {self.dataset} in {self.home} did not finish (no bank "
+                "version is published); run `raie setup` again (unless one is running now): "
+                "it starts over"
             )
-        return version
+        raise RaieStateError(
+            f"no bank for dataset {self.dataset} in {self.home}; run `raie setup` first"
+        )
 
     def read_manifest(self, version: int) -> BankManifest:
         path = self.bank_dir(version) / MANIFEST

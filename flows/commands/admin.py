@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ui = sub.add_parser("ui", parents=[common], help="open the MLflow UI on 127.0.0.1")
     ui.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     ui.add_argument("--no-browser", action="store_true", help="do not open a web browser")
-    ui.set_defaults(handler=run_ui)
+    ui.set_defaults(handler=run_ui, watched=True)  # starts `mlflow server`
     lineage = sub.add_parser("lineage", parents=[common], help="print adapter lineage")
     lineage.add_argument("--region", type=int, default=None, help="one region id (default all)")
     lineage.add_argument("--dataset", default="ml-100k", help="dataset name (default ml-100k)")

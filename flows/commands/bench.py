@@ -14,6 +14,7 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
+from flows import env
 from flows.commands.helptext import state_defaults
 
 BENCHES = {
@@ -58,7 +59,12 @@ def _bench_loader(name: str) -> Callable[[argparse.ArgumentParser], None]:
         module = importlib.import_module(f"flows.benches.{name}")
         module.add_arguments(parser)
         state_defaults(parser)
-        parser.set_defaults(handler=module.run)
+
+        def handler(args: argparse.Namespace) -> int:
+            env.prefect_home(args.home)  # a bench may run flows against the home's Prefect
+            return module.run(args)
+
+        parser.set_defaults(handler=handler)
 
     return load
 
@@ -66,6 +72,7 @@ def _bench_loader(name: str) -> Callable[[argparse.ArgumentParser], None]:
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add `raie bench <name>` sub-commands; a bench module missing here is simply absent."""
     bench = sub.add_parser("bench", parents=[common], help="benchmarks")
+    bench.set_defaults(watched=True)  # benches run flows (a Prefect server) and Dask clusters
     bench_sub = bench.add_subparsers(
         dest="bench", required=True, metavar="BENCH", parser_class=LazyParser
     )

@@ -3,12 +3,14 @@
 `promote --version N` and `rollback [--to N]` move the champion in the state store (CURRENT)
 and the MLflow alias together, under the dataset lock, recording who / when / why
 (`tasks.champion`); `status` prints the champion, the newest candidate, the last gate decision
-with its intervals and the last period processed.
+with its intervals, the last period processed and any publication whose MLflow records a
+crash left incomplete, with the command that completes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from flows import env
 from flows.commands.output import print_json
@@ -94,14 +96,29 @@ def _done(args: argparse.Namespace, move) -> int:  # noqa: ANN001 - tasks.champi
 def _status(args: argparse.Namespace) -> int:
     env.check_tracking()
     from tasks.champion import champion_status
+    from tasks.publish import pending_publications
 
-    status = champion_status(_store(args))
+    store = _store(args)
+    status = champion_status(store)
+    status["pending_publications"] = [
+        {**pending, "repair": _repair(store, pending)} for pending in pending_publications(store)
+    ]
     if args.json:
         print_json(status)
         return 0
     for line in status_lines(status):
         print(line)
     return 0
+
+
+def _repair(store, pending: dict) -> str:  # noqa: ANN001 - tasks.store.Store
+    """The command that completes a pending publication: a setup's is finished by running
+    setup again, an update's by any update of the dataset (that period's is skipped, so
+    nothing new is published)."""
+    where = f"--home {shlex.quote(str(store.home))} --dataset {shlex.quote(store.dataset)}"
+    if pending["kind"] == "setup":
+        return f"raie setup {where}"
+    return f"raie update {where} --period {pending['period']}"
 
 
 def status_lines(status: dict) -> list[str]:
@@ -131,6 +148,11 @@ def status_lines(status: dict) -> list[str]:
         lines.append(
             f"last move     {move['action']} to v{move['version']} by {move['who']} at "
             f"{move['when']}: {move['why']}"
+        )
+    for pending in status.get("pending_publications", ()):
+        lines.append(
+            f"PENDING       v{pending['version']} ({pending['period']}) is published but its "
+            f"MLflow records are incomplete; `{pending['repair']}` completes them"
         )
     if status["pending_move"]:
         lines.append(

@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         default="strict",
         help="bad data rows: fail (strict, default) or set aside in quarantine.parquet",
     )
-    p.set_defaults(handler=_setup)
+    p.set_defaults(handler=_setup, watched=True)  # starts a Prefect server
 
     p = sub.add_parser("update", parents=[common, data], help="one nightly update")
     p.add_argument(
@@ -75,7 +75,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--force", action="store_true", help="re-run a published period")
     _add_fail_on_reject(p)
-    p.set_defaults(handler=_update)
+    p.set_defaults(handler=_update, watched=True)  # starts a Prefect server
 
     p = sub.add_parser("backfill", parents=[common, data], help="replay periods in order")
     p.add_argument(
@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--force", action="store_true", help="re-run published periods")
     _add_fail_on_reject(p)
-    p.set_defaults(handler=_backfill)
+    p.set_defaults(handler=_backfill, watched=True)  # starts a Prefect server
 
     p = sub.add_parser("recommend", parents=[common, data], help="top-k from the champion")
     p.add_argument("--user", required=True, help="user id, as in the data")
@@ -99,7 +99,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     p = sub.add_parser("demo", parents=[common], help="the main job on real ML-100K")
     p.add_argument("--keep", action="store_true", help="keep an earlier demo's state")
-    p.set_defaults(handler=_demo, default_home=".raie/demo")
+    p.set_defaults(handler=_demo, default_home=".raie/demo", watched=True)
 
 
 REJECTED_EXIT = 3

@@ -45,11 +45,12 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    from tasks.retention import RetentionConfig, collect
     from tasks.store import Store
 
     store = Store(env.raie_home(args.home), args.dataset)
-    store.require_current()
+    store.require_current()  # refused before retention imports torch and MLflow
+    from tasks.retention import RetentionConfig, collect
+
     keep = RetentionConfig().keep if args.keep is None else args.keep
     with store.lock():
         plan = collect(store, keep, dry_run=args.dry_run)

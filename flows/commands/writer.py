@@ -3,7 +3,8 @@
 `setup`, `update`, `backfill`, `promote` and `rollback` enter `dataset_writer` before they
 import torch, Prefect or MLflow, so a second writer is refused in well under a second with one
 sentence naming the holder (`tasks.lock`), and a dataset that was never set up is refused
-before anything is created in the home. The flows take the same lock again inside (re-entrant).
+before anything is created in the home (its Prefect folder is made once the lock is held).
+The flows take the same lock again inside (re-entrant).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def dataset_writer(home: str | None, dataset: str, *, setup: bool = False) -> It
     made = next((p for p in (store.root.parent, store.root) if not p.exists()), None)
     lock = store.lock()
     try:
+        env.prefect_home(home)
         yield
     except RaieError:
         if made is not None and store.current_version() is None:

@@ -118,6 +118,7 @@ def test_rollback_promote_status_and_the_next_update_rule(home: Path, capsys) ->
         _one_json_object(*_cli(home, capsys, *argv, "--json")[:2])
     capsys.readouterr()
     _one_json_object(main(["verify", "--json", "--home", str(home)]), capsys.readouterr().out)
+    assert status["pending_publications"] == []  # the update completed its MLflow records
 
     code, out, _ = _cli(home, capsys, "rollback", "--reason", "bad week")
     assert code == 0 and out.startswith("champion of table: v1 (was v2), rollback by ")

@@ -2,7 +2,8 @@
 (optionally SIGKILLed at a `tasks.faults` point) and the MLflow state of a home.
 
 Each home keeps its MLflow store in ``<home>/mlflow.db``; children drop the test session's
-stores so the CLI's defaults point there, and share one Prefect home per test module.
+stores so the CLI's defaults point there, and run their flows on the session's Prefect server
+when there is one (`session_api`), else on their own, with one Prefect home per test module.
 """
 
 from __future__ import annotations
@@ -55,19 +56,38 @@ def write_slice(folder: Path, n_users: int) -> str:
     return str(path)
 
 
+_TEMPLATES: dict[str, Path] = {}
+"""Set-up homes by pytest base temp dir: one setup per test process, shared by the modules
+(each test works on a copy, `copy_home`)."""
+
+
 def set_up(workdir: Path) -> Path:
-    """A set-up home (``workdir/template``) on the first 100 users of ML-100K, setup run in
-    this process with the home's own MLflow store."""
+    """A set-up home on the first 100 users of ML-100K (read-only: tests copy it), setup run
+    in this process with the home's own MLflow store; built once per test process, in the
+    first ``workdir`` asked."""
     import pytest
 
     from flows.setup import setup
 
-    home = workdir / "template"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
-        cfg = config(write_slice(workdir, 100))
-        setup(config=cfg, until=date.fromisoformat(UNTIL), home=str(home))
-    return home
+    key = str(workdir.parent)
+    if key not in _TEMPLATES:
+        home = workdir / "template"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+            cfg = config(write_slice(workdir, 100))
+            setup(config=cfg, until=date.fromisoformat(UNTIL), home=str(home))
+        _TEMPLATES[key] = home
+    return _TEMPLATES[key]
+
+
+def session_api() -> dict[str, str]:
+    """PREFECT_API_URL of the test session's Prefect server (`prefect_backend`), for a child
+    CLI: it then runs its flows there instead of starting its own server (20-30 s of each
+    child's run on a loaded machine). Empty outside the fixture: the child starts its own."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    return {"PREFECT_API_URL": url} if url else {}
 
 
 def config_file(folder: Path, cfg: PipelineConfig) -> str:
@@ -89,6 +109,7 @@ def child(
         OMP_NUM_THREADS="1",
         RAIE_TORCH_THREADS="1",
         PREFECT_HOME=str(prefect_home),
+        **session_api(),
     )
     if fault is not None:
         env["RAIE_FAULT"] = fault

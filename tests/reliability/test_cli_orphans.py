@@ -8,6 +8,8 @@ flows/reaper.py; SIGINT also stops it through Prefect's own exit hook).
 
 from __future__ import annotations
 
+import argparse
+import json
 import signal
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from flows.reaper import TOKEN_VAR, marked, unmarked
-from tests.reliability.cli_run import ROOT, spawn
+from tests.reliability.cli_run import ROOT, child_env, fake_home, spawn
 
 pytestmark = pytest.mark.reliability
 
@@ -97,6 +99,70 @@ def test_no_process_outlives_a_stopped_setup(signum: int, slice_path: Path, tmp_
     finally:
         cli.kill()
         cli.communicate(timeout=60)
+
+
+WATCHDOG_PROBE = """
+import json, os, sys
+from pathlib import Path
+from flows import cli
+
+def watchdogs():
+    found = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        found += ppid == os.getpid() and b"flows.reaper" in cmdline
+    return found
+
+home = sys.argv[1]
+seen = {}
+for argv in json.loads(sys.argv[2]):
+    sys.argv = ["raie", "--home", home, *argv]
+    try:
+        code = cli.main()
+    except SystemExit as done:
+        code = done.code
+    seen[" ".join(argv)] = [code, watchdogs()]
+print(json.dumps(seen))
+"""
+WATCHED = {"setup", "update", "backfill", "demo", "ui", "bench"}
+"""The commands that start a server (Prefect's, `mlflow server`) or a Dask cluster."""
+
+
+def test_the_commands_that_start_a_server_are_the_watched_ones() -> None:
+    from flows.cli import build_parser
+
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert {name for name in sub.choices if sub.choices[name].get_default("watched")} == WATCHED
+    for argv in (["status"], ["lineage"], ["recommend", "--user", "1"], ["verify"], ["gc"]):
+        assert not getattr(parser.parse_args(argv), "watched", False), argv
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="needs Linux /proc")
+def test_a_read_only_command_starts_no_watchdog(tmp_path: Path) -> None:
+    """Commands that start no server, run as `raie` runs them (argv None), start no watchdog
+    process; a writer command then run in the same process does (even when it is refused: the
+    watchdog comes before anything the command starts). Light commands only: `status` and the
+    like import torch and MLflow, seconds each (which commands are watched: the test above)."""
+    home = fake_home(tmp_path / "home")
+    read_only = [["--help"], ["gc", "--dataset", "nosuch"], ["data", "snapshots", "--help"]]
+    commands = [*read_only, ["update", "--dataset", "nosuch"]]
+    probe = [sys.executable, "-c", WATCHDOG_PROBE, str(home), json.dumps(commands)]
+    done = subprocess.run(
+        probe, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=300
+    )
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen == {
+        "--help": [0, 0],
+        "gc --dataset nosuch": [1, 0],
+        "data snapshots --help": [0, 0],
+        "update --dataset nosuch": [1, 1],
+    }, done.stderr
 
 
 def test_a_process_started_unmarked_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:

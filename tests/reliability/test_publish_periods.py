@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
+from tests.flows.conftest import prefect_backend  # noqa: F401 - a fixture
 from tests.reliability.publish_homes import (
     DATASET,
     PERIOD,
@@ -23,6 +24,9 @@ from tests.reliability.publish_homes import (
     copy_home,
     set_up,
 )
+
+# flows in this process and in the CLI children run on the session's Prefect server
+pytestmark = pytest.mark.usefixtures("prefect_backend")
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,20 @@ it kills itself with SIGKILL after the bank rename (``published``), in the middl
 MLflow records (``tracking``) or before the gate's champion move (``tracked``). The next
 update of the same period must finish what is missing without publishing the period again:
 no RUNNING run, every bank version registered under its own number, the alias on the served
-version, one champion move.
+version, one champion move. Until then `raie status` lists the pending publication with the
+command that completes it.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from tests.flows.conftest import prefect_backend  # noqa: F401 - a fixture
 from tests.reliability.publish_homes import (
     DATASET,
     PERIOD,
@@ -27,6 +30,9 @@ from tests.reliability.publish_homes import (
     mlflow_state,
     set_up,
 )
+
+# flows in this process and in the CLI children run on the session's Prefect server
+pytestmark = pytest.mark.usefixtures("prefect_backend")
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +62,32 @@ def published(template: Path, workdir: Path) -> Path:
 
 def _use(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    monkeypatch.setenv("RAIE_HOME", str(home))  # the CLI sets it; restored after the test
+
+
+def _pending_in_status(home: Path, capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    """`raie status --json`'s pending publications; the text form names the same repair."""
+    from flows.cli import main
+
+    argv = ["status", "--home", str(home), "--dataset", DATASET]
+    capsys.readouterr()
+    assert main([*argv, "--json"]) == 0
+    pending = json.loads(capsys.readouterr().out)["pending_publications"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    for item in pending:
+        assert (
+            f"PENDING       v{item['version']} ({item['period']}) is published but its MLflow "
+            f"records are incomplete; `{item['repair']}` completes them"
+        ) in text
+    return pending
+
+
+def _status_names_the_repair(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repair = f"raie update --home {home} --dataset {DATASET} --period {PERIOD}"
+    assert _pending_in_status(home, capsys) == [
+        {"version": 2, "period": PERIOD, "kind": "update", "repair": repair}
+    ]
 
 
 def _repaired_by_the_next_update(home: Path) -> None:
@@ -78,7 +110,10 @@ def _repaired_by_the_next_update(home: Path) -> None:
 
 @pytest.mark.reliability
 def test_a_kill_after_the_bank_rename_is_adopted_and_tracked(
-    published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    published: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from tasks.publish import pending_versions
     from tasks.store import Store
@@ -90,7 +125,9 @@ def test_a_kill_after_the_bank_rename_is_adopted_and_tracked(
     assert pending_versions(store) == [2]
     before = mlflow_state(home)
     assert before.bank == [(1, "1")] and [n for n, _, _ in before.runs] == [f"setup-{UNTIL}"]
+    _status_names_the_repair(home, capsys)
     _repaired_by_the_next_update(home)
+    assert _pending_in_status(home, capsys) == []
 
 
 @pytest.mark.reliability

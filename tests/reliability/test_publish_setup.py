@@ -17,6 +17,7 @@ import pytest
 
 from flows.cli import main
 from raie_core.errors import RaieStateError
+from tests.flows.conftest import prefect_backend  # noqa: F401 - a fixture
 from tests.reliability.publish_homes import (
     DATASET,
     UNTIL,
@@ -26,6 +27,9 @@ from tests.reliability.publish_homes import (
     config_file,
     write_slice,
 )
+
+# flows in this process and in the CLI children run on the session's Prefect server
+pytestmark = pytest.mark.usefixtures("prefect_backend")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +63,7 @@ def _setup(home: Path, cfg) -> dict:  # noqa: ANN001
 
 
 @pytest.mark.reliability
-@pytest.mark.slow  # two trainings of the base (the killed one and the re-run): 70-86 s
+@pytest.mark.slow  # two trainings of the base (the killed one, the re-run): 24-86 s by load
 def test_a_setup_killed_after_training_starts_over_when_run_again(
     home: Path,
     workdir: Path,

@@ -39,9 +39,8 @@ def test_gc_keeps_the_champion_setup_and_replayed_windows(home: Path, capsys) ->
     from tasks.store import Store
 
     store = Store(home, DATASET)
-    _update(home, capsys, 1)
-    _update(home, capsys, 2)
-    assert store.versions() == [1, 2, 3, 4] and store.current_version() == 4
+    _update(home, capsys, 1)  # v3; v2 (PERIODS[0]) is neither newest nor setup
+    assert store.versions() == [1, 2, 3] and store.current_version() == 3
     named = {rel for v in store.versions() for rel in store.read_manifest(v).adapters.values()}
     orphan = store.root / "adapters" / "region-9" / "v0001"  # a failed run's leftover
     shutil.copytree(store.adapter_path(sorted(named)[0]), orphan)
@@ -59,17 +58,17 @@ def test_gc_keeps_the_champion_setup_and_replayed_windows(home: Path, capsys) ->
 
     code, out, err = cli(home, capsys, "gc", "--dataset", DATASET, "--keep", "1", "--json")
     plan = json.loads(out)
-    assert code == 0 and plan["kept"] == ["v0001", "v0004"]  # setup + newest = champion
-    assert plan["retired"] == ["v0002", "v0003"]
+    assert code == 0 and plan["kept"] == ["v0001", "v0003"]  # setup + newest = champion
+    assert plan["retired"] == ["v0002"]
     assert "adapters/region-9/v0001" in plan["adapters"] and not orphan.exists()
     assert (orphan.parent / "v0001.removed").is_file()  # the number is never reused
-    kept = set(store.read_manifest(4).adapters.values())
+    kept = set(store.read_manifest(3).adapters.values())
     assert all(store.adapter_path(rel).is_dir() for rel in kept)
     assert not kept & set(plan["adapters"])
     markers = sum(len(v) for k, v in _stored(home).items() if k.endswith((RETIRED, ".removed")))
     freed = used - disk_bytes([home / "state", home / "mlartifacts"]) + markers
     assert plan["bytes_freed"] == freed > 0  # hard-linked MLflow artifacts counted once
-    for version in (2, 3):  # manifests (periods, lineage) stay, the payload is gone
+    for version in (2,):  # manifests (periods, lineage) stay, the payload is gone
         assert store.read_manifest(version).period == PERIODS[version - 2].isoformat()
         assert sorted(p.name for p in store.bank_dir(version).iterdir()) == [
             RETIRED,
@@ -77,18 +76,18 @@ def test_gc_keeps_the_champion_setup_and_replayed_windows(home: Path, capsys) ->
         ]
         artifacts = home / "mlartifacts" / f"raie-{DATASET}" / bank_runs[str(version)]
         assert not (artifacts / "artifacts").exists()
-    assert (home / "mlartifacts" / f"raie-{DATASET}" / bank_runs["4"] / "artifacts").is_dir()
+    assert (home / "mlartifacts" / f"raie-{DATASET}" / bank_runs["3"] / "artifacts").is_dir()
 
     code, out, err = cli(home, capsys, "verify")
-    assert code == 0 and "2 retired versions" in out, out + err
+    assert code == 0 and "1 retired versions" in out, out + err
     code, out, err = cli(home, capsys, "rollback", "--dataset", DATASET, "--to", "2")
-    assert code == 1 and "was retired by `raie gc`" in err and store.current_version() == 4
+    assert code == 1 and "was retired by `raie gc`" in err and store.current_version() == 3
     code, out, err = cli(home, capsys, "recommend", "--dataset", DATASET, "--user", "5")
-    assert code == 0 and "bank v4" in out
+    assert code == 0 and "bank v3" in out
 
     # the windows the champion's regions replay are still there: the next update trains
-    _update(home, capsys, 3)
-    assert store.versions() == [1, 2, 3, 4, 5] and store.current_version() == 5
+    _update(home, capsys, 2)
+    assert store.versions() == [1, 2, 3, 4] and store.current_version() == 4
     assert (orphan.parent / "v0001.removed").is_file() and not orphan.exists()
 
 

@@ -1,7 +1,7 @@
 """Issue 19, finding 3: corrupted state is refused, never served or published.
 
-One real byte is flipped in a region adapter, the base, a bank's regions.safetensors and a
-manifest of a real home (setup + one week of a 150-user ML-100K slice): `raie recommend` and
+One real byte is flipped in a region adapter, the base, a bank's regions.safetensors, a
+manifest and an ingested snapshot of a real home (setup + one week of a 150-user ML-100K slice): `raie recommend` and
 `raie update` refuse with one sentence naming the file, `raie verify` lists the problem, no
 version is published from it, and once the byte is restored the next update publishes.
 Header corruption of each file kind is one sentence too (RaieCorruptError), not a raw
@@ -18,6 +18,7 @@ import pytest
 
 from raie_core.errors import RaieCorruptError
 from tests.flows.conftest import ml100k_slice, prefect_backend  # noqa: F401 - fixtures
+from tests.reliability.cli_run import one_sentence, raie
 from tests.reliability.state_home import DATASET, PERIODS, cli, flip_byte, home  # noqa: F401
 
 pytestmark = pytest.mark.reliability
@@ -38,8 +39,18 @@ def _manifest_digit(path: Path) -> int:
     return text.index(b'"period": "') + len(b'"period": "1997-12-1')
 
 
+def _snapshot(root: Path) -> Path:
+    """The first period's ingested snapshot (every update and `recommend` read it back)."""
+    return sorted((root / "snapshots").glob("period=*/interactions.parquet"))[0]
+
+
 TARGETS = {
     # name: (file under the state dir, offset to flip, a fragment the sentence names)
+    "snapshot": (
+        _snapshot,
+        lambda p: p.stat().st_size // 2,
+        "does not match the digest recorded when it was written",
+    ),
     "adapter": (_region_adapter, lambda p: -100, "is corrupted: its files do not match"),
     "base": (lambda r: r / "base" / "model.safetensors", lambda p: -100, "base model"),
     "regions": (
@@ -91,6 +102,22 @@ def test_a_flipped_byte_is_refused_reported_and_never_published(home: Path, caps
     assert cli(home, capsys, "verify")[0] == 0
     code, out, err = cli(home, capsys, "update", "--dataset", DATASET, "--period", period)
     assert code == 0 and store.versions() == [1, 2, 3]
+
+
+@pytest.mark.slow  # 50-90 s on a loaded 2-core machine: a fresh Prefect server starts
+def test_an_error_inside_the_flow_is_one_sentence(home: Path) -> None:  # noqa: F811
+    """A snapshot of a real home is corrupted: the CLI's checks before Prefect starts do not
+    read snapshots, so the flow (under a real ephemeral Prefect server) raises, and only the
+    CLI's sentence reaches the terminal; nothing is published."""
+    from tasks.store import Store
+
+    snapshot = sorted((home / "state" / DATASET / "snapshots").glob("period=*/*.parquet"))[0]
+    flip_byte(snapshot, snapshot.stat().st_size // 2)
+    period = PERIODS[1].isoformat()
+    result = raie("--home", str(home), "update", "--dataset", DATASET, "--period", period)
+    sentence = one_sentence(result)
+    assert sentence.startswith(f"snapshot file {snapshot} does not match the digest"), sentence
+    assert Store(home, DATASET).versions() == [1, 2]
 
 
 def _one_version_store(tmp_path: Path):  # noqa: ANN202 - tasks.store.Store

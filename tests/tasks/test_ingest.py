@@ -83,3 +83,58 @@ def test_validate_source_detects_the_format(tmp_path: Path) -> None:
     assert (report["ratings"], report["users"], report["items"]) == (1, 1, 1)
     with pytest.raises(MissingFileError, match="no known data file"):
         ingest.validate_source(tmp_path / "empty-dir-that-is-missing")
+
+
+def test_snapshots_are_sealed_and_checked_when_read_back(tmp_path: Path) -> None:
+    from raie_core.errors import RaieCorruptError
+    from tasks import snapshot_seal
+
+    (tmp_path / "u.data").write_text("1\t1\t5\t0\n1\t2\t4\t864000\n2\t1\t3\t2678400\n")
+    out = tmp_path / "out"
+    paths = ingest.write_snapshots("movielens", out, "1w", path=tmp_path)
+    recorded = snapshot_seal.recorded(out)
+    assert recorded is not None
+    assert sorted(recorded) == sorted(
+        [p.relative_to(out).as_posix() for p in paths] + ["catalog.parquet"]
+    )
+    assert recorded["catalog.parquet"] == _digest([out / "catalog.parquet"])[0]
+    present = [*paths, out / "catalog.parquet"]
+    assert snapshot_seal.problems(out, present) == []
+
+    good = paths[0].read_bytes()
+    paths[0].write_bytes(good[:100] + bytes([good[100] ^ 1]) + good[101:])
+    with pytest.raises(RaieCorruptError, match=f"snapshot file {paths[0]} does not match"):
+        ingest.read_snapshot(paths[0])
+    assert [str(e) for e in snapshot_seal.problems(out, present)] == [
+        f"snapshot file {paths[0]} does not match the digest recorded when it was written "
+        f"(sha256 {_digest([paths[0]])[0][:12]} != {recorded[paths[0].relative_to(out).as_posix()][:12]})"
+        ": the file is corrupted"
+    ]
+    paths[0].write_bytes(good)
+    assert ingest.read_snapshot(paths[0]).height == 1
+
+    catalog = (out / "catalog.parquet").read_bytes()
+    (out / "catalog.parquet").write_bytes(catalog + b"\0")
+    with pytest.raises(RaieCorruptError, match="catalog.parquet does not match"):
+        ingest.read_catalog(out)
+    (out / "catalog.parquet").write_bytes(catalog)
+    assert ingest.read_catalog(out).height == 2
+
+    stray = out / "period=1970-03-01" / "interactions.parquet"
+    stray.parent.mkdir()
+    stray.write_bytes(paths[0].read_bytes())  # a valid file, copied in by hand
+    with pytest.raises(RaieCorruptError, match="has no digest in .*digests.json"):
+        ingest.read_snapshot(stray)
+    paths[1].unlink()
+    found = [str(e) for e in snapshot_seal.problems(out, [paths[0], paths[2], stray])]
+    assert len(found) == 2
+    assert "has no digest" in found[0] and str(stray) in found[0]
+    assert found[1:] == [
+        f"snapshot file {paths[1]} is recorded in digests.json but missing",
+    ]
+
+    (out / "digests.json").write_text("{not json")
+    with pytest.raises(RaieCorruptError, match="snapshot digests .*digests.json are corrupted"):
+        ingest.read_snapshot(paths[0])
+    (out / "digests.json").unlink()  # a folder cut before snapshots were sealed: read unchecked
+    assert ingest.read_snapshot(stray).height == 1
