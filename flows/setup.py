@@ -22,7 +22,7 @@ from tasks.publish import resume_setup
 from tasks.records import SetupRecord
 from tasks.regions import fit_setup_regions
 from tasks.store import Store
-from tasks.windows import build_setup_windows, default_setup_cut, ingest_snapshots
+from tasks.windows import build_setup_windows, ingest_snapshots
 
 
 @flow(name="raie-setup")
@@ -34,6 +34,10 @@ def setup(
 ) -> dict:
     """Train the frozen base on the data before ``until`` (the start of the first update
     period; default: the period holding t^S) and fit the initial regions.
+
+    Only that history is ingested (snapshots of the periods before ``until``); the source's
+    later rows ("after_cut" in the report) reach updates through the landing zone like any
+    new data (`raie data replay` plays them there, tasks/landing.py ingests them).
 
     Restartable: a setup killed before publishing leaves nothing that blocks a re-run (its
     leftovers are cleared and it starts over); one killed after publishing is completed
@@ -47,8 +51,10 @@ def setup(
         resumed = resume_setup(store, finish)
         if resumed is not None:
             return _resumed(store, resumed)
-        snapshots = ingest_snapshots(store, config.dataset, config.every, config.path, on_error)
-        first = first or default_setup_cut(store, config.protocol, config.every)
+        snapshots = ingest_snapshots(
+            store, config.dataset, config.every, config.path, on_error, until, config.protocol
+        )
+        first = Period.parse(snapshots["until"], config.every)
         vocab = catalog_vocab(store)
         train, heldout = build_setup_windows(store, first, config.protocol, vocab)
         base = train_backbone(
@@ -106,6 +112,7 @@ def setup(
         "base_epochs": base.epochs,
         "retention_ndcg10": retention["NDCG@10"],
         "snapshots": snapshots["snapshots"],
+        "after_cut": snapshots["after_cut"],
         "quarantined": snapshots["quarantined"],
     }
     create_markdown_artifact(

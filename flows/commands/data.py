@@ -7,6 +7,8 @@ import argparse
 import datetime
 import json
 
+from flows.commands import replay
+
 # Literal copies of raie_core.data.Source / ValidationMode / Every (a test keeps them equal), so
 # that building the parser does not import polars; handlers import tasks.ingest when they run.
 FORMATS = ("ml-100k", "ml-1m", "movielens", "yelp", "table")
@@ -90,6 +92,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     drift.add_argument("--seed", type=int, default=0, help="the only randomness (default 0)")
     _add_source_flags(drift)
     drift.set_defaults(handler=run_drift)
+    replay.register(data_sub, common)
 
 
 def run_describe(args: argparse.Namespace) -> int:

@@ -15,6 +15,9 @@ from flows.commands.writer import dataset_writer
 from flows.progress import period_table, progress_bar
 
 
+LANDING_HELP = "folder where new interaction files land (default <home>/landing/<dataset>)"
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -63,12 +66,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--period", type=_date, default=None, help="period start (default: last complete)"
     )
     p.add_argument("--force", action="store_true", help="re-run a published period")
+    p.add_argument("--landing", default=None, help=LANDING_HELP)
     p.set_defaults(handler=_update)
 
     p = sub.add_parser("backfill", parents=[common, data], help="replay periods in order")
     p.add_argument("--start", type=_date, default=None)
     p.add_argument("--end", type=_date, default=None)
     p.add_argument("--force", action="store_true", help="re-run published periods")
+    p.add_argument("--landing", default=None, help=LANDING_HELP)
     p.set_defaults(handler=_backfill)
 
     p = sub.add_parser("recommend", parents=[common, data], help="top-k from the champion")
@@ -137,7 +142,11 @@ def _update(args: argparse.Namespace) -> int:
         # refused periods and a home without a finished setup: one sentence before Prefect
         checked_period(Store(env.raie_home(args.home), args.dataset), args.period, _utc_today())
         report = nightly_update(
-            period=args.period, dataset=args.dataset, home=args.home, force=args.force
+            period=args.period,
+            dataset=args.dataset,
+            home=args.home,
+            force=args.force,
+            landing=args.landing,
         )
     _print(args, report, "update done" if report.get("published", True) else "update: no-op")
     return 0
@@ -159,6 +168,7 @@ def _backfill(args: argparse.Namespace) -> int:
                 dataset=args.dataset,
                 home=args.home,
                 force=args.force,
+                landing=args.landing,
             )
     if args.json:
         print(json.dumps(reports, default=str))
