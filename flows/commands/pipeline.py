@@ -14,7 +14,6 @@ from flows.commands.data import MODES
 from flows.commands.writer import dataset_writer
 from flows.progress import period_table, progress_bar
 
-
 LANDING_HELP = "folder where new interaction files land (default <home>/landing/<dataset>)"
 
 
