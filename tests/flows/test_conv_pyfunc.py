@@ -7,7 +7,7 @@ fixture), under Prefect, with an MLflow store of the test's own.
 """
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +27,7 @@ USERS = ("7", "13", "42")
 
 @pytest.fixture(scope="module")
 def served_home(prefect_backend, ml100k_slice, tmp_path_factory) -> dict:  # noqa: ANN001
+    from flows.commands.replay import replay_home
     from flows.nightly_update import nightly_update
     from flows.setup import setup
 
@@ -36,6 +37,7 @@ def served_home(prefect_backend, ml100k_slice, tmp_path_factory) -> dict:  # noq
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         config = small_config(ml100k_slice(150))
         setup(config=config, until=UNTIL, home=str(root / "home"))
+        replay_home(root / "home", "table", PERIOD + timedelta(days=7))
         report = nightly_update(period=PERIOD, dataset="table", home=str(root / "home"))
     return {"home": root / "home", "uri": uri, "config": config, "report": report}
 

@@ -53,6 +53,7 @@ def test_dask_cluster_trains_the_same_adapters_as_in_process(
     logs = {}
     for runner, home in homes.items():
         _raie(home, "setup", "--dataset", "table", "--path", slice_path, "--until", UNTIL)
+        _raie(home, "data", "replay", "--dataset", "table", "--until", "1997-12-22")
         done = _raie(
             home, "update", "--dataset", "table", "--period", PERIOD, dask=runner == "dask"
         )
