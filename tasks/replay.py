@@ -28,6 +28,13 @@ def replay_file(into: Path, period: Period) -> Path:
     return into / f"{period.label}{SUFFIX}"
 
 
+def data_periods(interactions: pl.DataFrame, since: date, every: Every | str) -> list[Period]:
+    """The periods holding rows of ``interactions`` from ``since`` on, oldest first."""
+    start = Period.containing(since, Every.DAY).start_seconds
+    frame = assign_periods(interactions.filter(pl.col("timestamp") >= start), every)
+    return [Period(d, every) for d in frame.get_column("period").unique().sort().to_list()]
+
+
 def replay_frame(
     interactions: pl.DataFrame, into: Path, since: date, until: date, every: Every | str
 ) -> dict:
