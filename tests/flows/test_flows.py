@@ -64,7 +64,8 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monk
     report = setup(config=config, until=UNTIL, home=home)
     assert report["version"] == 1 and report["setup_windows"] > 100
     assert report["after_cut"] > 0  # setup ingests the history only; the weeks land later
-    replay_home(home, "table", PERIODS[1] + timedelta(days=7))
+    landed_until = PERIODS[1] + timedelta(days=7)
+    replay_home(home, "table", landed_until)
 
     reports = [nightly_update(period=p, dataset="table", home=home) for p in PERIODS]
     store = Store(tmp_path / "home", "table")
@@ -108,9 +109,12 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monk
     assert all(row["tags"]["period"] in {p.isoformat() for p in PERIODS} for row in lineage)
     assert tracker(store).champion_version("table") is not None
 
-    served = recommend(store, "7", 10, config.protocol, config.regions, config.adapters)
-    user7 = pl.read_parquet(slice_path).filter((pl.col("user_id") == 7) & (pl.col("rating") >= 4))
-    seen = set(user7.sort("timestamp", "item_id")["item_id"].to_list()[-20:])
+    # a user's history is what was ingested: setup's history and the two weeks that landed
+    served = recommend(store, "13", 10, config.protocol, config.regions, config.adapters)
+    ingested = pl.col("timestamp") < (landed_until - date(1970, 1, 1)).days * 86_400
+    user = pl.read_parquet(slice_path).filter(ingested & (pl.col("user_id") == 13))
+    user = user.filter(pl.col("rating") >= 4)
+    seen = set(user.sort("timestamp", "item_id")["item_id"].to_list()[-20:])
     assert len(served["items"]) == 10 and served["bank_version"] == 3
     assert not {item["item_id"] for item in served["items"]} & seen
     assert served["region"] is None or served["region"] in history[-1].adapters
