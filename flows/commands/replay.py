@@ -23,21 +23,17 @@ DEFAULT_EVERY = "1w"
 """The cadence of a replay into a home where the dataset is not set up (else the home's)."""
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 1998-01-05") from None
-
-
 def register(data_sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add `raie data replay` to the `raie data` parser."""
     from flows.commands.data import EVERY, FORMATS, _add_source_flags
+    from flows.commands.pipeline import _date
 
     p = data_sub.add_parser(
         "replay", parents=[common], help="play a dataset into a landing zone, period by period"
     )
-    p.add_argument("--dataset", choices=FORMATS, default=env.DEFAULT_DATASET)
+    p.add_argument(
+        "--dataset", choices=FORMATS, default=env.DEFAULT_DATASET, help="default ml-100k"
+    )
     p.add_argument("--into", default=None, help="landing zone (default <home>/landing/<dataset>)")
     p.add_argument(
         "--until",

@@ -54,9 +54,8 @@ def _ingest_logs(flow_run_id: str) -> list[str]:
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.logging.handlers import APILogHandler
 
-    APILogHandler.flush()
-
     async def read() -> list[str]:
+        await APILogHandler.aflush()  # the run's records are sent in the background
         async with get_client() as client:
             flt = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
             return [log.message for log in await client.read_logs(log_filter=flt)]
@@ -88,7 +87,7 @@ def test_replayed_weeks_are_ingested_by_their_update(home: Path, ml100k_slice) -
     replay_home(home, "table", WEEKS[1].replace(day=29))
     late = {"user_id": [1], "item_id": [50], "timestamp": [SECONDS[WEEKS[1]] - 60]}
     pl.DataFrame(late | {"rating": [5.0]}).write_csv(store.landing_dir / "late.csv")
-    pl.read_parquet(snapshot).write_parquet(store.landing_dir / "resent.parquet")
+    pl.read_parquet(snapshot).write_csv(store.landing_dir / "resent.csv")  # other bytes
     second = nightly_update(period=WEEKS[1], dataset="table", home=str(home))
     rows = _week(path, WEEKS[1]).height
     assert second["ingested"] == {

@@ -190,3 +190,29 @@ def test_a_kill_mid_ingest_leaves_a_state_the_rerun_ingests_once(store, ml100k_s
 def _pid(folder: Path) -> str:
     (name,) = [p.name for p in folder.iterdir()]
     return name.split(".")[3]
+
+
+def test_raie_data_replay_twice_writes_nothing_new(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from flows.cli import main
+
+    home, into = tmp_path / "home", tmp_path / "landing"
+    monkeypatch.setenv("RAIE_HOME", str(home))  # the CLI sets it; restored after the test
+    argv = ["data", "replay", "--home", str(home), "--json", "--until", "1998-01-05"]
+    assert main([*argv, "--into", str(into)]) == 1  # not set up: no setup cut to start from
+    err = capsys.readouterr().err
+    assert err.startswith("raie: error: --since is needed: dataset ml-100k is not set up in ")
+    assert not into.exists()
+    argv += ["--into", str(into), "--since", "1997-12-15"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert (first["written"], first["first"], first["last"]) == (3, "1997-12-15", "1997-12-29")
+    assert sorted(p.name for p in into.iterdir()) == [
+        "1997-12-15.parquet", "1997-12-22.parquet", "1997-12-29.parquet"
+    ]  # fmt: skip
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["written"], again["unchanged"], again["rows"]) == (0, 3, 0)
