@@ -16,6 +16,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types.schema import Array, ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
 import raie_core
 from raie_core.adapters import adapter_name
@@ -58,11 +60,30 @@ def log_bank_model(t: Tracker, store: Store, run_id: str, bank_version: int, con
             BANK_ARTIFACT,
             python_model=str(MODEL_CODE),  # models from code: no pickle
             artifacts={name: str(path) for name, path in artifacts.items()},
+            signature=signature(),
             input_example=(pd.DataFrame({ITEMS_COLUMN: [items]}), {"k": DEFAULT_K}),
             code_paths=[str(Path(raie_core.__file__).parent)],
             pip_requirements=requirements(),
         )
     return BANK_ARTIFACT
+
+
+def signature() -> ModelSignature:
+    """The model's declared signature: one column of item-id lists in (most recent last),
+    top-k item ids, their scores and the routed region out, ``k`` as a parameter. Declared,
+    not inferred from the input example: inference ran the model at every logged version
+    and warned about integer columns each time."""
+    return ModelSignature(
+        inputs=Schema([ColSpec(Array(DataType.long), ITEMS_COLUMN)]),
+        outputs=Schema(
+            [
+                ColSpec(Array(DataType.long), "item_ids"),
+                ColSpec(Array(DataType.double), "scores"),
+                ColSpec(DataType.long, "region"),
+            ]
+        ),
+        params=ParamSchema([ParamSpec("k", DataType.long, DEFAULT_K)]),
+    )
 
 
 def requirements() -> list[str]:

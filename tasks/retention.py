@@ -215,5 +215,7 @@ def _mlflow_artifacts(store: Store, plan: GcPlan) -> list[str]:
 
 def _tag_registered(store: Store, plan: GcPlan, when: str) -> None:
     t = tracker(store)
+    # a tracking server's artifact store is the server's to clean; only the home's files go
+    removed = "home files removed" if t.server else "artifacts removed"
     for row in _registered(store, plan):
-        t.tag_model_version(row["model"], row["version"], {"raie.gc": f"artifacts removed {when}"})
+        t.tag_model_version(row["model"], row["version"], {"raie.gc": f"{removed} {when}"})

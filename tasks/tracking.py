@@ -2,9 +2,11 @@
 
 Runs are addressed by explicit run ids through `MlflowClient` (MLflow's active run is
 thread-local and Prefect runs tasks on threads). The tracking URI is the caller's
-(`MLFLOW_TRACKING_URI`, set by flows/env.configure, when `tracking_uri` is None); every
-experiment gets an explicit artifact location under `artifact_root` so artifacts never land
-in the process's working directory.
+(`MLFLOW_TRACKING_URI`, set by flows/env.configure, when `tracking_uri` is None). With a
+local store every experiment gets an explicit artifact location under `artifact_root`, so
+artifacts never land in the process's working directory; with a tracking server
+(`http(s)://`, shared by a team and by Dask workers) the server's artifact store decides,
+and artifacts are uploaded through it (deployments/README.md).
 
 Registry layout (DESIGN §7): one registered model per region, `raie-<dataset>-region-<id>`,
 one version per trained adapter (created from `runs:/<run_id>/<path>`, since MLflow 3's
@@ -12,6 +14,7 @@ one version per trained adapter (created from `runs:/<run_id>/<path>`, since MLf
 `raie-<dataset>-bank` and its alias `champion` names the serving version.
 """
 
+import functools
 import logging
 import os
 import shutil
@@ -22,7 +25,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+import mlflow
 import mlflow.pyfunc
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
@@ -48,6 +53,8 @@ logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 CHAMPION = "champion"
+REMOTE_SCHEMES = ("http://", "https://")
+"""Tracking URIs of an MLflow tracking server."""
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
 
@@ -86,6 +93,13 @@ def _link_or_copy(source: Path, dest: Path) -> None:
         shutil.copyfile(source, dest)
 
 
+@functools.lru_cache(maxsize=8)
+def _client(uri: str) -> MlflowClient:
+    """One client per tracking URI and process: building one scans the installed entry
+    points for store plugins (about 20 ms), and a nightly update asked for ~170."""
+    return MlflowClient(tracking_uri=uri)
+
+
 def _is(error: MlflowException, code: int) -> bool:
     return error.error_code == ErrorCode.Name(code)
 
@@ -103,22 +117,32 @@ class Tracker(RegistryReads):
 
     @property
     def client(self) -> MlflowClient:
-        return MlflowClient(tracking_uri=self.tracking_uri)
+        return _client(self.tracking_uri or mlflow.get_tracking_uri())
+
+    @property
+    def server(self) -> bool:
+        """Whether the store is a tracking server (its artifact store, not the home's)."""
+        return self.client.tracking_uri.startswith(REMOTE_SCHEMES)
 
     # ---- runs ----------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:
         """The id of experiment `name`, created with an explicit artifact location if new; one
         located outside `artifact_root` (the home moved, was copied or restored) is renamed
-        `<name>@<id>`, keeping its runs, and a new one made so no run writes there."""
+        `<name>@<id>`, keeping its runs, and a new one made so no run writes there. On a
+        tracking server the server's artifact store holds every experiment's artifacts."""
         client = self.client
         experiment = client.get_experiment_by_name(name)
-        location = Path(self.artifact_root).resolve() / name
-        if experiment is not None and _local(experiment.artifact_location) != location:
+        location = None if self.server else str(Path(self.artifact_root).resolve() / name)
+        if (
+            experiment is not None
+            and location is not None
+            and _local(experiment.artifact_location) != Path(location)
+        ):
             client.rename_experiment(experiment.experiment_id, f"{name}@{experiment.experiment_id}")
             experiment = None
         if experiment is None:
             try:
-                return client.create_experiment(name, artifact_location=str(location))
+                return client.create_experiment(name, artifact_location=location)
             except MlflowException as error:
                 if not _is(error, RESOURCE_ALREADY_EXISTS):
                     raise
@@ -171,7 +195,7 @@ class Tracker(RegistryReads):
         """`log_artifacts` of files the home already stores (adapters, bank versions), hard-
         linked into a local artifact store, not copied (copied across file systems)."""
         uri = self.client.get_run(run_id).info.artifact_uri
-        if "://" in uri and not uri.startswith("file://"):
+        if urlparse(uri).scheme not in ("", "file"):  # a server's store: mlflow-artifacts:/…
             return self.log_artifacts(run_id, local_dir, artifact_path)
         target = _local(uri) / artifact_path
         for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
@@ -182,15 +206,15 @@ class Tracker(RegistryReads):
 
     def log_pyfunc(self, run_id: str, artifact_path: str, **model: Any) -> str:
         """Save a pyfunc model (``model``: `mlflow.pyfunc.save_model`'s keywords) and log it
-        under the run at ``artifact_path``; return its `runs:/` URI. MLflow only warns when
-        the model cannot predict its input example (no signature): that is an error here."""
+        under the run at ``artifact_path``; return its `runs:/` URI. A model saved without a
+        signature (MLflow only warns when it cannot infer one) is an error here."""
         with tempfile.TemporaryDirectory(prefix="raie-pyfunc-") as tmp:
             saved = Path(tmp) / "model"
             mlflow.pyfunc.save_model(path=str(saved), **model)
             spec = mlflow.models.Model.load(str(saved))
             if spec.signature is None:
                 raise RaieStateError(
-                    f"pyfunc model {artifact_path} of run {run_id} failed on its input example"
+                    f"pyfunc model {artifact_path} of run {run_id} was saved without a signature"
                 )
             _relink_artifacts(saved, spec.flavors["python_function"].get("artifacts", {}))
             return self.link_artifacts(run_id, saved, artifact_path)
