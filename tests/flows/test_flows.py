@@ -74,6 +74,7 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monk
     assert [m.period for m in history[1:]] == [p.isoformat() for p in PERIODS]
     for rep, manifest in zip(reports, history[1:], strict=True):
         assert rep["windows"] > 0
+        assert rep["ingested"]["files"] == 1 and rep["ingested"]["rows"] > 0  # its landed week
         # the recency slice (held-out users of the period) is never edited or trained on
         assert sum(manifest.decisions.values()) + rep["recency"] == rep["windows"]
         assert rep["recency"] > 0

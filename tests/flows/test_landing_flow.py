@@ -18,6 +18,10 @@ from flows.cli import main
 from tests.flows.small_config import small_config
 from tests.reliability.publish_homes import copy_home
 
+# a whole setup and two updates (~80 s on a loaded 2-core machine); the default suite covers
+# the same rules without training (test_landing_ingest.py) and the flow's ingest in test_flows
+pytestmark = pytest.mark.slow
+
 UNTIL = date(1997, 12, 15)
 WEEKS = (date(1997, 12, 15), date(1997, 12, 22))
 SECONDS = {week: int((week - date(1970, 1, 1)).total_seconds()) for week in WEEKS}
