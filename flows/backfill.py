@@ -1,12 +1,14 @@
 """The backfill flow: replay historical periods in order, each as a nightly_update subflow.
 
-Periods already published are skipped unless ``force`` (re-running is idempotent).
+The periods are those with data after the setup cut: ingested snapshots and the rows waiting
+in the landing zone (periods that have ended). Periods already published are skipped unless
+``force`` (re-running is idempotent).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import UTC, date, datetime
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
@@ -30,19 +32,24 @@ def backfill(
     dataset: str = DEFAULT_DATASET,
     home: str | None = None,
     force: bool = False,
+    landing: str | None = None,
 ) -> list[dict]:
-    """Run nightly_update for every snapshot period in [start, end] after the setup cut."""
+    """Run nightly_update for every period with data in [start, end] after the setup cut;
+    ``landing``: the landing zone (default `<home>/landing/<dataset>/`)."""
     store = Store(env.configure_stores(home), dataset)
     setup = require_setup(store)
     config = stored_config(store)
-    periods = list_periods(store, config.every, start, end, setup.until)
+    today = datetime.now(UTC).date()
+    periods = list_periods(store, config.every, start, end, setup.until, landing, today)
     span = f"{periods[0].label}-{periods[-1].label}" if periods else "nothing"
     name_run(f"backfill-{dataset}-{span}")
     progress.info("%d periods", len(periods), extra={TOTAL: len(periods)})
     stages = Stages()
     reports = []
     for period in periods:
-        report = nightly_update(period=period.start, dataset=dataset, home=home, force=force)
+        report = nightly_update(
+            period=period.start, dataset=dataset, home=home, force=force, landing=landing
+        )
         if report.get("skipped"):  # a run's own record advances the bar; a skip has none
             progress.info("period %s already published", period.label)
         reports.append(report)

@@ -1,7 +1,8 @@
 """`raie demo`: the main job on the embedded default — real ML-100K, local Prefect, local MLflow.
 
-Setup up to t^S, then a weekly backfill to the end of the data, then a per-period table and a
-summary that tells the truth: champion vs the unchanged base over the backfill with a paired
+Setup on the history up to t^S; then, week by week to the end of the data, the week's
+interactions land in the landing zone (`raie data replay`) and the nightly update ingests them
+(one line per week: files, rows, late rows); then a per-period table and a summary that tells the truth: champion vs the unchanged base over the backfill with a paired
 user interval, the gate's decisions, retention per week and a plot (PNG under the demo home).
 The demo keeps its state in its own home (default ./.raie/demo), replaced on each run.
 """
@@ -9,13 +10,21 @@ The demo keeps its state in its own home (default ./.raie/demo), replaced on eac
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import time
 from pathlib import Path
 
 from flows import env
 from flows.params import PipelineConfig, pipeline_config
-from flows.progress import period_table, progress_bar, progress_enabled, training_bar
+from flows.progress import (
+    PROGRESS_LOGGER,
+    TOTAL,
+    period_table,
+    progress_bar,
+    progress_enabled,
+    training_bar,
+)
 
 DEMO_HOME = ".raie/demo"
 DEMO_BUDGET = {
@@ -31,8 +40,8 @@ patience 1 instead of 10 and 2: on the demo's weeks their best epoch is 1.8 on a
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from flows.backfill import backfill
     from flows.setup import setup
+    from raie_core.data import Period
 
     started = time.perf_counter()
     home = env.raie_home(args.home)
@@ -40,7 +49,7 @@ def run_demo(args: argparse.Namespace) -> int:
         _clear(home)
     env.prefect_home(home)
     print(f"RAIE demo — state in {home} (replaced on each run; --keep to keep it)\n")
-    _describe_data()
+    interactions = _describe_data()
     config = pipeline_config(DEMO_BUDGET, "the demo budget")
     print("3. Setup: frozen seqrec backbone + regions on the data before t^S")
     with training_bar(config.seqrec.train.max_epochs, progress_enabled()):
@@ -48,11 +57,16 @@ def run_demo(args: argparse.Namespace) -> int:
     print(
         f"   setup until {report['until']}: {report['setup_windows']} training windows, "
         f"{report['base_epochs']} epochs, held-out NDCG@10 {report['retention_ndcg10']:.4f}, "
-        f"bank v{report['version']} ({time.perf_counter() - started:.0f} s so far)\n"
+        f"bank v{report['version']} ({time.perf_counter() - started:.0f} s so far); "
+        f"the {report['after_cut']} later interactions are not ingested: they land week by week\n"
     )
-    print("4. Weekly backfill to the end of the data (one nightly_update subflow per week)")
+    print(
+        "4. Week by week to the end of the data: the week lands in the landing zone "
+        "(raie data replay) and the nightly update ingests it"
+    )
     with progress_bar(progress_enabled()):
-        reports = backfill(home=str(home))
+        cut = Period.parse(report["until"], config.every)
+        reports = _weeks(home, config, interactions, cut)
     print(period_table(reports))
     for line in summary_lines(home, config, reports, report["retention_ndcg10"]):
         print(line)
@@ -68,12 +82,33 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _clear(home: Path) -> None:
-    for name in ("state", "mlartifacts", "mlflow.db", "nightly.png"):
+    for name in ("state", "landing", "mlartifacts", "mlflow.db", "nightly.png"):
         path = home / name
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
-def _describe_data() -> None:
+def _weeks(home: Path, config: PipelineConfig, interactions, cut) -> list[dict]:  # noqa: ANN001
+    """Each week from the setup ``cut`` on with data: replay it into the landing zone, run its
+    nightly update (a flow run in this process) and print what the update ingested."""
+    from flows.nightly_update import nightly_update
+    from tasks.landing import describe_ingest
+    from tasks.replay import data_periods, replay_frame
+    from tasks.store import Store
+
+    landing = Store(home, config.dataset).landing_dir
+    weeks = data_periods(interactions, cut.start, config.every)
+    logging.getLogger(PROGRESS_LOGGER).info("%d weeks", len(weeks), extra={TOTAL: len(weeks)})
+    reports = []
+    for week in weeks:
+        replay_frame(interactions, landing, week.start, week.end, config.every)
+        report = nightly_update(period=week.start, dataset=config.dataset, home=str(home))
+        print(f"   {describe_ingest(report['ingested'], week)}")
+        reports.append(report)
+    return reports
+
+
+def _describe_data():  # noqa: ANN202 - the interactions (a polars DataFrame)
+    """Print the data and the paper protocol's split; return the interactions."""
     from raie_core.data import describe, load_dataset
     from raie_core.protocol import ProtocolConfig, build_vocab, paper_split
 
@@ -91,6 +126,7 @@ def _describe_data() -> None:
         f"F {len(split.finetune)}, T {len(split.test)} windows; "
         f"{len(split.setup_train)} stride-1 setup training windows\n"
     )
+    return data.interactions
 
 
 def _retention_verdict(weeks: list[dict], reference: float, tolerance: float) -> str:

@@ -1,6 +1,6 @@
 """The nightly update flow (DESIGN §6): one period's RAIE edit, training and publication.
 
-ingest -> windows (a recency slice of users held out) -> prequential evaluation of the
+ingest what landed for the period (tasks/landing.py) -> windows (a recency slice of users held out) -> prequential evaluation of the
 champion and the base -> embed -> drift scoring and region editing from the champion -> train
 affected region adapters -> retention and recency ranks -> statistical gate -> publish the
 candidate -> track lineage -> move the champion (state store + MLflow alias) if it passed.
@@ -35,6 +35,7 @@ from tasks.champion import recover_champion
 from tasks.evaluate import BankSpec, Ranked, rank_windows
 from tasks.faults import fault_point
 from tasks.gate import PREQUENTIAL_FILE, GateInputs, judge_candidate, prequential_table
+from tasks.landing import ingest_landing
 from tasks.models import embed_windows, load_base
 from tasks.plan import PLAN_FILE, PlanKind, TrackingPlan
 from tasks.publish import finish_pending
@@ -67,6 +68,7 @@ def nightly_update(
     dataset: str = DEFAULT_DATASET,
     home: str | None = None,
     force: bool = False,
+    landing: str | None = None,
     retention: RetentionConfig = RetentionConfig(),  # noqa: B008 - frozen, immutable
 ) -> dict:
     """Edit the champion's regions with ``period``'s interactions (default: the last complete
@@ -77,8 +79,12 @@ def nightly_update(
     replaces a processed period: the edit starts from the champion chain's version before
     it and the new version's lineage names the one it replaces (`raie.replaces`).
 
-    The period must start on the home's cadence, not before the setup cut, and have ended;
-    a period without windows is a visible no-op that publishes nothing and stays open.
+    The period must start on the home's cadence, not before the setup cut, and have ended.
+    Its first task ingests what arrived in the landing zone (``landing``, default
+    `<home>/landing/<dataset>/`; rules in tasks/landing.py: duplicates add nothing, late rows
+    join this period's snapshot as history, a bad file stops the run before anything is
+    ingested); the report's "ingested" holds the counts. A period without windows is a
+    visible no-op that publishes nothing and stays open.
     A version is done when its MLflow records are (`tasks.publish`): a crash anywhere after
     publishing leaves a plan that the next run of any command completes first.
 
@@ -97,6 +103,7 @@ def nightly_update(
         if replaced is not None and not force:
             return {"period": label, "skipped": True, **repaired}
         serving = champion(store) if replaced is None else version_before(store, this_period)
+        ingested = {"ingested": ingest_landing(store, landing, this_period, setup.until)}
         windows = build_gated_period_windows(
             store, this_period, config.protocol, load_base(store).vocab, config.gate
         )
@@ -104,8 +111,9 @@ def nightly_update(
             "windows", "%d in %s, edits from champion v%d", windows.all.rows, label, serving.version
         )
         if windows.all.rows == 0:
-            return _no_windows(label, repaired)
+            return _no_windows(label, repaired | ingested)
         report = _update(store, config, this_period, windows, serving, setup, replaced, stages)
+        report |= ingested
         if retention.after_publish:
             report["gc_bytes_freed"] = gc_after_publish(store, retention)
     _artifacts(report)
@@ -354,11 +362,11 @@ def tracking_plan(
     )
 
 
-def _no_windows(label: str, repaired: dict) -> dict:
+def _no_windows(label: str, extra: dict) -> dict:
     """The visible no-op of a period without windows: nothing is published and the period
-    is not marked done (its data may still arrive)."""
+    is not marked done (its data may still arrive); ``extra``: ingest counts, repairs."""
     reason = f"no windows in period {label}: nothing published, the period stays open"
-    report = {"period": label, "windows": 0, "published": False, "reason": reason, **repaired}
+    report = {"period": label, "windows": 0, "published": False, "reason": reason, **extra}
     progress.warning(reason, extra={"raie_report": report})
     return report
 

@@ -23,7 +23,7 @@ from tasks.publish import resume_setup
 from tasks.records import SetupRecord
 from tasks.regions import fit_setup_regions
 from tasks.store import Store
-from tasks.windows import build_setup_windows, default_setup_cut, ingest_snapshots
+from tasks.windows import build_setup_windows, ingest_snapshots
 
 
 @flow(name="raie-setup")
@@ -36,6 +36,10 @@ def setup(
     """Train the frozen base on the data before ``until`` (the start of the first update
     period; default: the period holding t^S) and fit the initial regions.
 
+    Only that history is ingested (snapshots of the periods before ``until``); the source's
+    later rows ("after_cut" in the report) reach updates through the landing zone like any
+    new data (`raie data replay` plays them there, tasks/landing.py ingests them).
+
     Restartable: a setup killed before publishing leaves nothing that blocks a re-run (its
     leftovers are cleared and it starts over); one killed after publishing is completed
     (`tasks.publish.resume_setup`).
@@ -43,21 +47,27 @@ def setup(
     on_error: "strict" (a bad data row fails the setup) or "quarantine" (bad rows are set
     aside in the snapshots' quarantine.parquet and counted in the report)."""
     store = Store(env.configure_stores(home), config.dataset)
-    first = None if until is None else Period(until, config.every)
     stages = Stages()
     with store.lock():
         resumed = resume_setup(store, finish)
         if resumed is not None:
             return _resumed(store, resumed)
         snapshots = ingest_snapshots(
-            store, config.dataset, config.every, config.path, on_error, config.mapping
+            store,
+            config.dataset,
+            config.every,
+            config.path,
+            on_error,
+            config.mapping,
+            until,
+            config.protocol,
         )
-        first = first or default_setup_cut(store, config.protocol, config.every)
+        first = Period.parse(snapshots["until"], config.every)
         name_run(f"setup-{config.dataset}-{first.label}")
         stages.done(
             "ingest",
-            "%d snapshots %s .. %s, %d bad rows quarantined",
-            *(snapshots[k] for k in ("snapshots", "first", "last", "quarantined")),
+            "%d snapshots %s .. %s, %d bad rows quarantined, %d later rows left to land",
+            *(snapshots[k] for k in ("snapshots", "first", "last", "quarantined", "after_cut")),
         )
         vocab = catalog_vocab(store)
         train, heldout = build_setup_windows(store, first, config.protocol, vocab)
@@ -121,6 +131,7 @@ def setup(
         "base_epochs": base.epochs,
         "retention_ndcg10": retention["NDCG@10"],
         "snapshots": snapshots["snapshots"],
+        "after_cut": snapshots["after_cut"],
         "quarantined": snapshots["quarantined"],
     }
     create_markdown_artifact(

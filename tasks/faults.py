@@ -7,6 +7,8 @@ crash matters. Unarmed (every real run) a fault point does nothing. Points:
 * ``setup-base``: the frozen base is published (base/), nothing else of setup is.
 * ``bank-renamed``: setup's bank v1 is renamed into bank/, CURRENT not yet written.
 * ``setup-published``: setup's bank version is current, its MLflow run not yet made.
+* ``ingest-staged``: a period's new snapshot (landed rows + the record of the files they came
+  from) is written and fsynced beside the old one, not yet renamed over it.
 * ``published``: a period's bank version is renamed into bank/, nothing is tracked.
 * ``tracking``: the period's MLflow run and its first region run exist, the rest does not.
 * ``tracked``: the period is tracked in MLflow (run finished, bank registered), the
@@ -18,7 +20,15 @@ import signal
 
 from raie_core.errors import RaieConfigError
 
-POINTS = ("setup-base", "bank-renamed", "setup-published", "published", "tracking", "tracked")
+POINTS = (
+    "setup-base",
+    "bank-renamed",
+    "setup-published",
+    "ingest-staged",
+    "published",
+    "tracking",
+    "tracked",
+)
 _armed: set[str] = set()
 
 

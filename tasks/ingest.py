@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -31,6 +33,7 @@ from raie_core.data import (
 )
 from raie_core.data.errors import MissingFileError
 from tasks import snapshot_seal
+from tasks.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +42,26 @@ CATALOG_FILE = "catalog.parquet"
 QUARANTINE_FILE = "quarantine.parquet"
 
 
-def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
-    """Write ``frame`` to ``path`` via a temp file in the same folder, fsync, then rename."""
+def write_parquet_atomic(
+    frame: pl.DataFrame,
+    path: Path,
+    metadata: dict[str, str] | None = None,
+    fault: str | None = None,
+    staged: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write ``frame`` (+ parquet key-value ``metadata``) to ``path`` via a temp file in the
+    same folder (``.NAME.PID.tmp``), fsync, then rename. Between the two: ``staged(tmp)``
+    (e.g. record the new file's digest, `snapshot_seal.expect`), then ``fault``, a
+    `tasks.faults` point (the temp file is complete, ``path`` not yet replaced)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.write_parquet(tmp)
+    frame.write_parquet(tmp, metadata=metadata)
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
+    if staged is not None:
+        staged(tmp)
+    if fault is not None:
+        fault_point(fault)
     os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -72,9 +88,14 @@ def write_snapshots(
     return save_snapshots(loaded, Path(out), every)
 
 
-def save_snapshots(dataset: Dataset, out: Path, every: str) -> list[Path]:
-    """Write the snapshots, catalog and quarantine of a loaded dataset under ``out``."""
+def save_snapshots(
+    dataset: Dataset, out: Path, every: str, before: date | None = None
+) -> list[Path]:
+    """Write the snapshots, catalog and quarantine of a loaded dataset under ``out``: every
+    period, or those that start before ``before`` (setup's history)."""
     frame = assign_periods(dataset.interactions, every)
+    if before is not None:
+        frame = frame.filter(pl.col("period") < before)
     written = []
     for (start,), part in frame.partition_by("period", as_dict=True, maintain_order=True).items():
         target = out / Period(start, every).key / SNAPSHOT_FILE

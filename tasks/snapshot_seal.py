@@ -17,10 +17,11 @@ from raie_core.errors import RaieCorruptError, RaieStateError
 from tasks.durable import file_sha256, write_json_atomic
 
 DIGESTS_FILE = "digests.json"
-"""The digest record of a snapshot folder: {"files": {relative path: sha256 hex}}."""
+"""The digest record of a snapshot folder: {"files": {relative path: sha256 hex}}; while a
+file is being replaced (`expect`), its entry is the list [old, new] and either is accepted."""
 
 
-def recorded(folder: Path) -> dict[str, str] | None:
+def recorded(folder: Path) -> dict[str, str | list[str]] | None:
     """The recorded digests of ``folder`` by relative path; None when it was never sealed."""
     path = folder / DIGESTS_FILE
     if not path.is_file():
@@ -48,6 +49,18 @@ def seal(folder: Path, written: list[Path]) -> Path:
     return target
 
 
+def expect(folder: Path, path: Path, staged: Path) -> None:
+    """Before ``staged`` (a complete temp file) is renamed onto ``path``: accept either file's
+    digest for ``path``, so a crash between the rename and the `seal` that follows it leaves
+    a readable folder (the next `seal` of ``path`` records the new digest alone)."""
+    files = dict(recorded(folder) or {})
+    rel = path.relative_to(folder).as_posix()
+    old = files.get(rel)
+    accepted = [] if old is None else [old] if isinstance(old, str) else list(old)
+    files[rel] = [*accepted, file_sha256(staged)]
+    write_json_atomic(folder / DIGESTS_FILE, {"files": dict(sorted(files.items()))})
+
+
 def verified(folder: Path, path: Path) -> Path:
     """``path`` (a file under the snapshot ``folder``) once its bytes match the digest recorded
     when it was written; RaieCorruptError names the file when they do not, or when a sealed
@@ -62,11 +75,12 @@ def verified(folder: Path, path: Path) -> Path:
             f"snapshot file {path} has no digest in {folder / DIGESTS_FILE}: it was not "
             "written by the ingest; remove it or ingest the data again"
         )
+    accepted = [expected] if isinstance(expected, str) else expected
     actual = file_sha256(path)
-    if actual != expected:
+    if actual not in accepted:
         raise RaieCorruptError(
             f"snapshot file {path} does not match the digest recorded when it was written "
-            f"(sha256 {actual[:12]} != {expected[:12]}): the file is corrupted"
+            f"(sha256 {actual[:12]} != {accepted[-1][:12]}): the file is corrupted"
         )
     return path
 

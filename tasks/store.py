@@ -132,6 +132,11 @@ class Store:
         return self._mkdir(self.root / "snapshots")
 
     @property
+    def landing_dir(self) -> Path:
+        """The dataset's default landing zone, `<home>/landing/<dataset>/` (tasks/landing.py)."""
+        return self.home / "landing" / self.dataset
+
+    @property
     def mlflow_artifacts_dir(self) -> Path:
         """Artifact root for MLflow experiments of this home (shared by datasets)."""
         return self.home / "mlartifacts"

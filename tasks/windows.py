@@ -32,6 +32,7 @@ from raie_core.protocol import (
     streaming_setup,
 )
 from tasks import ingest
+from tasks.landing import landed_periods, landing_zone
 from tasks.retry import retry_io_only
 from tasks.store import Store
 
@@ -140,35 +141,39 @@ def ingest_snapshots(
     path: str | None,
     mode: str = "strict",
     mapping: dict[str, str] | None = None,
+    until: date | None = None,
+    protocol: ProtocolConfig | None = None,
 ) -> dict:
-    """Cut the dataset into period snapshots under the store (idempotent); a small summary.
+    """Cut the dataset's history into period snapshots under the store (idempotent): the
+    periods before ``until``, else (``protocol`` given) before the period holding t^S (the
+    setup_quantile of positive timestamps), else every period. A small summary: the cut
+    ("until", None when every period was written) and the rows from it on ("after_cut"):
+    setup never ingests them, updates ingest what lands (`raie data replay` plays them).
 
     mode: "strict" (a bad row fails the setup) or "quarantine" (bad rows are set aside in
     snapshots/quarantine.parquet and counted in the summary); mapping: table columns by
     schema name (None: the schema's names)."""
-    written = ingest.write_snapshots(
-        dataset, store.snapshots_dir, every, path=path, mode=mode, mapping=mapping
-    )
+    loaded = ingest.load_dataset(dataset, path, mode=mode, mapping=mapping)
+    cut = None if until is None else Period(until, every)
+    if cut is None and protocol is not None:
+        cut = Period.containing(cut_points(loaded.interactions, protocol)[0], every)
+    before = None if cut is None else cut.start
+    written = ingest.save_snapshots(loaded, store.snapshots_dir, every, before)
+    if not written:
+        raise RaieStateError(f"no data of {dataset} before the setup cut {before}")
     periods = [period for period, _ in ingest.list_snapshots(store.snapshots_dir, every)]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in written)).hexdigest()[:16]
     quarantine = store.snapshots_dir / ingest.QUARANTINE_FILE
+    after = 0 if cut is None else loaded.interactions["timestamp"].ge(cut.start_seconds).sum()
     return {
         "snapshots": len(written),
         "first": periods[0].label,
         "last": periods[-1].label,
+        "until": None if cut is None else cut.label,
+        "after_cut": int(after),
         "digest": digest,
         "quarantined": pl.read_parquet(quarantine).height if quarantine.is_file() else 0,
     }
-
-
-@task(name="setup-cut")
-def default_setup_cut(store: Store, protocol: ProtocolConfig, every: str) -> Period:
-    """The period holding t^S (setup_quantile of positive timestamps): setup takes what
-    precedes it, updates start with it."""
-    history = pl.concat(
-        [ingest.read_snapshot(p) for p in ingest.snapshot_files(store.snapshots_dir)]
-    )
-    return Period.containing(cut_points(history, protocol)[0], every)
 
 
 @task(name="build-setup-windows")
@@ -257,13 +262,27 @@ def windows_for_keys(store: Store, keys: np.ndarray) -> Windows:
 
 @task(name="list-periods")
 def list_periods(
-    store: Store, every: str, start: date | None, end: date | None, after: date
+    store: Store,
+    every: str,
+    start: date | None,
+    end: date | None,
+    after: date,
+    landing: str | None = None,
+    today: date | None = None,
 ) -> list[Period]:
-    """Snapshot periods starting in [start, end] and on or after ``after`` (the setup cut)."""
-    return [
-        period
-        for period, _ in ingest.list_snapshots(store.snapshots_dir, every)
-        if period.start >= after
-        and (start is None or period.start >= start)
-        and (end is None or period.start <= end)
-    ]
+    """The periods with data, oldest first: a snapshot, or rows waiting in the landing zone
+    (``landing``, `tasks.landing.landed_periods`; only those ended by ``today``), starting in
+    [start, end] and on or after ``after`` (the setup cut)."""
+    zone = landing_zone(store, landing)
+    landed = [p for p in landed_periods(store, zone, every) if today is None or p.end <= today]
+    stored = [period for period, _ in ingest.list_snapshots(store.snapshots_dir, every)]
+    return sorted(
+        {
+            period
+            for period in stored + landed
+            if period.start >= after
+            and (start is None or period.start >= start)
+            and (end is None or period.start <= end)
+        },
+        key=lambda period: period.start,
+    )

@@ -232,6 +232,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _land(home: Path, period: Any) -> None:
+    """Replay ``period`` into the home's landing zone and ingest it (what the nightly flow's
+    first task does), so the incremental measure finds its snapshot and every timed flow run
+    finds nothing new to ingest."""
+    from flows.commands.replay import replay_home
+    from tasks.landing import ingest_period
+    from tasks.store import Store
+
+    replay_home(home, DATASET, period.end)
+    store = Store(home, DATASET)
+    ingest_period(store, store.landing_dir, period, period.start)
+
+
 def _measure(args: argparse.Namespace) -> dict[str, Any]:
     from flows.benches.incremental import measure_incremental
     from flows.setup import setup
@@ -242,6 +255,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         config = pipeline_config(write_slice(work, args.max_users), args)
         prepared = work / "prepared"
         setup_s, _ = timed(lambda: setup(config=config, until=period.start, home=str(prepared)))
+        _land(prepared, period)
         overhead = measure_overhead(prepared, work, period, args.repeats)
         copy = clone(prepared, work / "incremental")
         incremental = measure_incremental(copy, DATASET, period, args.seed)

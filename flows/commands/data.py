@@ -8,6 +8,7 @@ import datetime
 
 # Handlers import tasks.ingest when they run, so building the parser does not import polars.
 from flows.choices import EVERY, FORMATS, MODES
+from flows.commands import replay
 from flows.commands.output import print_json
 
 DATASET_HELP = "data source format"
@@ -85,6 +86,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     drift.add_argument("--seed", type=int, default=0, help="the only randomness (default 0)")
     _add_source_flags(drift)
     drift.set_defaults(handler=run_drift)
+    replay.register(data_sub, common)
 
 
 def run_describe(args: argparse.Namespace) -> int:

@@ -17,6 +17,8 @@ from flows.commands.writer import dataset_writer
 from flows.progress import period_table, progress_bar, progress_enabled, training_bar
 from raie_core.errors import RaieConfigError
 
+LANDING_HELP = "folder where new interaction files land (default <home>/landing/<dataset>)"
+
 
 def _date(text: str) -> date:
     try:
@@ -74,6 +76,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--period", type=_date, default=None, help="period start (default: last complete)"
     )
     p.add_argument("--force", action="store_true", help="re-run a published period")
+    p.add_argument("--landing", default=None, help=LANDING_HELP)
     _add_fail_on_reject(p)
     p.set_defaults(handler=_update, watched=True)  # starts a Prefect server
 
@@ -89,6 +92,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="period length; fixed at setup, so it must be the setup's (default: the setup's)",
     )
     p.add_argument("--force", action="store_true", help="re-run published periods")
+    p.add_argument("--landing", default=None, help=LANDING_HELP)
     _add_fail_on_reject(p)
     p.set_defaults(handler=_backfill, watched=True)  # starts a Prefect server
 
@@ -185,7 +189,11 @@ def _update(args: argparse.Namespace) -> int:
         # refused periods and a home without a finished setup: one sentence before Prefect
         checked_period(Store(env.raie_home(args.home), args.dataset), args.period, _utc_today())
         report = nightly_update(
-            period=args.period, dataset=args.dataset, home=args.home, force=args.force
+            period=args.period,
+            dataset=args.dataset,
+            home=args.home,
+            force=args.force,
+            landing=args.landing,
         )
     title = "update: no-op" if not report.get("published", True) else "update done"
     if report.get("gate") == "fail":
@@ -212,6 +220,7 @@ def _backfill(args: argparse.Namespace) -> int:
                 dataset=args.dataset,
                 home=args.home,
                 force=args.force,
+                landing=args.landing,
             )
     if args.json:
         print_json({"dataset": args.dataset, "periods": reports})

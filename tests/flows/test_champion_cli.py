@@ -6,7 +6,7 @@ The rule: every update edits from the champion. After a rollback, the rolled-bac
 """
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -39,10 +39,12 @@ def _config(path: str) -> PipelineConfig:
 
 @pytest.fixture
 def home(prefect_backend, ml100k_slice, tmp_path: Path, monkeypatch) -> Path:  # noqa: ANN001
+    from flows.commands.replay import replay_home
     from flows.setup import setup
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     setup(config=_config(ml100k_slice(150)), until=UNTIL, home=str(tmp_path / "home"))
+    replay_home(tmp_path / "home", "table", max(PERIODS) + timedelta(days=7))
     return tmp_path / "home"
 
 

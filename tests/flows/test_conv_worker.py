@@ -12,7 +12,7 @@ a flow that does not configure its own stores).
 
 import os
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -53,6 +53,7 @@ def test_worker_runs_log_into_the_home(
 ) -> None:
     from mlflow import MlflowClient
 
+    from flows.commands.replay import replay_home
     from flows.setup import setup
     from tasks.store import Store
 
@@ -64,6 +65,7 @@ def test_worker_runs_log_into_the_home(
         home=str(home),
     )
     assert (home / "mlflow.db").is_file()  # the setup flow resolved MLflow from its home
+    replay_home(home, "table", BACKFILL + timedelta(days=7))  # both weeks land
     stray = ROOT / "mlflow.db"
     stray_before = stray.stat().st_mtime if stray.exists() else None
 

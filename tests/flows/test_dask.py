@@ -53,6 +53,7 @@ def test_dask_cluster_trains_the_same_adapters_as_in_process(
 ) -> None:
     homes = {"thread": tmp_path / "thread", "dask": tmp_path / "dask"}
     _raie(homes["thread"], "setup", "--dataset", "table", "--path", slice_path, "--until", UNTIL)
+    _raie(homes["thread"], "data", "replay", "--dataset", "table", "--until", "1997-12-22")
     shutil.copytree(homes["thread"], homes["dask"], symlinks=True)
     logs = {}
     for runner, home in homes.items():

@@ -5,7 +5,7 @@ typed manifest records, idempotence of a re-run and a backfill, a period off the
 boundary, an empty period and the MLflow lineage of the trained adapters.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
@@ -48,6 +48,7 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monk
     from prefect import get_client
 
     from flows.backfill import backfill
+    from flows.commands.replay import replay_home
     from flows.nightly_update import nightly_update
     from flows.setup import setup
     from tasks.integrity import verify_bank
@@ -62,6 +63,9 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monk
     config = _config(slice_path)
     report = setup(config=config, until=UNTIL, home=home)
     assert report["version"] == 1 and report["setup_windows"] > 100
+    assert report["after_cut"] > 0  # setup ingests the history only; the weeks land later
+    landed_until = PERIODS[1] + timedelta(days=7)
+    replay_home(home, "table", landed_until)
 
     reports = [nightly_update(period=p, dataset="table", home=home) for p in PERIODS]
     store = Store(tmp_path / "home", "table")
@@ -70,6 +74,7 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monk
     assert [m.period for m in history[1:]] == [p.isoformat() for p in PERIODS]
     for rep, manifest in zip(reports, history[1:], strict=True):
         assert rep["windows"] > 0
+        assert rep["ingested"]["files"] == 1 and rep["ingested"]["rows"] > 0  # its landed week
         # the recency slice (held-out users of the period) is never edited or trained on
         assert sum(manifest.decisions.values()) + rep["recency"] == rep["windows"]
         assert rep["recency"] > 0
@@ -105,9 +110,12 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monk
     assert all(row["tags"]["period"] in {p.isoformat() for p in PERIODS} for row in lineage)
     assert tracker(store).champion_version("table") is not None
 
-    served = recommend(store, "7", 10, config.protocol, config.regions, config.adapters)
-    user7 = pl.read_parquet(slice_path).filter((pl.col("user_id") == 7) & (pl.col("rating") >= 4))
-    seen = set(user7.sort("timestamp", "item_id")["item_id"].to_list()[-20:])
+    # a user's history is what was ingested: setup's history and the two weeks that landed
+    served = recommend(store, "13", 10, config.protocol, config.regions, config.adapters)
+    ingested = pl.col("timestamp") < (landed_until - date(1970, 1, 1)).days * 86_400
+    user = pl.read_parquet(slice_path).filter(ingested & (pl.col("user_id") == 13))
+    user = user.filter(pl.col("rating") >= 4)
+    seen = set(user.sort("timestamp", "item_id")["item_id"].to_list()[-20:])
     assert len(served["items"]) == 10 and served["bank_version"] == 3
     assert not {item["item_id"] for item in served["items"]} & seen
     assert served["region"] is None or served["region"] in history[-1].adapters

@@ -7,7 +7,7 @@ promoted, and the shared adapter and every promoted one are bit-identical (fixed
 torch thread).
 """
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +67,7 @@ def test_flow_and_benchmark_method_agree(
     tmp_path: Path,
     sharing: SharingConfig,
 ) -> None:
+    from flows.commands.replay import replay_home
     from flows.nightly_update import nightly_update
     from flows.setup import setup
     from raie_core.baselines import MethodConfig, RegionAwareEditing
@@ -79,6 +80,7 @@ def test_flow_and_benchmark_method_agree(
     home = tmp_path / "home"
     config = _config(slice_path, sharing)
     setup(config=config, until=UNTIL, home=str(home))
+    replay_home(home, "table", max(PERIODS) + timedelta(days=7))
     for period in PERIODS:
         nightly_update(period=period, dataset="table", home=str(home))
     store = Store(home, "table")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from flows.commands.replay import replay_home
 from flows.params import PipelineConfig
 from raie_core.adapters import AdapterConfig
 from raie_core.backbones.seqrec import SeqRecConfig
@@ -31,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DATASET = "table"
 UNTIL = "1997-12-15"
 PERIOD = "1997-12-15"
+DATA_END = date(1998, 5, 4)
+"""After the last week of ML-100K: `raie data replay` lands every week after the setup cut."""
 SESSION_STORES = ("RAIE_HOME", "PREFECT_API_URL", "MLFLOW_TRACKING_URI", "RAIE_FAULT")
 CLI = "import sys; from flows.cli import main; sys.exit(main())"
 
@@ -76,6 +79,7 @@ def set_up(workdir: Path) -> Path:
             patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
             cfg = config(write_slice(workdir, 100))
             setup(config=cfg, until=date.fromisoformat(UNTIL), home=str(home))
+        replay_home(home, DATASET, DATA_END)  # the later weeks land, as in production
         _TEMPLATES[key] = home
     return _TEMPLATES[key]
 

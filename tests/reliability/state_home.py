@@ -49,14 +49,17 @@ def _built(root: str, slice_path: str) -> Path:
     """Setup + the first period, once per process (the MLflow store inside the home)."""
     if root in _BUILT:
         return _BUILT[root]
+    from flows.commands.replay import replay_home
     from flows.nightly_update import nightly_update
     from flows.setup import setup
+    from tests.reliability.publish_homes import DATA_END
 
     home = Path(root) / "built"
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(home)
     try:
         setup(config=config(slice_path), until=UNTIL, home=str(home))
+        replay_home(home, DATASET, DATA_END)
         nightly_update(period=PERIODS[0], dataset=DATASET, home=str(home))
     finally:
         if previous is not None:
