@@ -16,15 +16,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
-from mlflow.models import ModelSignature
-from mlflow.types.schema import Array, ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
 import raie_core
 from raie_core.adapters import adapter_name
 from raie_core.serving import DEFAULT_K, ITEMS_COLUMN
 from tasks.models import load_base
 from tasks.store import Store
-from tasks.tracking import Tracker
+from tasks.tracking import Tracker, pyfunc_signature
 
 BANK_ARTIFACT = "bank"
 """Where the model lies in a setup or update run (`runs:/<run>/bank`), registered as is."""
@@ -68,21 +66,15 @@ def log_bank_model(t: Tracker, store: Store, run_id: str, bank_version: int, con
     return BANK_ARTIFACT
 
 
-def signature() -> ModelSignature:
+def signature():  # noqa: ANN201 - an mlflow ModelSignature
     """The model's declared signature: one column of item-id lists in (most recent last),
     top-k item ids, their scores and the routed region out, ``k`` as a parameter. Declared,
     not inferred from the input example: inference ran the model at every logged version
     and warned about integer columns each time."""
-    return ModelSignature(
-        inputs=Schema([ColSpec(Array(DataType.long), ITEMS_COLUMN)]),
-        outputs=Schema(
-            [
-                ColSpec(Array(DataType.long), "item_ids"),
-                ColSpec(Array(DataType.double), "scores"),
-                ColSpec(DataType.long, "region"),
-            ]
-        ),
-        params=ParamSchema([ParamSpec("k", DataType.long, DEFAULT_K)]),
+    return pyfunc_signature(
+        inputs={ITEMS_COLUMN: "long[]"},
+        outputs={"item_ids": "long[]", "scores": "double[]", "region": "long"},
+        params={"k": ("long", DEFAULT_K)},
     )
 
 

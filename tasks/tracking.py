@@ -32,12 +32,14 @@ import mlflow.pyfunc
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
     RESOURCE_ALREADY_EXISTS,
     RESOURCE_DOES_NOT_EXIST,
     ErrorCode,
 )
+from mlflow.types.schema import Array, ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
 from raie_core.errors import RaieStateError
 from tasks.registry_names import (
@@ -91,6 +93,29 @@ def _link_or_copy(source: Path, dest: Path) -> None:
         os.link(source, dest)
     except OSError:
         shutil.copyfile(source, dest)
+
+
+def pyfunc_signature(
+    inputs: Mapping[str, str], outputs: Mapping[str, str], params: Mapping[str, tuple[str, Any]]
+) -> ModelSignature:
+    """A declared pyfunc signature: columns by name -> MLflow type name ("long", "double"; a
+    trailing "[]" for a list column), params by name -> (type name, default)."""
+
+    def columns(spec: Mapping[str, str]) -> Schema:
+        return Schema(
+            [
+                ColSpec(Array(DataType[kind[:-2]]) if kind.endswith("[]") else DataType[kind], name)
+                for name, kind in spec.items()
+            ]
+        )
+
+    return ModelSignature(
+        inputs=columns(inputs),
+        outputs=columns(outputs),
+        params=ParamSchema(
+            [ParamSpec(name, DataType[kind], default) for name, (kind, default) in params.items()]
+        ),
+    )
 
 
 @functools.lru_cache(maxsize=8)
