@@ -29,17 +29,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_healthy(api: str, server: subprocess.Popen, timeout_s: float) -> None:
+def wait_healthy(api: str, server: subprocess.Popen, timeout_s: float) -> None:
+    """Poll ``api``/health until it answers 200 (a Prefect or an MLflow server)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        assert server.poll() is None, "prefect server exited early"
+        assert server.poll() is None, f"the server for {api} exited early"
         try:
             with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.5)
-    pytest.fail(f"prefect server did not answer on {api} within {timeout_s} s")
+    pytest.fail(f"the server did not answer on {api} within {timeout_s} s")
 
 
 @contextmanager
@@ -65,7 +66,7 @@ def prefect_server(home: Path, base_env: dict[str, str]) -> Iterator[tuple[str, 
             start_new_session=True,
         )
     try:
-        _wait_healthy(api, server, SERVER_START_TIMEOUT_S)
+        wait_healthy(api, server, SERVER_START_TIMEOUT_S)
         yield api, env
     finally:
         os.killpg(server.pid, signal.SIGINT)

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.prefect_server import free_port
+from tests.flows.prefect_server import free_port, wait_healthy
 
 RAIE = Path(sys.executable).parent / "raie"
 UNTIL, PERIOD = "1997-12-15", "1997-12-15"
@@ -45,7 +44,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        _wait_healthy(url, process)
+        wait_healthy(url, process, SERVER_START_TIMEOUT_S)
         yield url, artifacts
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -53,19 +52,6 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-
-
-def _wait_healthy(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "mlflow server exited early"
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
-    pytest.fail(f"mlflow server did not answer on {url} within {SERVER_START_TIMEOUT_S} s")
 
 
 def _rest(url: str, endpoint: str, body: dict | None = None, **query: str) -> dict:
