@@ -9,6 +9,7 @@ A bench module is imported only when its sub-command is parsed (or its help show
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import importlib.util
 from collections.abc import Callable
@@ -60,6 +61,7 @@ def _bench_loader(name: str) -> Callable[[argparse.ArgumentParser], None]:
         module.add_arguments(parser)
         state_defaults(parser)
 
+        @functools.wraps(module.run)
         def handler(args: argparse.Namespace) -> int:
             env.prefect_home(args.home)  # a bench may run flows against the home's Prefect
             return module.run(args)

@@ -26,7 +26,7 @@ def test_registered_with_the_cli() -> None:
     from flows.cli import build_parser
 
     args = build_parser().parse_args(["bench", "pipeline", "--max-users", "10", "--repeats", "3"])
-    assert args.handler is pipeline.run
+    assert args.handler.__wrapped__ is pipeline.run  # behind env.prefect_home
     assert (args.max_users, args.repeats, args.regions, args.until) == (10, 3, 6, "1997-12-15")
     assert (args.epochs, args.min_train_samples, args.torch_threads) == (None, None, 1)
 
