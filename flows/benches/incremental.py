@@ -96,7 +96,8 @@ def measure_incremental(home: str, dataset: str, period: Period, seed: int) -> d
     """Train the affected regions' adapters vs every live region's (one prepared copy)."""
     from flows.params import stored_config
     from raie_core.regions import load_regions
-    from tasks.adapters import train_region_adapter
+    from raie_core.sharing import SHARED_KEY
+    from tasks.adapters import train_region_adapter, train_shared_adapter
     from tasks.bank import bank_spec
     from tasks.models import embed_windows, load_base
     from tasks.regions import edit_period_regions
@@ -118,9 +119,15 @@ def measure_incremental(home: str, dataset: str, period: Period, seed: int) -> d
         focus, chosen = focus_batch(store, keys, probe.decisions_path, n_focus)
         summary = edit_period_regions.fn(store, regions_path, focus, *edit, "bench-edit")
 
+        sources = dict(current.adapters)  # the shared step is common to both measures
+        if config.adapters.sharing.shared:
+            previous = current.adapters.get(SHARED_KEY)
+            shared = train_shared_adapter.fn(store, config.adapters, windows, previous, seed)
+            sources[SHARED_KEY] = str(shared.path)
+
         def train(target: Any) -> list[Any]:
             return [
-                train_region_adapter.fn(store, config.adapters, target, rid, current.adapters, seed)
+                train_region_adapter.fn(store, config.adapters, target, rid, sources, seed)
                 for rid in target.affected
             ]
 
