@@ -61,8 +61,8 @@ def fallback_name(bank: RegionAdapters) -> str:
 def _score_chunk(bank: RegionAdapters, context: np.ndarray, used: np.ndarray) -> torch.Tensor:
     ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.int64))
     fallback = fallback_name(bank)
-    if bank.model is None or (fallback == BASE and bool(np.all(used < 0))):
-        return bank.backbone.logits(bank.backbone.model, ctx)
+    if bank.model is None:
+        return bank.backbone.logits(bank.base_model, ctx)
     names = [fallback if r < 0 else adapter_name(int(r)) for r in used]
     return bank.backbone.logits(bank.model, ctx, adapter_names=names)
 
@@ -74,20 +74,20 @@ def window_losses(
     target: np.ndarray,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """(n,) float32 full-softmax cross-entropy of each target under adapter ``name`` (eval),
-    ``batch_size`` rows per forward pass."""
-    if name not in bank:
+    """(n,) float32 full-softmax cross-entropy of each target under adapter ``name`` (eval;
+    `BASE`: the bank's base), ``batch_size`` rows per forward pass."""
+    if name != BASE and name not in bank:
         raise RaieStateError(f"adapter {name!r} does not exist")
-    assert bank.model is not None
-    bank.model.eval()
+    model = bank.base_model if bank.model is None else bank.model
+    model.eval()
+    names = None if bank.model is None else name
     ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.int64))
     tgt = torch.from_numpy(np.ascontiguousarray(target, dtype=np.int64))
     out = []
     with torch.no_grad():
         for start in range(0, len(ctx), batch_size):
             rows = slice(start, start + batch_size)
-            logits = bank.backbone.logits(
-                bank.model, ctx[rows], adapter_names=[name] * len(tgt[rows])
-            )
+            each = None if names is None else [names] * len(tgt[rows])
+            logits = bank.backbone.logits(model, ctx[rows], adapter_names=each)
             out.append(F.cross_entropy(logits, tgt[rows], reduction="none"))
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)

@@ -15,7 +15,10 @@ started from, up to the test's error.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
@@ -25,6 +28,17 @@ from raie_core.errors import RaieConfigError
 SHARED_KEY = -1
 """The shared adapter's key where adapters are keyed by region id (a bank version's adapter
 map, its folder, lineage): no region has a negative id."""
+
+
+class SharedStep(Enum):
+    """What RAIE's shared step trains on a period's new windows (`SharingConfig.step`)."""
+
+    ADAPTER = "adapter"
+    """A shared LoRA adapter (`adapters.GLOBAL`) on the frozen base: the `replay` baseline's
+    update; region adapters start as copies of it."""
+    FULL = "full"
+    """Every weight of the bank's base (a per-period base, `raie_core.rebase`): the `full_ft`
+    baseline's update; region adapters start at zero as residuals on it."""
 
 
 @dataclass(frozen=True)
@@ -45,12 +59,21 @@ class SharingConfig:
     drift (ML-100K, Sci-Fi, share 0.2, seed 11; 2 seeds) 0.0535 at 0.5 and without the
     test, 0.0524 at 0.9 (the shared adapter alone: 0.0524).
     draws: bootstrap draws of the interval (seeded with the region's training seed).
+    step: what the shared step trains (`SharedStep`): a shared LoRA adapter, or every weight
+    of the bank's base (a per-period base the region adapters sit on as residuals).
+    full_lr: AdamW learning rate of the FULL step (it moves every base weight; a LoRA-sized
+    lr wrecks a 2-layer model), the `full_ft` baseline's lr.
+    replay: the shared step's rows add setup windows replayed at `AdapterConfig.replay_ratio`
+    (the `replay` baseline's set); False: the period's new windows only (`full_ft`'s set).
     """
 
     shared: bool = True
     promote: bool = True
     level: float = 0.5
     draws: int = 1000
+    step: SharedStep = SharedStep.ADAPTER
+    full_lr: float = 1e-4
+    replay: bool = True
 
     def __post_init__(self) -> None:
         if self.promote and not self.shared:
@@ -59,6 +82,13 @@ class SharingConfig:
             raise RaieConfigError(f"sharing.level={self.level} should be in (0, 1)")
         if self.draws < 1:
             raise RaieConfigError(f"sharing.draws={self.draws} should be >= 1")
+        if not (math.isfinite(self.full_lr) and self.full_lr > 0):
+            raise RaieConfigError(f"sharing.full_lr={self.full_lr} should be > 0")
+
+    @property
+    def full(self) -> bool:
+        """The shared step fine-tunes the base (`SharedStep.FULL`)."""
+        return self.shared and self.step is SharedStep.FULL
 
 
 @dataclass(frozen=True)

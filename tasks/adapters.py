@@ -23,7 +23,7 @@ from raie_core.evaluation import SETUP_CODE
 from raie_core.serving import load_region_bank
 from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainResult
-from raie_core.update import shared_training_set, train_shared, update_region
+from raie_core.update import shared_ratio, shared_training_set, train_shared, update_region
 from tasks.integrity import verified_adapter
 from tasks.models import load_base
 from tasks.regions import EditSummary, region_plan
@@ -73,7 +73,7 @@ def train_shared_adapter(
     if previous is not None:
         bank.load_adapter(GLOBAL, verified_adapter(store, previous))
     setup = load_windows(window_path(store, SETUP_CODE))
-    data = shared_training_set(load_windows(windows.path), setup, config.replay_ratio, seed)
+    data = shared_training_set(load_windows(windows.path), setup, shared_ratio(config), seed)
     result = train_shared(bank, data, seed)
     start = "zero" if previous is None else "previous"
     n_replay = int(data.replay.sum())
