@@ -16,7 +16,6 @@ started from, up to the test's error.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from enum import Enum
 

@@ -33,6 +33,7 @@ from raie_core.adapters import (
 )
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.protocol import Windows
+from raie_core.rebase import train_base
 from raie_core.regions import (
     EditResult,
     RegionConfig,
@@ -42,7 +43,6 @@ from raie_core.regions import (
     fit_regions,
     region_training_sets,
 )
-from raie_core.rebase import train_base
 from raie_core.scoring import fallback_name, window_losses
 from raie_core.sharing import Promotion, SharingConfig, promotion
 from raie_core.training import TrainResult, replay_count
