@@ -62,9 +62,9 @@ class AdapterConfig:
     rows an adapter trains besides its LoRA weights: "new" (items unknown at setup), "all"
     (every item's row, so popularity shifts of known items are learnt too) or "none". sharing: RAIE's shared adapter and region
     promotion (`SharingConfig`; the baselines ignore it). modules: module names each adapter
-    trains a whole copy of besides its LoRA (peft ``modules_to_save``, e.g. GPT-2's layer
-    norms ``ln_1`` / ``ln_2`` / ``ln_f`` and position embedding ``wpe``); empty: LoRA and
-    item rows only.
+    trains a whole copy of besides its LoRA (peft ``modules_to_save``), e.g. GPT-2's position
+    embedding ``wpe``; only Linear / Embedding modules, the kinds peft mixes in one batch
+    (layer norms are not); empty: LoRA and item rows only.
     """
 
     lora: LoraShape = field(default_factory=LoraShape)
