@@ -18,12 +18,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 from contextlib import nullcontext
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
 
 from raie_core.adapters import AdapterTrainingSet, RegionAdapters, fit_rows
-from raie_core.errors import RaieConfigError
+from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.training import TrainResult
 
 logger = logging.getLogger(__name__)
+
+BASE_FILE = "base.safetensors"
+"""The file of a stored per-period base (in the shared adapter's place, `SHARED_KEY`)."""
 
 
 def train_base(bank: RegionAdapters, data: AdapterTrainingSet, seed: int) -> TrainResult:
@@ -55,3 +61,32 @@ def train_base(bank: RegionAdapters, data: AdapterTrainingSet, seed: int) -> Tra
     model.eval()
     logger.info("shared base: %d epochs (best %d)", result.epochs, result.best_epoch)
     return result
+
+
+def is_base_folder(folder: str | Path) -> bool:
+    """Does ``folder`` hold a per-period base (`save_base`) rather than a peft adapter?"""
+    return (Path(folder) / BASE_FILE).is_file()
+
+
+def save_base(bank: RegionAdapters, folder: str | Path) -> None:
+    """Write the bank's base weights to ``folder/base.safetensors`` (key-sorted, so the bytes
+    are a function of the weights). The bank must hold no adapter (its layers would be saved
+    in the base's modules): the flow's shared step trains the base in a bank of its own."""
+    if bank.model is not None:
+        raise RaieStateError("save_base needs a bank without adapters")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = bank.base_model.state_dict()
+    tensors = {name: state[name].detach().contiguous().clone() for name in sorted(state)}
+    save_file(tensors, str(folder / BASE_FILE))
+
+
+def load_base(bank: RegionAdapters, folder: str | Path) -> None:
+    """Replace the bank's base weights by those `save_base` wrote to ``folder``; the bank
+    must hold no adapter yet (load the base first, then the adapters that sit on it)."""
+    if bank.model is not None:
+        raise RaieStateError("load_base needs a bank without adapters: load the base first")
+    path = Path(folder) / BASE_FILE
+    if not path.is_file():
+        raise RaieStateError(f"{path} is missing: not a saved per-period base")
+    bank.base_model.load_state_dict(load_file(str(path)), strict=True)

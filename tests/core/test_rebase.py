@@ -2,6 +2,7 @@
 base), the region adapters as residuals on it, the fallback and the promotion test on it."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,11 +19,12 @@ from raie_core.adapters import (
     train_adapter,
 )
 from raie_core.backbones.seqrec import SeqRecBackbone, SeqRecConfig, fit_seqrec
-from raie_core.errors import RaieConfigError
+from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.protocol import ItemVocab
-from raie_core.rebase import train_base
+from raie_core.rebase import is_base_folder, save_base, train_base
 from raie_core.scoring import fallback_name, routed_scores, window_losses
-from raie_core.sharing import SharedStep, SharingConfig
+from raie_core.serving import load_region_bank
+from raie_core.sharing import SHARED_KEY, SharedStep, SharingConfig
 from raie_core.training import TrainConfig
 from raie_core.update import RegionPlan, update_region
 from tests.core.test_seqrec import L, cycle_windows
@@ -123,3 +125,25 @@ def test_full_lr_is_validated() -> None:
         SharingConfig(full_lr=0.0)
     assert SharingConfig(step=SharedStep.FULL).full
     assert not SharingConfig(step=SharedStep.FULL, shared=False, promote=False).full
+
+
+def test_a_saved_base_loads_back_under_the_shared_key(
+    backbone: SeqRecBackbone, tmp_path: Path
+) -> None:
+    bank = RegionAdapters(backbone, CONFIG)
+    data = _data(80, 6)
+    train_base(bank, data, seed=2)
+    save_base(bank, tmp_path / "base")
+    assert is_base_folder(tmp_path / "base") and not is_base_folder(tmp_path)
+    train_adapter(bank, adapter_name(1), data, seed=0, warm_start=WarmStart.ZERO)
+    bank.save(tmp_path / "bank")
+    with pytest.raises(RaieStateError, match="needs a bank without adapters"):
+        save_base(bank, tmp_path / "again")
+    folders = {SHARED_KEY: tmp_path / "base", 1: tmp_path / "bank" / adapter_name(1)}
+    loaded = load_region_bank(backbone, CONFIG, folders)
+    assert loaded.names == (adapter_name(1),)
+    route = np.tile([1, -1], len(data) // 2)
+    torch.testing.assert_close(
+        routed_scores(loaded, data.context, route).scores,
+        routed_scores(bank, data.context, route).scores,
+    )
