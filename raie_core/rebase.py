@@ -64,16 +64,16 @@ def train_base(bank: RegionAdapters, data: AdapterTrainingSet, seed: int) -> Tra
 
 
 def is_base_folder(folder: str | Path) -> bool:
-    """Does ``folder`` hold a per-period base (`save_base`) rather than a peft adapter?"""
+    """Does ``folder`` hold a per-period base (`save_period_base`) rather than a peft adapter?"""
     return (Path(folder) / BASE_FILE).is_file()
 
 
-def save_base(bank: RegionAdapters, folder: str | Path) -> None:
+def save_period_base(bank: RegionAdapters, folder: str | Path) -> None:
     """Write the bank's base weights to ``folder/base.safetensors`` (key-sorted, so the bytes
     are a function of the weights). The bank must hold no adapter (its layers would be saved
     in the base's modules): the flow's shared step trains the base in a bank of its own."""
     if bank.model is not None:
-        raise RaieStateError("save_base needs a bank without adapters")
+        raise RaieStateError("save_period_base needs a bank without adapters")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = bank.base_model.state_dict()
@@ -81,11 +81,11 @@ def save_base(bank: RegionAdapters, folder: str | Path) -> None:
     save_file(tensors, str(folder / BASE_FILE))
 
 
-def load_base(bank: RegionAdapters, folder: str | Path) -> None:
-    """Replace the bank's base weights by those `save_base` wrote to ``folder``; the bank
+def load_period_base(bank: RegionAdapters, folder: str | Path) -> None:
+    """Replace the bank's base weights by those `save_period_base` wrote to ``folder``; the bank
     must hold no adapter yet (load the base first, then the adapters that sit on it)."""
     if bank.model is not None:
-        raise RaieStateError("load_base needs a bank without adapters: load the base first")
+        raise RaieStateError("load_period_base needs a bank without adapters: load the base first")
     path = Path(folder) / BASE_FILE
     if not path.is_file():
         raise RaieStateError(f"{path} is missing: not a saved per-period base")

@@ -18,7 +18,7 @@ from raie_core.backbones import encode_array
 from raie_core.backbones.base import Backbone
 from raie_core.errors import RaieConfigError
 from raie_core.evaluation import top_k
-from raie_core.rebase import is_base_folder, load_base
+from raie_core.rebase import is_base_folder, load_period_base
 from raie_core.regions import RegionConfig, Regions, route
 from raie_core.scoring import routed_scores
 from raie_core.sharing import SHARED_KEY
@@ -50,7 +50,7 @@ def load_region_bank(
     shared = adapters.get(SHARED_KEY)
     base = shared is not None and is_base_folder(shared)
     if base:
-        load_base(bank, shared)
+        load_period_base(bank, shared)
     for region_id, folder in sorted(adapters.items()):
         if not (base and region_id == SHARED_KEY):
             bank.load_adapter(adapter_name(region_id), folder)

@@ -21,7 +21,7 @@ from raie_core.adapters import (
 from raie_core.backbones.seqrec import SeqRecBackbone, SeqRecConfig, fit_seqrec
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.protocol import ItemVocab
-from raie_core.rebase import is_base_folder, save_base, train_base
+from raie_core.rebase import is_base_folder, save_period_base, train_base
 from raie_core.scoring import fallback_name, routed_scores, window_losses
 from raie_core.serving import load_region_bank
 from raie_core.sharing import SHARED_KEY, SharedStep, SharingConfig
@@ -133,12 +133,12 @@ def test_a_saved_base_loads_back_under_the_shared_key(
     bank = RegionAdapters(backbone, CONFIG)
     data = _data(80, 6)
     train_base(bank, data, seed=2)
-    save_base(bank, tmp_path / "base")
+    save_period_base(bank, tmp_path / "base")
     assert is_base_folder(tmp_path / "base") and not is_base_folder(tmp_path)
     train_adapter(bank, adapter_name(1), data, seed=0, warm_start=WarmStart.ZERO)
     bank.save(tmp_path / "bank")
     with pytest.raises(RaieStateError, match="needs a bank without adapters"):
-        save_base(bank, tmp_path / "again")
+        save_period_base(bank, tmp_path / "again")
     folders = {SHARED_KEY: tmp_path / "base", 1: tmp_path / "bank" / adapter_name(1)}
     loaded = load_region_bank(backbone, CONFIG, folders)
     assert loaded.names == (adapter_name(1),)
