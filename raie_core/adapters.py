@@ -235,7 +235,11 @@ class RegionAdapters:
             raise RaieStateError(f"adapter {name!r} does not exist")
         assert self.model is not None
         others = [n for n in self.names if n != name]
-        if others and name in self.model.active_adapters:
+        if not others:  # peft cannot delete its last adapter: remove its layers instead
+            self._base = self.model.unload()
+            self.model = None
+            return
+        if name in self.model.active_adapters:
             self.model.set_adapter(others[0])  # peft warns when the active adapter is deleted
         self.model.delete_adapter(name)
 

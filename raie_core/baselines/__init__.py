@@ -25,6 +25,7 @@ from raie_core.baselines.lsat import LongShortAdapters, fuse_logits
 from raie_core.baselines.mole import MixtureOfLoRAExperts, balance_loss
 from raie_core.baselines.raie import PeriodRecord, RegionAwareEditing
 from raie_core.errors import RaieConfigError
+from raie_core.sharing import SharedStep
 from raie_core.update import replay_sample
 
 METHODS: dict[str, Callable[[Backbone, MethodConfig], UpdateMethod]] = {
@@ -68,6 +69,8 @@ def _sharing(config: MethodConfig, **changes: object) -> MethodConfig:
 ABLATIONS: dict[str, Callable[[MethodConfig], MethodConfig]] = {
     "raie-paper": lambda c: _sharing(c, shared=False, promote=False),
     "raie-no-promote": lambda c: _sharing(c, promote=False),
+    "raie-adapter-step": lambda c: _sharing(c, step=SharedStep.ADAPTER, replay=True),
+    "raie-full-step": lambda c: _sharing(c, step=SharedStep.FULL),
     "raie-no-expand": _no_expand,
     "raie-no-add": lambda c: _region(c, pool_min=NO_GROWTH_POOL, pool_max=NO_GROWTH_POOL),
     "raie-no-replay": lambda c: dataclasses.replace(

@@ -322,3 +322,20 @@ def test_modules_train_a_whole_copy_per_adapter(
     with torch.no_grad():
         setup = backbone.logits(backbone.model, torch.from_numpy(update.context[1::2]))
     torch.testing.assert_close(mixed[1::2], setup)  # base rows untouched by the copy
+
+
+def test_deleting_the_last_adapter_leaves_the_plain_base(
+    backbone: SeqRecBackbone, update: AdapterTrainingSet
+) -> None:
+    # peft cannot delete its only adapter; the bank drops the peft layers instead
+    bank = RegionAdapters(backbone, CONFIG)
+    train_adapter(bank, adapter_name(0), update, seed=0, warm_start=WarmStart.ZERO)
+    bank.delete(adapter_name(0))
+    assert bank.model is None and bank.names == ()
+    assert not any("lora" in n for n, _ in bank.base_model.named_parameters())
+    route = np.full(len(update), -1)
+    with torch.no_grad():
+        setup = backbone.logits(backbone.model, torch.from_numpy(update.context))
+    torch.testing.assert_close(routed_scores(bank, update.context, route).scores, setup)
+    train_adapter(bank, adapter_name(1), update, seed=0, warm_start=WarmStart.ZERO)
+    assert bank.names == (adapter_name(1),)  # and the bank takes new adapters again

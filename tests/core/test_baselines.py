@@ -31,6 +31,7 @@ from raie_core.configs import config_from_dict
 from raie_core.errors import RaieConfigError
 from raie_core.protocol import ItemVocab, Windows
 from raie_core.regions import RegionConfig
+from raie_core.sharing import SharedStep
 from raie_core.training import TrainConfig
 
 N_ITEMS, MAX_LEN = 24, 6
@@ -320,6 +321,25 @@ def test_raie_serves_the_shared_adapter_where_no_region_adapter_is_promoted(back
     torch.testing.assert_close(routed.scores, replay.scores(NEW.context))
 
 
+def test_raie_full_step_without_promotions_is_the_full_ft_update(backbone) -> None:
+    # the FULL shared step on the new windows only is `full_ft`'s update, on the bank's base;
+    # no validation rows: no region adapter is promoted, so every row is served by that base
+    config = _with_train(CONFIG, max_epochs=3, val_fraction=0.0)
+    sharing = dataclasses.replace(config.adapters.sharing, replay=False)
+    config = dataclasses.replace(
+        config, adapters=dataclasses.replace(config.adapters, sharing=sharing)
+    )
+    method = _run("raie-full-step", backbone, config)
+    assert method.config.adapters.sharing.full and method.history[1].kept == ()
+    assert method.bank.names == ()  # no shared adapter: the base itself was fine-tuned
+    routed = method.routed(NEW.context)
+    assert (routed.route == -1).all()
+    full_ft = _run("full_ft", backbone, config)
+    torch.testing.assert_close(routed.scores, full_ft.scores(NEW.context))
+    base = _run("base", backbone, config).scores(NEW.context)
+    assert not torch.allclose(routed.scores, base)
+
+
 def test_raie_keeps_only_promoted_region_adapters(backbone) -> None:
     config = _with_train(CONFIG, max_epochs=3, lr=1e-2)
     method = _run("raie", backbone, config)
@@ -342,6 +362,8 @@ def test_raie_without_fallback_routes_every_row(backbone) -> None:
 
 def test_raie_ablation_configs() -> None:
     assert ABLATIONS["raie-no-replay"](CONFIG).adapters.replay_ratio == 0.0
+    assert ABLATIONS["raie-full-step"](CONFIG).adapters.sharing.full
+    assert ABLATIONS["raie-adapter-step"](CONFIG).adapters.sharing.step is SharedStep.ADAPTER
     assert ABLATIONS["raie-no-fallback"](CONFIG).regions.fallback is False
     assert ABLATIONS["raie-k8"](CONFIG).regions.n_regions == 8
     assert ABLATIONS["raie-no-add"](CONFIG).regions.pool_min == 10**7
