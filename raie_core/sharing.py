@@ -40,6 +40,15 @@ class SharedStep(Enum):
     baseline's update; region adapters start at zero as residuals on it."""
 
 
+class Criterion(Enum):
+    """The per-window quantity the promotion test compares (`SharingConfig.criterion`)."""
+
+    LOSS = "loss"
+    """Full-softmax cross-entropy of the target (lower is better)."""
+    NDCG = "ndcg"
+    """NDCG@k of the target among all items, context masked (the metric the bars use)."""
+
+
 @dataclass(frozen=True)
 class SharingConfig:
     """How RAIE splits each period's update between a shared adapter and region adapters.
@@ -64,6 +73,8 @@ class SharingConfig:
     lr wrecks a 2-layer model), the `full_ft` baseline's lr.
     replay: the shared step's rows add setup windows replayed at `AdapterConfig.replay_ratio`
     (the `replay` baseline's set); False: the period's new windows only (`full_ft`'s set).
+    criterion: what promotion compares per validation window (`Criterion`): cross-entropy,
+    or NDCG@``k`` (negated, so lower is better for both).
     """
 
     shared: bool = True
@@ -73,6 +84,8 @@ class SharingConfig:
     step: SharedStep = SharedStep.ADAPTER
     full_lr: float = 1e-4
     replay: bool = True
+    criterion: Criterion = Criterion.LOSS
+    k: int = 10
 
     def __post_init__(self) -> None:
         if self.promote and not self.shared:
@@ -81,6 +94,8 @@ class SharingConfig:
             raise RaieConfigError(f"sharing.level={self.level} should be in (0, 1)")
         if self.draws < 1:
             raise RaieConfigError(f"sharing.draws={self.draws} should be >= 1")
+        if self.k < 1:
+            raise RaieConfigError(f"sharing.k={self.k} should be >= 1")
         if not (math.isfinite(self.full_lr) and self.full_lr > 0):
             raise RaieConfigError(f"sharing.full_lr={self.full_lr} should be > 0")
 
@@ -111,8 +126,8 @@ def promotion(
 ) -> Promotion:
     """Is the region adapter resolvably better than the shared one on the region's windows?
 
-    local_loss, shared_loss: (n,) float per-window cross-entropy of the same validation
-    windows under each adapter; users: (n,) their users (the bootstrap's unit). No rows:
+    local_loss, shared_loss: (n,) float per-window cost of the same validation windows
+    under each adapter (cross-entropy, or negated NDCG@k: `criterion`); users: (n,) their users (the bootstrap's unit). No rows:
     not promoted (nothing shows the region adapter is better).
     """
     diff = np.asarray(local_loss, np.float64) - np.asarray(shared_loss, np.float64)

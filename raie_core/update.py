@@ -43,8 +43,8 @@ from raie_core.regions import (
     fit_regions,
     region_training_sets,
 )
-from raie_core.scoring import fallback_name, window_losses
-from raie_core.sharing import Promotion, SharingConfig, promotion
+from raie_core.scoring import fallback_name, window_gains, window_losses
+from raie_core.sharing import Criterion, Promotion, SharingConfig, promotion
 from raie_core.training import TrainResult, replay_count
 
 logger = logging.getLogger(__name__)
@@ -241,14 +241,26 @@ def train_region(
 def judge_region(bank: RegionAdapters, plan: RegionPlan, windows: Windows, seed: int) -> Promotion:
     """`promotion` of the region's trained adapter against the fallback that would serve
     the region otherwise (`fallback_name`: the shared adapter, or the period's base) on the
-    region's validation rows (the split `train_adapter` held out, same seed)."""
+    region's validation rows (the split `train_adapter` held out, same seed), by
+    `SharingConfig.criterion`."""
     data = region_data(plan, windows)
     rid_seed = region_seed(seed, plan.region_id)
     _, val = data.split(bank.config.train.val_fraction, rid_seed)
     context, target = data.context[val], data.target[val]
-    local = window_losses(bank, adapter_name(plan.region_id), context, target)
-    shared = window_losses(bank, fallback_name(bank), context, target)
-    return promotion(local, shared, windows.user[val], bank.config.sharing, rid_seed)
+    sharing = bank.config.sharing
+    local = _window_costs(bank, adapter_name(plan.region_id), context, target)
+    shared = _window_costs(bank, fallback_name(bank), context, target)
+    return promotion(local, shared, windows.user[val], sharing, rid_seed)
+
+
+def _window_costs(
+    bank: RegionAdapters, name: str, context: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """(n,) per-window cost under ``name`` by `SharingConfig.criterion` (lower is better)."""
+    sharing = bank.config.sharing
+    if sharing.criterion is Criterion.NDCG:
+        return -window_gains(bank, name, context, target, sharing.k)
+    return window_losses(bank, name, context, target)
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ from raie_core.adapters import (
 )
 from raie_core.backbones.seqrec import SeqRecBackbone, SeqRecConfig, fit_seqrec
 from raie_core.errors import RaieConfigError, RaieStateError
+from raie_core.metrics import target_ranks
 from raie_core.protocol import ItemVocab
 from raie_core.rebase import is_base_folder, save_period_base, train_base
-from raie_core.scoring import fallback_name, routed_scores, window_losses
+from raie_core.scoring import fallback_name, routed_scores, window_gains, window_losses
 from raie_core.serving import load_region_bank
-from raie_core.sharing import SHARED_KEY, SharedStep, SharingConfig
+from raie_core.sharing import SHARED_KEY, Criterion, SharedStep, SharingConfig
 from raie_core.training import TrainConfig
 from raie_core.update import RegionPlan, update_region
 from tests.core.test_seqrec import L, cycle_windows
@@ -96,6 +97,10 @@ def test_without_adapters_the_base_scores_every_row(backbone: SeqRecBackbone) ->
         direct, torch.from_numpy(data.target), reduction="none"
     )
     np.testing.assert_allclose(losses, expected.numpy(), rtol=1e-5)
+    gains = window_gains(bank, BASE, data.context, data.target, k=3)
+    ranks = target_ranks(direct, data.target, data.context).numpy()
+    np.testing.assert_allclose(gains, np.where(ranks < 3, 1 / np.log2(ranks + 2), 0.0))
+    assert 0 < np.count_nonzero(gains) < len(gains)  # both hits and misses at k=3
 
 
 def test_a_region_is_judged_against_the_base_and_dropped_when_not_better(
@@ -115,6 +120,11 @@ def test_a_region_is_judged_against_the_base_and_dropped_when_not_better(
     )
     update = update_region(bank, plan, windows, seed=0)
     assert update.promotion is not None and update.promotion.rows == 4
+    by_ndcg = replace(bank.config, sharing=replace(FULL, criterion=Criterion.NDCG, k=5))
+    ndcg_bank = RegionAdapters(backbone, by_ndcg)
+    train_base(ndcg_bank, data, seed=0)
+    judged = update_region(ndcg_bank, plan, windows, seed=0).promotion
+    assert judged is not None and -1.0 <= judged.mean <= 1.0  # a difference of NDCG gains
     assert update.kept == update.promotion.promoted
     assert (adapter_name(3) in bank) == update.kept
     assert GLOBAL not in bank  # the full step trains no shared adapter
@@ -123,6 +133,8 @@ def test_a_region_is_judged_against_the_base_and_dropped_when_not_better(
 def test_full_lr_is_validated() -> None:
     with pytest.raises(RaieConfigError, match="sharing.full_lr=0.0 should be > 0"):
         SharingConfig(full_lr=0.0)
+    with pytest.raises(RaieConfigError, match="sharing.k=0 should be >= 1"):
+        SharingConfig(k=0)
     assert SharingConfig(step=SharedStep.FULL).full
     assert not SharingConfig(step=SharedStep.FULL, shared=False, promote=False).full
 
