@@ -79,11 +79,11 @@ class SharingConfig:
 
     shared: bool = True
     promote: bool = True
-    level: float = 0.5
+    level: float = 0.9
     draws: int = 1000
-    step: SharedStep = SharedStep.ADAPTER
+    step: SharedStep = SharedStep.FULL
     full_lr: float = 1e-4
-    replay: bool = True
+    replay: bool = False
     criterion: Criterion = Criterion.LOSS
     k: int = 10
 

@@ -41,6 +41,9 @@ METHODS: dict[str, Callable[[Backbone, MethodConfig], UpdateMethod]] = {
     "raie": RegionAwareEditing,
 }
 
+ADAPTER_STEP_LEVEL = 0.5
+"""The promotion level chosen with the shared-adapter step (`raie-adapter-step`: the design
+before issue 16's full step, exactly as it was the default)."""
 NO_EXPAND_EPS = 1e-6
 """Core = band up to this margin, so every in-band sample updates (the no-Expand ablation)."""
 NO_GROWTH_POOL = 10**7
@@ -69,8 +72,9 @@ def _sharing(config: MethodConfig, **changes: object) -> MethodConfig:
 ABLATIONS: dict[str, Callable[[MethodConfig], MethodConfig]] = {
     "raie-paper": lambda c: _sharing(c, shared=False, promote=False),
     "raie-no-promote": lambda c: _sharing(c, promote=False),
-    "raie-adapter-step": lambda c: _sharing(c, step=SharedStep.ADAPTER, replay=True),
-    "raie-full-step": lambda c: _sharing(c, step=SharedStep.FULL),
+    "raie-adapter-step": lambda c: _sharing(
+        c, step=SharedStep.ADAPTER, replay=True, level=ADAPTER_STEP_LEVEL
+    ),
     "raie-no-expand": _no_expand,
     "raie-no-add": lambda c: _region(c, pool_min=NO_GROWTH_POOL, pool_max=NO_GROWTH_POOL),
     "raie-no-replay": lambda c: dataclasses.replace(

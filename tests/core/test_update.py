@@ -120,8 +120,12 @@ def test_plan_period_uses_the_training_sets_and_the_warm_start_rule() -> None:
     sets = region_training_sets(
         edit_regions(regions, new.astype(np.float32), config, 1, keys=keys), config, 0.5, seed=4
     )
-    full = SharingConfig(step=SharedStep.FULL)
-    for adapters in (paper, replace(paper, sharing=SharingConfig()), replace(paper, sharing=full)):
+    adapter = SharingConfig(step=SharedStep.ADAPTER)
+    for adapters in (
+        paper,
+        replace(paper, sharing=adapter),
+        replace(paper, sharing=SharingConfig()),
+    ):
         plan = plan_period(regions, new.astype(np.float32), keys, config, adapters, 1, {0}, seed=4)
         assert plan.affected == sets.affected and len(plan.affected) == 2
         for one in plan.plans:

@@ -31,7 +31,7 @@ PERIODS = (date(1997, 12, 15), date(1997, 12, 22))
 
 
 PAPER = SharingConfig(shared=False, promote=False)
-FULL = SharingConfig(step=SharedStep.FULL)
+ADAPTER = SharingConfig(step=SharedStep.ADAPTER, replay=True, level=0.5)
 
 
 def _config(path: str, sharing: SharingConfig) -> PipelineConfig:
@@ -64,7 +64,7 @@ def slice_path(ml100k_slice) -> str:  # noqa: ANN001
     [
         SharingConfig(),
         pytest.param(PAPER, marks=pytest.mark.slow, id="paper"),
-        pytest.param(FULL, marks=pytest.mark.slow, id="full"),
+        pytest.param(ADAPTER, marks=pytest.mark.slow, id="adapter"),
     ],
 )
 def test_flow_and_benchmark_method_agree(
