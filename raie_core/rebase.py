@@ -16,6 +16,7 @@ Cost: the base is the backbone's whole weight set, stored per period (seqrec on 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from contextlib import nullcontext
 from pathlib import Path
@@ -30,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 BASE_FILE = "base.safetensors"
 """The file of a stored per-period base (in the shared adapter's place, `SHARED_KEY`)."""
+BASE_CONFIG = "base_config.json"
+"""Its lineage, as peft's adapter_config.json names an adapter's base: the
+``base_model_name_or_path`` of the setup base it was fine-tuned from."""
 
 
 def train_base(bank: RegionAdapters, data: AdapterTrainingSet, seed: int) -> TrainResult:
@@ -70,7 +74,7 @@ def is_base_folder(folder: str | Path) -> bool:
 
 def save_period_base(bank: RegionAdapters, folder: str | Path) -> None:
     """Write the bank's base weights to ``folder/base.safetensors`` (key-sorted, so the bytes
-    are a function of the weights). The bank must hold no adapter (its layers would be saved
+    are a function of the weights) and ``base_config.json`` naming the setup base. The bank must hold no adapter (its layers would be saved
     in the base's modules): the flow's shared step trains the base in a bank of its own."""
     if bank.model is not None:
         raise RaieStateError("save_period_base needs a bank without adapters")
@@ -79,6 +83,8 @@ def save_period_base(bank: RegionAdapters, folder: str | Path) -> None:
     state = bank.base_model.state_dict()
     tensors = {name: state[name].detach().contiguous().clone() for name in sorted(state)}
     save_file(tensors, str(folder / BASE_FILE))
+    origin = {"base_model_name_or_path": getattr(bank.base_model, "name_or_path", "")}
+    (folder / BASE_CONFIG).write_text(json.dumps(origin, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def load_period_base(bank: RegionAdapters, folder: str | Path) -> None:

@@ -1,6 +1,7 @@
 """raie_core.rebase: the shared step as a full fine-tune of the bank's own base (a per-period
 base), the region adapters as residuals on it, the fallback and the promotion test on it."""
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -147,6 +148,8 @@ def test_a_saved_base_loads_back_under_the_shared_key(
     train_base(bank, data, seed=2)
     save_period_base(bank, tmp_path / "base")
     assert is_base_folder(tmp_path / "base") and not is_base_folder(tmp_path)
+    origin = json.loads((tmp_path / "base" / "base_config.json").read_text())
+    assert origin == {"base_model_name_or_path": backbone.model.name_or_path}
     train_adapter(bank, adapter_name(1), data, seed=0, warm_start=WarmStart.ZERO)
     bank.save(tmp_path / "bank")
     with pytest.raises(RaieStateError, match="needs a bank without adapters"):
