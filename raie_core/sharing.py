@@ -73,16 +73,17 @@ class SharingConfig:
     0.0535 vs 0.0524), kept by the `raie-adapter-step` ablation.
     draws: bootstrap draws of the interval (seeded with the region's training seed).
     step: what the shared step trains (`SharedStep`). FULL, every weight of the bank's base
-    (a per-period base the region adapters sit on as zero-start residuals): ML-1M 0.1209
-    vs the shared LoRA adapter's 0.1186 (r 8), 0.1188 (all item rows), 0.1199 (all rows,
-    r 32 or 64; `replay` 0.1186–0.1199, `full_ft` 0.1212, base 0.1147); self-made drift
-    (ML-100K table, 25 % of post-onset users to Romance, seed 5, backbone 20 epochs) 0.0376
-    vs 0.0352 (cohort 0.0147 vs 0.0152, other users 0.0448 vs 0.0414; base 0.0443).
+    (a per-period base the region adapters sit on as zero-start residuals): ML-1M 0.1233
+    (with replay; 0.1209 without) vs the shared LoRA adapter's 0.1186 (r 8), 0.1188 (all
+    item rows), 0.1199 (all rows, r 32 or 64; `replay` 0.1186–0.1199, `full_ft` 0.1212,
+    base 0.1147); self-made drift (ML-100K table, 25 % of post-onset users to Romance,
+    seed 5, backbone 20 epochs; without replay, level 0.9 for both) 0.0376 vs 0.0352 (cohort
+    0.0147 vs 0.0152, other users 0.0448 vs 0.0414; base 0.0443).
     full_lr: AdamW learning rate of the FULL step (it moves every base weight; a LoRA-sized
     lr wrecks a 2-layer model): the `full_ft` baseline's lr, so the step is its update.
     replay: the shared step's rows add setup windows replayed at `AdapterConfig.replay_ratio`
-    (the `replay` baseline's set); False (the default with FULL, as `full_ft` trains, the
-    variant measured above): the period's new windows only.
+    (the `replay` baseline's set); False: the period's new windows only (`full_ft`'s set).
+    True: ML-1M, FULL, level 0.9: 0.1233 with replay, 0.1209 without (`full_ft` 0.1212).
     criterion: what promotion compares per validation window (`Criterion`): cross-entropy,
     or NDCG@``k`` (negated, so lower is better for both). Loss kept: with the full step on
     ML-1M, NDCG at level 0.5 promoted 1 region, 0.1208, loss at 0.9 0.1209.
@@ -94,7 +95,7 @@ class SharingConfig:
     draws: int = 1000
     step: SharedStep = SharedStep.FULL
     full_lr: float = 1e-4
-    replay: bool = False
+    replay: bool = True
     criterion: Criterion = Criterion.LOSS
     k: int = 10
 

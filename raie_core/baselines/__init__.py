@@ -72,6 +72,7 @@ def _sharing(config: MethodConfig, **changes: object) -> MethodConfig:
 ABLATIONS: dict[str, Callable[[MethodConfig], MethodConfig]] = {
     "raie-paper": lambda c: _sharing(c, shared=False, promote=False),
     "raie-no-promote": lambda c: _sharing(c, promote=False),
+    "raie-no-shared-replay": lambda c: _sharing(c, replay=False),
     "raie-adapter-step": lambda c: _sharing(
         c, step=SharedStep.ADAPTER, replay=True, level=ADAPTER_STEP_LEVEL
     ),

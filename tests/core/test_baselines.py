@@ -322,10 +322,10 @@ def test_raie_serves_the_shared_adapter_where_no_region_adapter_is_promoted(back
 
 
 def test_raie_without_promotions_is_the_full_ft_update(backbone) -> None:
-    # the default shared step (FULL, new windows only) is `full_ft`'s update, on the bank's
+    # the default shared step (FULL) without replay is `full_ft`'s update, on the bank's
     # base; no validation rows: no region adapter is promoted, every row is served by that base
     config = _with_train(CONFIG, max_epochs=3, val_fraction=0.0)
-    method = _run("raie", backbone, config)
+    method = _run("raie-no-shared-replay", backbone, config)
     assert method.config.adapters.sharing.full and method.history[1].kept == ()
     assert method.bank.names == ()  # no shared adapter: the base itself was fine-tuned
     routed = method.routed(NEW.context)
@@ -359,6 +359,7 @@ def test_raie_without_fallback_routes_every_row(backbone) -> None:
 def test_raie_ablation_configs() -> None:
     assert ABLATIONS["raie-no-replay"](CONFIG).adapters.replay_ratio == 0.0
     assert CONFIG.adapters.sharing.full  # the default shared step fine-tunes the base
+    assert not ABLATIONS["raie-no-shared-replay"](CONFIG).adapters.sharing.replay
     adapter = ABLATIONS["raie-adapter-step"](CONFIG).adapters.sharing
     assert adapter.step is SharedStep.ADAPTER and adapter.replay and adapter.level == 0.5
     assert ABLATIONS["raie-no-fallback"](CONFIG).regions.fallback is False

@@ -46,7 +46,7 @@ def test_nested_config_to_dict_hand_worked() -> None:
             "draws": 1000,
             "step": "full",
             "full_lr": 1e-4,
-            "replay": False,
+            "replay": True,
             "criterion": "loss",
             "k": 10,
         },
