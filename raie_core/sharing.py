@@ -83,7 +83,9 @@ class SharingConfig:
     lr wrecks a 2-layer model): the `full_ft` baseline's lr, so the step is its update.
     replay: the shared step's rows add setup windows replayed at `AdapterConfig.replay_ratio`
     (the `replay` baseline's set); False: the period's new windows only (`full_ft`'s set).
-    True: ML-1M, FULL, level 0.9: 0.1233 with replay, 0.1209 without (`full_ft` 0.1212).
+    True: ML-1M, FULL, level 0.9: 0.1233 with replay, 0.1209 without (`full_ft` 0.1212);
+    the Romance drift above 0.0384 with, 0.0376 without (it trades the cohort, 0.0127 vs
+    0.0147, for the other users, 0.0464 vs 0.0448).
     criterion: what promotion compares per validation window (`Criterion`): cross-entropy,
     or NDCG@``k`` (negated, so lower is better for both). Loss kept: with the full step on
     ML-1M, NDCG at level 0.5 promoted 1 region, 0.1208, loss at 0.9 0.1209.
