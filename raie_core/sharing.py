@@ -84,7 +84,8 @@ class SharingConfig:
     replay: the shared step's rows add setup windows replayed at `AdapterConfig.replay_ratio`
     (the `replay` baseline's set); False: the period's new windows only (`full_ft`'s set).
     True: ML-1M, FULL, level 0.9: 0.1233 with replay, 0.1209 without (`full_ft` 0.1212);
-    the Romance drift above 0.0384 with, 0.0376 without (it trades the cohort, 0.0127 vs
+    ML-100K (backbone 20 epochs) 0.0495 with, 0.0491 without (`full_ft`, `replay` and base
+    0.0488, `raie-adapter-step` 0.0490); the Romance drift above 0.0384 with, 0.0376 without (it trades the cohort, 0.0127 vs
     0.0147, for the other users, 0.0464 vs 0.0448).
     criterion: what promotion compares per validation window (`Criterion`): cross-entropy,
     or NDCG@``k`` (negated, so lower is better for both). Loss kept: with the full step on
