@@ -61,7 +61,10 @@ class AdapterConfig:
     training set (reference 0.7; n_replay = `replay_count`). item_rows: which item embedding
     rows an adapter trains besides its LoRA weights: "new" (items unknown at setup), "all"
     (every item's row, so popularity shifts of known items are learnt too) or "none". sharing: RAIE's shared adapter and region
-    promotion (`SharingConfig`; the baselines ignore it).
+    promotion (`SharingConfig`; the baselines ignore it). modules: module names each adapter
+    trains a whole copy of besides its LoRA (peft ``modules_to_save``), e.g. GPT-2's position
+    embedding ``wpe``; only Linear / Embedding modules, the kinds peft mixes in one batch
+    (layer norms are not); empty: LoRA and item rows only.
     """
 
     lora: LoraShape = field(default_factory=LoraShape)
@@ -69,8 +72,10 @@ class AdapterConfig:
     replay_ratio: float = 0.7
     item_rows: str = "new"
     sharing: SharingConfig = field(default_factory=SharingConfig)
+    modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "modules", tuple(self.modules))
         if not 0.0 <= self.replay_ratio < 1.0:
             raise RaieConfigError(f"replay_ratio={self.replay_ratio} should be in [0, 1)")
         if self.item_rows not in ITEM_ROWS:
@@ -168,6 +173,13 @@ class RegionAdapters:
         self._base = copy.deepcopy(backbone.model).requires_grad_(False).eval()
 
     @property
+    def base_model(self) -> torch.nn.Module:
+        """The bank's own copy of the base (the setup backbone's weights, or the period's
+        fine-tuned base, `raie_core.rebase`); with adapters it holds their layers too, so run
+        it through `model` with adapter ``BASE`` then."""
+        return self._base
+
+    @property
     def names(self) -> tuple[str, ...]:
         return () if self.model is None else tuple(sorted(self.model.peft_config))
 
@@ -185,6 +197,7 @@ class RegionAdapters:
             target_modules=list(c.lora.targets or self.backbone.lora_targets),
             fan_in_fan_out=self.backbone.fan_in_fan_out,
             trainable_token_indices=rows or None,
+            modules_to_save=list(c.modules) or None,
         )
 
     def add(
@@ -222,7 +235,11 @@ class RegionAdapters:
             raise RaieStateError(f"adapter {name!r} does not exist")
         assert self.model is not None
         others = [n for n in self.names if n != name]
-        if others and name in self.model.active_adapters:
+        if not others:  # peft cannot delete its last adapter: remove its layers instead
+            self._base = self.model.unload()
+            self.model = None
+            return
+        if name in self.model.active_adapters:
             self.model.set_adapter(others[0])  # peft warns when the active adapter is deleted
         self.model.delete_adapter(name)
 
@@ -316,16 +333,29 @@ def train_adapter(
     params = [p for p in model.parameters() if p.requires_grad]
     if {id(p) for p in params} != {id(p) for p in own.values()}:
         raise RaieStateError(f"trainable parameters of {name!r} are not exactly its own")
+    result = fit_rows(bank.backbone, model, params, data, bank.config.train, seed)
+    model.eval()
+    logger.info("adapter %s: %d epochs (best %d)", name, result.epochs, result.best_epoch)
+    return result
+
+
+def fit_rows(
+    backbone: Backbone,
+    model: torch.nn.Module,
+    params: list[torch.nn.Parameter],
+    data: AdapterTrainingSet,
+    config: TrainConfig,
+    seed: int,
+) -> TrainResult:
+    """`fit` ``params`` of ``model`` on ``data``: weighted full-softmax cross-entropy,
+    early stopping on `AdapterTrainingSet.split` (the latest new rows when timestamps are
+    known). One loop for every adapter, the shared base step and the `full_ft` baseline."""
     context = torch.from_numpy(np.ascontiguousarray(data.context, dtype=np.int64))
     target = torch.from_numpy(np.ascontiguousarray(data.target, dtype=np.int64))
     weight = torch.from_numpy(np.ascontiguousarray(data.weight, dtype=np.float32))
-    train_idx, val_idx = data.split(bank.config.train.val_fraction, seed)
-    backbone = bank.backbone
+    train_idx, val_idx = data.split(config.val_fraction, seed)
 
     def loss_fn(index: torch.Tensor) -> torch.Tensor:
         return backbone.loss(model, context[index], target[index], weight[index])
 
-    result = fit(model, params, loss_fn, train_idx, val_idx, bank.config.train, seed)
-    model.eval()
-    logger.info("adapter %s: %d epochs (best %d)", name, result.epochs, result.best_epoch)
-    return result
+    return fit(model, params, loss_fn, train_idx, val_idx, config, seed)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from raie_core.adapters import BASE, GLOBAL, RegionAdapters, adapter_name
 from raie_core.errors import RaieConfigError, RaieStateError
+from raie_core.metrics import ndcg_gains, target_ranks
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,10 +62,25 @@ def fallback_name(bank: RegionAdapters) -> str:
 def _score_chunk(bank: RegionAdapters, context: np.ndarray, used: np.ndarray) -> torch.Tensor:
     ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.int64))
     fallback = fallback_name(bank)
-    if bank.model is None or (fallback == BASE and bool(np.all(used < 0))):
-        return bank.backbone.logits(bank.backbone.model, ctx)
+    if bank.model is None:
+        return bank.backbone.logits(bank.base_model, ctx)
     names = [fallback if r < 0 else adapter_name(int(r)) for r in used]
     return bank.backbone.logits(bank.model, ctx, adapter_names=names)
+
+
+def window_gains(
+    bank: RegionAdapters,
+    name: str,
+    context: np.ndarray,
+    target: np.ndarray,
+    k: int,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """(n,) float64 NDCG@k of each target under adapter ``name`` (`BASE`: the bank's base),
+    ranked among all items with the context's own items masked (`target_ranks`)."""
+    logits = _window_logits(bank, name, context, batch_size)
+    ranks = target_ranks(logits, target, context)
+    return ndcg_gains(ranks, k).numpy()
 
 
 def window_losses(
@@ -74,20 +90,26 @@ def window_losses(
     target: np.ndarray,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """(n,) float32 full-softmax cross-entropy of each target under adapter ``name`` (eval),
-    ``batch_size`` rows per forward pass."""
-    if name not in bank:
-        raise RaieStateError(f"adapter {name!r} does not exist")
-    assert bank.model is not None
-    bank.model.eval()
-    ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.int64))
+    """(n,) float32 full-softmax cross-entropy of each target under adapter ``name`` (eval;
+    `BASE`: the bank's base), ``batch_size`` rows per forward pass."""
+    logits = _window_logits(bank, name, context, batch_size)
     tgt = torch.from_numpy(np.ascontiguousarray(target, dtype=np.int64))
-    out = []
+    return F.cross_entropy(logits, tgt, reduction="none").numpy()
+
+
+def _window_logits(
+    bank: RegionAdapters, name: str, context: np.ndarray, batch_size: int
+) -> torch.Tensor:
+    """(n, n_tokens) float32 logits of every row under adapter ``name`` (eval, no grad)."""
+    if name != BASE and name not in bank:
+        raise RaieStateError(f"adapter {name!r} does not exist")
+    model = bank.base_model if bank.model is None else bank.model
+    model.eval()
+    ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.int64))
+    out = [torch.zeros((0, bank.backbone.vocab.n_tokens), dtype=torch.float32)]
     with torch.no_grad():
         for start in range(0, len(ctx), batch_size):
-            rows = slice(start, start + batch_size)
-            logits = bank.backbone.logits(
-                bank.model, ctx[rows], adapter_names=[name] * len(tgt[rows])
-            )
-            out.append(F.cross_entropy(logits, tgt[rows], reduction="none"))
-    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+            rows = ctx[start : start + batch_size]
+            names = None if bank.model is None else [name] * len(rows)
+            out.append(bank.backbone.logits(model, rows, adapter_names=names))
+    return torch.cat(out)

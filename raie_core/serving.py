@@ -18,8 +18,10 @@ from raie_core.backbones import encode_array
 from raie_core.backbones.base import Backbone
 from raie_core.errors import RaieConfigError
 from raie_core.evaluation import top_k
+from raie_core.rebase import is_base_folder, load_period_base
 from raie_core.regions import RegionConfig, Regions, route
 from raie_core.scoring import routed_scores
+from raie_core.sharing import SHARED_KEY
 
 ITEMS_COLUMN = "items"
 """The column of user contexts (item-id lists, most recent last) of the bank's pyfunc model."""
@@ -42,10 +44,16 @@ def load_region_bank(
     backbone: Backbone, config: AdapterConfig, adapters: Mapping[int, str | Path]
 ) -> RegionAdapters:
     """A `RegionAdapters` on ``backbone`` holding each region's (or `SHARED_KEY`'s) adapter
-    folder of ``adapters`` (region id -> folder)."""
+    folder of ``adapters`` (region id -> folder). A `SHARED_KEY` folder holding a per-period
+    base (`sharing.step: full`, `raie_core.rebase`) becomes the bank's base, loaded first."""
     bank = RegionAdapters(backbone, config)
+    shared = adapters.get(SHARED_KEY)
+    base = shared is not None and is_base_folder(shared)
+    if base:
+        load_period_base(bank, shared)
     for region_id, folder in sorted(adapters.items()):
-        bank.load_adapter(adapter_name(region_id), folder)
+        if not (base and region_id == SHARED_KEY):
+            bank.load_adapter(adapter_name(region_id), folder)
     return bank
 
 

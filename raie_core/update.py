@@ -33,6 +33,7 @@ from raie_core.adapters import (
 )
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.protocol import Windows
+from raie_core.rebase import train_base
 from raie_core.regions import (
     EditResult,
     RegionConfig,
@@ -42,8 +43,8 @@ from raie_core.regions import (
     fit_regions,
     region_training_sets,
 )
-from raie_core.scoring import window_losses
-from raie_core.sharing import Promotion, promotion
+from raie_core.scoring import fallback_name, window_gains, window_losses
+from raie_core.sharing import Criterion, Promotion, SharingConfig, promotion
 from raie_core.training import TrainResult, replay_count
 
 logger = logging.getLogger(__name__)
@@ -97,16 +98,23 @@ class PeriodPlan:
 
 
 def warm_start(
-    regions: Regions, region_id: int, trained: Collection[int], shared: bool = False
+    regions: Regions,
+    region_id: int,
+    trained: Collection[int],
+    sharing: SharingConfig | None = None,
 ) -> tuple[WarmStart, int | None]:
-    """The one warm-start rule. ``shared`` (`SharingConfig.shared`): every region starts from
-    the period's shared adapter. Else DESIGN §4.7: a region with an adapter continues it; one
-    without copies the adapter of the nearest live region (largest center cosine in
-    ``regions``) that has one; zero when no live region has an adapter.
+    """The one warm-start rule. `SharingConfig.shared`: every region starts from the
+    period's shared step: a copy of the shared adapter (SHARED), or, when the step
+    fine-tuned the base (`SharingConfig.full`), a zero residual on it (ZERO). Else DESIGN
+    §4.7: a region with an adapter continues it; one without copies the adapter of the
+    nearest live region (largest center cosine in ``regions``) that has one; zero when no
+    live region has an adapter (also when ``sharing`` is None).
 
     trained: region ids with an adapter before this period. Returns (warm start, source).
     """
-    if shared:
+    if sharing is not None and sharing.full:
+        return WarmStart.ZERO, None
+    if sharing is not None and sharing.shared:
         return WarmStart.SHARED, None
     if region_id in trained:
         return WarmStart.PREVIOUS, region_id
@@ -152,10 +160,9 @@ def plan_period(
     edit = edit_regions(regions, X, region_config, period, keys=keys)
     sets = region_training_sets(edit, region_config, adapter_config.replay_ratio, seed)
     plans = []
-    shared = adapter_config.sharing.shared
     for rid in sets.affected:
         one = sets.sets[rid]
-        start, source = warm_start(edit.regions, rid, trained, shared)
+        start, source = warm_start(edit.regions, rid, trained, adapter_config.sharing)
         plans.append(RegionPlan(rid, one.keys, one.weights, one.source, start, source))
     return PeriodPlan(edit=edit, plans=tuple(plans))
 
@@ -178,10 +185,16 @@ def replay_sample(old: Windows, n_new: int, ratio: float, seed: int) -> Windows:
 
 
 def shared_training_set(new: Windows, old: Windows, ratio: float, seed: int) -> AdapterTrainingSet:
-    """The shared adapter's rows: the period's new windows plus `replay_sample` of ``old``
-    (the setup windows) at ``ratio``: the `replay` baseline's training set."""
+    """The shared step's rows: the period's new windows plus `replay_sample` of ``old``
+    (the setup windows) at ``ratio`` (the `replay` baseline's training set; ratio 0 or
+    `SharingConfig.replay` false: the new windows only, `full_ft`'s)."""
     replay = replay_sample(old, len(new), ratio, seed)
     return AdapterTrainingSet.from_windows(new, replay=replay if len(replay) else None)
+
+
+def shared_ratio(config: AdapterConfig) -> float:
+    """The replay ratio of the shared step's rows (`SharingConfig.replay`)."""
+    return config.replay_ratio if config.sharing.replay else 0.0
 
 
 def train_shared(bank: RegionAdapters, data: AdapterTrainingSet, seed: int) -> TrainResult:
@@ -226,15 +239,28 @@ def train_region(
 
 
 def judge_region(bank: RegionAdapters, plan: RegionPlan, windows: Windows, seed: int) -> Promotion:
-    """`promotion` of the region's trained adapter against the shared one on the region's
-    validation rows (the split `train_adapter` held out, same seed)."""
+    """`promotion` of the region's trained adapter against the fallback that would serve
+    the region otherwise (`fallback_name`: the shared adapter, or the period's base) on the
+    region's validation rows (the split `train_adapter` held out, same seed), by
+    `SharingConfig.criterion`."""
     data = region_data(plan, windows)
     rid_seed = region_seed(seed, plan.region_id)
     _, val = data.split(bank.config.train.val_fraction, rid_seed)
     context, target = data.context[val], data.target[val]
-    local = window_losses(bank, adapter_name(plan.region_id), context, target)
-    shared = window_losses(bank, GLOBAL, context, target)
-    return promotion(local, shared, windows.user[val], bank.config.sharing, rid_seed)
+    sharing = bank.config.sharing
+    local = _window_costs(bank, adapter_name(plan.region_id), context, target)
+    shared = _window_costs(bank, fallback_name(bank), context, target)
+    return promotion(local, shared, windows.user[val], sharing, rid_seed)
+
+
+def _window_costs(
+    bank: RegionAdapters, name: str, context: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """(n,) per-window cost under ``name`` by `SharingConfig.criterion` (lower is better)."""
+    sharing = bank.config.sharing
+    if sharing.criterion is Criterion.NDCG:
+        return -window_gains(bank, name, context, target, sharing.k)
+    return window_losses(bank, name, context, target)
 
 
 @dataclass(frozen=True)
@@ -292,8 +318,9 @@ def train_period(
     seed: int,
 ) -> PeriodUpdate:
     """One period's adapter update in ``bank`` (which holds every pre-period adapter): the
-    shared adapter on ``shared_data`` (`shared_training_set`; needed when
-    `SharingConfig.shared`), then `update_region` for every affected region. Equal, adapter
+    shared step on ``shared_data`` (`shared_training_set`; needed when
+    `SharingConfig.shared`): the shared adapter, or the base itself (`train_base`) under
+    `SharingConfig.full`; then `update_region` for every affected region. Equal, adapter
     for adapter, to the nightly flow's tasks, which run `train_shared` and then
     `update_region` on a bank holding only the region's source.
     """
@@ -301,7 +328,8 @@ def train_period(
     if bank.config.sharing.shared:
         if shared_data is None:
             raise RaieConfigError("sharing.shared=true needs the shared adapter's training set")
-        shared = train_shared(bank, shared_data, seed)
+        step = train_base if bank.config.sharing.full else train_shared
+        shared = step(bank, shared_data, seed)
     regions: dict[int, RegionUpdate] = {}
     for one in training_order(plan.plans):
         if one.source_region is not None and adapter_name(one.source_region) not in bank:

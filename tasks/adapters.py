@@ -20,10 +20,11 @@ from raie_core.adapters import (
 )
 from raie_core.errors import RaieStateError
 from raie_core.evaluation import SETUP_CODE
+from raie_core.rebase import is_base_folder, load_period_base, save_period_base, train_base
 from raie_core.serving import load_region_bank
 from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainResult
-from raie_core.update import shared_training_set, train_shared, update_region
+from raie_core.update import shared_ratio, shared_training_set, train_shared, update_region
 from tasks.integrity import verified_adapter
 from tasks.models import load_base
 from tasks.regions import EditSummary, region_plan
@@ -66,20 +67,23 @@ def kept_regions(trained: list[AdapterInfo]) -> int:
 def train_shared_adapter(
     store: Store, config: AdapterConfig, windows: WindowsRef, previous: str | None, seed: int
 ) -> AdapterInfo:
-    """`train_shared` on the period's windows plus setup windows replayed at the config's
-    ratio (`shared_training_set`), continuing the previous shared adapter (folder
-    ``previous``) or starting from zero; stages the result as a new shared version."""
+    """`train_shared` (or `train_base` under `sharing.step: full`) on the period's windows
+    plus setup windows replayed at the config's ratio (`shared_training_set`, `shared_ratio`),
+    continuing the previous shared adapter or base (folder ``previous``) or starting from
+    zero (the setup base); stages the result as a new shared version."""
     bank = RegionAdapters(load_base(store), config)
     if previous is not None:
-        bank.load_adapter(GLOBAL, verified_adapter(store, previous))
+        _load_shared(store, bank, previous)
     setup = load_windows(window_path(store, SETUP_CODE))
-    data = shared_training_set(load_windows(windows.path), setup, config.replay_ratio, seed)
-    result = train_shared(bank, data, seed)
+    data = shared_training_set(load_windows(windows.path), setup, shared_ratio(config), seed)
+    step = train_base if config.sharing.full else train_shared
+    result = step(bank, data, seed)
     start = "zero" if previous is None else "previous"
     n_replay = int(data.replay.sum())
+    ref = _stage_base(store, bank) if config.sharing.full else _stage(store, bank, SHARED_KEY)
     return _info(
         SHARED_KEY,
-        _stage(store, bank, SHARED_KEY),
+        ref,
         start,
         None,
         result,
@@ -103,6 +107,8 @@ def train_region_adapter(
     the result as a new version when it is kept."""
     plan = region_plan(summary, region_id)
     bank = RegionAdapters(load_base(store), config)
+    if config.sharing.full:  # the region's residual sits on the period's base
+        _load_shared(store, bank, previous[SHARED_KEY])
     source = SHARED_KEY if plan.warm_start is WarmStart.SHARED else plan.source_region
     if source is not None:
         if source not in previous:
@@ -124,6 +130,24 @@ def train_region_adapter(
     judged = update.promotion
     promotion = {"mean": judged.mean, "low": judged.low, "high": judged.high, "rows": judged.rows}
     return dataclasses.replace(info, kept=update.kept, promotion=promotion)
+
+
+def _load_shared(store: Store, bank: RegionAdapters, rel: str) -> None:
+    """Load the stored shared version ``rel`` into ``bank``: a per-period base becomes its
+    base (`sharing.step: full`), a shared adapter its `GLOBAL` adapter."""
+    folder = verified_adapter(store, rel)
+    if is_base_folder(folder):
+        load_period_base(bank, folder)
+    else:
+        bank.load_adapter(GLOBAL, folder)
+
+
+def _stage_base(store: Store, bank: RegionAdapters) -> AdapterRef:
+    """Stage the bank's per-period base as the shared key's next version (digest, lineage)."""
+    with store.stage_adapter(SHARED_KEY) as draft:
+        save_period_base(bank, draft.dir)
+    assert draft.ref is not None
+    return draft.ref
 
 
 def _stage(store: Store, bank: RegionAdapters, key: int) -> AdapterRef:

@@ -25,6 +25,7 @@ from raie_core.baselines.lsat import LongShortAdapters, fuse_logits
 from raie_core.baselines.mole import MixtureOfLoRAExperts, balance_loss
 from raie_core.baselines.raie import PeriodRecord, RegionAwareEditing
 from raie_core.errors import RaieConfigError
+from raie_core.sharing import SharedStep
 from raie_core.update import replay_sample
 
 METHODS: dict[str, Callable[[Backbone, MethodConfig], UpdateMethod]] = {
@@ -40,6 +41,9 @@ METHODS: dict[str, Callable[[Backbone, MethodConfig], UpdateMethod]] = {
     "raie": RegionAwareEditing,
 }
 
+ADAPTER_STEP_LEVEL = 0.5
+"""The promotion level chosen with the shared-adapter step (`raie-adapter-step`: the design
+before issue 16's full step, exactly as it was the default)."""
 NO_EXPAND_EPS = 1e-6
 """Core = band up to this margin, so every in-band sample updates (the no-Expand ablation)."""
 NO_GROWTH_POOL = 10**7
@@ -68,6 +72,10 @@ def _sharing(config: MethodConfig, **changes: object) -> MethodConfig:
 ABLATIONS: dict[str, Callable[[MethodConfig], MethodConfig]] = {
     "raie-paper": lambda c: _sharing(c, shared=False, promote=False),
     "raie-no-promote": lambda c: _sharing(c, promote=False),
+    "raie-no-shared-replay": lambda c: _sharing(c, replay=False),
+    "raie-adapter-step": lambda c: _sharing(
+        c, step=SharedStep.ADAPTER, replay=True, level=ADAPTER_STEP_LEVEL
+    ),
     "raie-no-expand": _no_expand,
     "raie-no-add": lambda c: _region(c, pool_min=NO_GROWTH_POOL, pool_max=NO_GROWTH_POOL),
     "raie-no-replay": lambda c: dataclasses.replace(

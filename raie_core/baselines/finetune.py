@@ -15,7 +15,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from raie_core.adapters import GLOBAL, AdapterTrainingSet, RegionAdapters, continue_or_zero
+from raie_core.adapters import (
+    GLOBAL,
+    AdapterTrainingSet,
+    RegionAdapters,
+    continue_or_zero,
+    fit_rows,
+)
 from raie_core.backbones.base import Backbone
 from raie_core.baselines.base import (
     MethodConfig,
@@ -46,16 +52,10 @@ class FullFineTune:
 
     def update(self, new: Windows, old: Windows, seed: int) -> None:
         """Fine-tune all weights on ``new`` (early-stopped on a split of ``new``)."""
-        data = training_set(new)
-        context, target = as_tensor(data.context), as_tensor(data.target)
-        train_idx, val_idx = data.split(self.config.train.val_fraction, seed)
         model = self.model.requires_grad_(True)
-
-        def loss_fn(index: torch.Tensor) -> torch.Tensor:
-            return self.backbone.loss(model, context[index], target[index])
-
         cfg = dataclasses.replace(self.config.train, lr=self.config.full_ft_lr)
-        result = fit(model, list(model.parameters()), loss_fn, train_idx, val_idx, cfg, seed)
+        params = list(model.parameters())
+        result = fit_rows(self.backbone, model, params, training_set(new), cfg, seed)
         model.requires_grad_(False).eval()
         logger.info("full_ft: %d epochs (best %d)", result.epochs, result.best_epoch)
 

@@ -31,6 +31,7 @@ from raie_core.update import (
     fit_setup,
     plan_period,
     setup_sample,
+    shared_ratio,
     shared_training_set,
     train_period,
 )
@@ -107,7 +108,7 @@ class RegionAwareEditing:
         shared = None  # the paper's variant trains no shared adapter: no replay sample drawn
         if adapters.sharing.shared:
             setup = self.windows[SETUP_CODE]
-            shared = shared_training_set(new, setup, adapters.replay_ratio, seed)
+            shared = shared_training_set(new, setup, shared_ratio(adapters), seed)
         update = train_period(self.bank, plan, shared, self.fetch, seed)
         self.regions = plan.edit.regions
         live = int(plan.edit.regions.live.sum())

@@ -1,6 +1,7 @@
 """Per-region LoRA adapters: targets really wrapped, isolation, warm starts, new-item rows,
 mixed-batch routed scoring, save/load."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -305,3 +306,36 @@ def test_ml100k_update_makes_new_items_rank_better() -> None:
     )
     base = backbone.model.transformer.wte.weight
     assert torch.equal(effective[torch.from_numpy(known)], base[torch.from_numpy(known)])
+
+
+def test_modules_train_a_whole_copy_per_adapter(
+    backbone: SeqRecBackbone, update: AdapterTrainingSet
+) -> None:
+    bank = RegionAdapters(backbone, replace(CONFIG, modules=("wpe",)))
+    train_adapter(bank, adapter_name(0), update, seed=0, warm_start=WarmStart.ZERO)
+    own = bank.adapter_params(adapter_name(0))
+    copy = [p for n, p in own.items() if "wpe.modules_to_save" in n]
+    assert len(copy) == 1 and copy[0].shape == backbone.model.transformer.wpe.weight.shape
+    assert not torch.equal(copy[0], backbone.model.transformer.wpe.weight)  # it trained
+    route = np.tile([0, -1], len(update) // 2)
+    mixed = routed_scores(bank, update.context, route).scores  # mixed batches accept it
+    with torch.no_grad():
+        setup = backbone.logits(backbone.model, torch.from_numpy(update.context[1::2]))
+    torch.testing.assert_close(mixed[1::2], setup)  # base rows untouched by the copy
+
+
+def test_deleting_the_last_adapter_leaves_the_plain_base(
+    backbone: SeqRecBackbone, update: AdapterTrainingSet
+) -> None:
+    # peft cannot delete its only adapter; the bank drops the peft layers instead
+    bank = RegionAdapters(backbone, CONFIG)
+    train_adapter(bank, adapter_name(0), update, seed=0, warm_start=WarmStart.ZERO)
+    bank.delete(adapter_name(0))
+    assert bank.model is None and bank.names == ()
+    assert not any("lora" in n for n, _ in bank.base_model.named_parameters())
+    route = np.full(len(update), -1)
+    with torch.no_grad():
+        setup = backbone.logits(backbone.model, torch.from_numpy(update.context))
+    torch.testing.assert_close(routed_scores(bank, update.context, route).scores, setup)
+    train_adapter(bank, adapter_name(1), update, seed=0, warm_start=WarmStart.ZERO)
+    assert bank.names == (adapter_name(1),)  # and the bank takes new adapters again

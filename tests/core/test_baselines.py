@@ -31,6 +31,7 @@ from raie_core.configs import config_from_dict
 from raie_core.errors import RaieConfigError
 from raie_core.protocol import ItemVocab, Windows
 from raie_core.regions import RegionConfig
+from raie_core.sharing import SharedStep
 from raie_core.training import TrainConfig
 
 N_ITEMS, MAX_LEN = 24, 6
@@ -311,7 +312,7 @@ def test_raie_serves_the_shared_adapter_where_no_region_adapter_is_promoted(back
     # no validation rows: nothing shows a region adapter is better, so none is promoted and
     # every row is scored by the shared adapter, which is the `replay` update itself
     config = _with_train(CONFIG, max_epochs=3, lr=1e-2, val_fraction=0.0)
-    method = _run("raie", backbone, config)
+    method = _run("raie-adapter-step", backbone, config)
     assert method.history[1].affected and method.history[1].kept == ()
     assert method.bank.names == (GLOBAL,)
     routed = method.routed(NEW.context)
@@ -320,19 +321,34 @@ def test_raie_serves_the_shared_adapter_where_no_region_adapter_is_promoted(back
     torch.testing.assert_close(routed.scores, replay.scores(NEW.context))
 
 
+def test_raie_without_promotions_is_the_full_ft_update(backbone) -> None:
+    # the default shared step (FULL) without replay is `full_ft`'s update, on the bank's
+    # base; no validation rows: no region adapter is promoted, every row is served by that base
+    config = _with_train(CONFIG, max_epochs=3, val_fraction=0.0)
+    method = _run("raie-no-shared-replay", backbone, config)
+    assert method.config.adapters.sharing.full and method.history[1].kept == ()
+    assert method.bank.names == ()  # no shared adapter: the base itself was fine-tuned
+    routed = method.routed(NEW.context)
+    assert (routed.route == -1).all()
+    full_ft = _run("full_ft", backbone, config)
+    torch.testing.assert_close(routed.scores, full_ft.scores(NEW.context))
+    base = _run("base", backbone, config).scores(NEW.context)
+    assert not torch.allclose(routed.scores, base)
+
+
 def test_raie_keeps_only_promoted_region_adapters(backbone) -> None:
     config = _with_train(CONFIG, max_epochs=3, lr=1e-2)
     method = _run("raie", backbone, config)
     second = method.history[1]
     assert set(second.kept) <= set(second.affected)
-    assert set(method.bank.names) == {GLOBAL} | {adapter_name(r) for r in second.kept}
+    assert set(method.bank.names) == {adapter_name(r) for r in second.kept}  # no GLOBAL
     routed = method.routed(NEW.context)
     assert set(np.unique(routed.route[routed.route >= 0])) <= set(second.kept)
     # without the test every retrained region adapter serves, on top of the shared one
     no_test = _run("raie-no-promote", backbone, config)
     assert no_test.history[1].kept == no_test.history[1].affected
     names = {adapter_name(r) for r in no_test.history[1].affected}
-    assert set(no_test.bank.names) == {GLOBAL} | names
+    assert set(no_test.bank.names) == names
 
 
 def test_raie_without_fallback_routes_every_row(backbone) -> None:
@@ -342,6 +358,10 @@ def test_raie_without_fallback_routes_every_row(backbone) -> None:
 
 def test_raie_ablation_configs() -> None:
     assert ABLATIONS["raie-no-replay"](CONFIG).adapters.replay_ratio == 0.0
+    assert CONFIG.adapters.sharing.full  # the default shared step fine-tunes the base
+    assert not ABLATIONS["raie-no-shared-replay"](CONFIG).adapters.sharing.replay
+    adapter = ABLATIONS["raie-adapter-step"](CONFIG).adapters.sharing
+    assert adapter.step is SharedStep.ADAPTER and adapter.replay and adapter.level == 0.5
     assert ABLATIONS["raie-no-fallback"](CONFIG).regions.fallback is False
     assert ABLATIONS["raie-k8"](CONFIG).regions.n_regions == 8
     assert ABLATIONS["raie-no-add"](CONFIG).regions.pool_min == 10**7

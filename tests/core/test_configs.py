@@ -39,7 +39,18 @@ def test_nested_config_to_dict_hand_worked() -> None:
         },
         "replay_ratio": 0.5,
         "item_rows": "none",
-        "sharing": {"shared": True, "promote": True, "level": 0.5, "draws": 1000},
+        "sharing": {
+            "shared": True,
+            "promote": True,
+            "level": 0.9,
+            "draws": 1000,
+            "step": "full",
+            "full_lr": 1e-4,
+            "replay": True,
+            "criterion": "loss",
+            "k": 10,
+        },
+        "modules": [],
     }
 
 

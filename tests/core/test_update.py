@@ -21,7 +21,7 @@ from raie_core.regions import (
     fit_regions,
     region_training_sets,
 )
-from raie_core.sharing import SharingConfig
+from raie_core.sharing import SharedStep, SharingConfig
 from raie_core.update import (
     PeriodPlan,
     RegionPlan,
@@ -120,17 +120,25 @@ def test_plan_period_uses_the_training_sets_and_the_warm_start_rule() -> None:
     sets = region_training_sets(
         edit_regions(regions, new.astype(np.float32), config, 1, keys=keys), config, 0.5, seed=4
     )
-    for adapters in (paper, replace(paper, sharing=SharingConfig())):
+    adapter = SharingConfig(step=SharedStep.ADAPTER)
+    for adapters in (
+        paper,
+        replace(paper, sharing=adapter),
+        replace(paper, sharing=SharingConfig()),
+    ):
         plan = plan_period(regions, new.astype(np.float32), keys, config, adapters, 1, {0}, seed=4)
         assert plan.affected == sets.affected and len(plan.affected) == 2
         for one in plan.plans:
             np.testing.assert_array_equal(one.keys, sets.sets[one.region_id].keys)
             np.testing.assert_array_equal(one.weights, sets.sets[one.region_id].weights)
             assert one.n_replay == round(one.n_new * 0.5 / 0.5)  # rho 0.5: as many replayed
-            shared = adapters.sharing.shared
-            start = warm_start(plan.edit.regions, one.region_id, {0}, shared)
+            sharing = adapters.sharing
+            start = warm_start(plan.edit.regions, one.region_id, {0}, sharing)
             assert (one.warm_start, one.source_region) == start
-            assert (one.warm_start is WarmStart.SHARED) == shared  # shared: all start from it
+            # shared adapter: all copy it; full step: all are zero residuals on the new base
+            copies = sharing.shared and not sharing.full
+            assert (one.warm_start is WarmStart.SHARED) == copies
+            assert (one.warm_start is WarmStart.ZERO) == sharing.full
 
 
 def test_train_period_needs_every_source_adapter_in_the_bank() -> None:

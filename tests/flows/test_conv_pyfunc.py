@@ -17,6 +17,7 @@ import yaml
 
 from flows.cli import main
 from raie_core.protocol import latest_items
+from raie_core.rebase import is_base_folder
 from raie_core.sharing import SHARED_KEY
 from tests.flows.small_config import small_config
 
@@ -98,7 +99,7 @@ def test_bank_version_is_an_mlflow_model_with_its_inputs(served_home: dict, monk
     assert (artifacts["bank"] / "regions" / "regions.json").is_file()
     assert (artifacts["base"] / "backbone.json").is_file()
     assert (artifacts["base"] / "pipeline.json").is_file()  # the resolved config
-    assert (artifacts["global"] / "adapter_config.json").is_file()  # the shared adapter
+    assert is_base_folder(artifacts["global"])  # the shared step's per-period base
     assert artifacts["serving"].is_file()
 
 
@@ -110,8 +111,10 @@ def test_adapters_name_their_base_and_runs_their_code(served_home: dict, monkeyp
 
     store = Store(served_home["home"], "table")
     manifest = store.read_manifest(2)
-    for rel in manifest.adapters.values():
-        config = json.loads((store.adapter_path(rel) / "adapter_config.json").read_text())
+    for rel in manifest.adapters.values():  # the per-period base names its origin as well
+        folder = store.adapter_path(rel)
+        name = "base_config.json" if is_base_folder(folder) else "adapter_config.json"
+        config = json.loads((folder / name).read_text())
         assert config["base_model_name_or_path"] == "state/table/base"
 
     client = MlflowClient(tracking_uri=served_home["uri"])

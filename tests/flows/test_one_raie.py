@@ -23,7 +23,7 @@ from raie_core.backbones.seqrec import SeqRecConfig
 from raie_core.data import Every, Period
 from raie_core.gate import GateConfig
 from raie_core.regions import Action, RegionConfig
-from raie_core.sharing import SHARED_KEY, SharingConfig
+from raie_core.sharing import SHARED_KEY, SharedStep, SharingConfig
 from raie_core.training import TrainConfig
 
 UNTIL = date(1997, 12, 15)
@@ -31,6 +31,7 @@ PERIODS = (date(1997, 12, 15), date(1997, 12, 22))
 
 
 PAPER = SharingConfig(shared=False, promote=False)
+ADAPTER = SharingConfig(step=SharedStep.ADAPTER, replay=True, level=0.5)
 
 
 def _config(path: str, sharing: SharingConfig) -> PipelineConfig:
@@ -59,7 +60,12 @@ def slice_path(ml100k_slice) -> str:  # noqa: ANN001
 
 
 @pytest.mark.parametrize(
-    "sharing", [SharingConfig(), pytest.param(PAPER, marks=pytest.mark.slow, id="paper")]
+    "sharing",
+    [
+        SharingConfig(),
+        pytest.param(PAPER, marks=pytest.mark.slow, id="paper"),
+        pytest.param(ADAPTER, marks=pytest.mark.slow, id="adapter"),
+    ],
 )
 def test_flow_and_benchmark_method_agree(
     prefect_backend,  # noqa: ANN001
@@ -111,7 +117,13 @@ def test_flow_and_benchmark_method_agree(
             np.testing.assert_array_equal(sets[f"weights_{one.region_id}"], one.weights)
         kept = method.history[-1].kept  # promoted region adapters, the rest serve the shared one
         assert {r for r in manifest.adapters if r in plan.affected} == set(kept)
-        for key in ((SHARED_KEY,) if sharing.shared else ()) + kept:
+        if sharing.full:  # the period's base: the flow's stored bank scores as the bench's
+            _same_scores(
+                store, config, manifest.adapters, method, load_windows(window_path(store, code))
+            )
+            compared += 1
+        adapter_keys = (SHARED_KEY,) if sharing.shared and not sharing.full else ()
+        for key in adapter_keys + kept:
             flow = load_file(
                 str(store.adapter_path(manifest.adapters[key]) / "adapter_model.safetensors")
             )
@@ -123,7 +135,22 @@ def test_flow_and_benchmark_method_agree(
         promoted += len(kept)
     assert compared >= 3 and promoted >= 1, "no region adapter was promoted to compare"
     starts = {one.warm_start.value for one in plan.plans}  # the second period's
-    if sharing.shared:
+    if sharing.full:
+        assert starts == {"zero"}  # every region is a zero residual on the period's base
+    elif sharing.shared:
         assert starts == {"shared"}  # every region starts from the period's shared adapter
     else:
         assert "previous" in starts, "the second period should continue at least one adapter"
+
+
+def _same_scores(store, config, adapters, method, windows) -> None:  # noqa: ANN001
+    """The flow's stored bank version (per-period base + kept adapters) scores the period's
+    windows as the bench's in-memory bank does, routed the same way."""
+    from raie_core.scoring import routed_scores
+    from tasks.adapters import load_bank_adapters
+
+    bank = load_bank_adapters(store, config.adapters, adapters)
+    assert bank.names == tuple(sorted(n for n in method.bank.names))
+    routes = method.routes(windows.context)
+    flow = routed_scores(bank, windows.context, routes).scores
+    torch.testing.assert_close(flow, method.routed(windows.context).scores, rtol=1e-4, atol=1e-4)
