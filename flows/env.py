@@ -6,6 +6,7 @@ Set before prefect or mlflow is imported. Only flows/ and tests read the environ
 import os
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 from raie_core.errors import RaieStateError
@@ -48,6 +49,9 @@ def configure(home: str | os.PathLike | None = None) -> Path:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    # Importing prefect tries to create PREFECT_HOME and warns when the home does not exist
+    # yet; a command that runs flows creates it first (`prefect_home`), the others need none.
+    warnings.filterwarnings("ignore", message="Failed to create the Prefect home directory")
     if os.environ.get(FAULT_ENV):
         from tasks import faults
 

@@ -116,7 +116,7 @@ def test_rollback_promote_status_and_the_next_update_rule(home: Path, capsys) ->
     assert status["last_period"] == PERIODS[0].isoformat()
     assert status["rejected_since_champion"] == []
     _run_is_named_and_logs_its_stages(f"update-table-{PERIODS[0].isoformat()}")
-    for argv in (["lineage"], ["recommend", "--user", "7"], ["gc", "--dry-run"]):
+    for argv in (["lineage"], ["recommend", "--user", "1"], ["gc", "--dry-run"]):
         _one_json_object(*_cli(home, capsys, *argv, "--json")[:2])
     capsys.readouterr()
     _one_json_object(main(["verify", "--json", "--home", str(home)]), capsys.readouterr().out)

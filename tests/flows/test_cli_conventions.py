@@ -125,6 +125,12 @@ def test_every_json_command_prints_one_snake_case_object(
     snapshots = ["--dataset", "table", "--path", str(table), "--out", str(tmp_path / "snaps")]
     runs = {
         "data describe": ["data", "describe", "--dataset", "ml-100k"],
+        "data replay": [
+            *("data", "replay", "--dataset", "table", "--path", str(table)),
+            *("--map", "user=uid,item=sku,timestamp=ts,rating=stars", "--every", "1d"),
+            *("--since", "1970-01-01", "--until", "1970-01-02"),
+            *("--into", str(tmp_path / "landing")),
+        ],
         "data validate": [
             "data",
             "validate",

@@ -18,9 +18,10 @@ def test_each_home_gets_its_own_store_unless_the_user_chose_one(
     second = env.configure_stores(tmp_path / "b")  # a later flow of the same process
     assert env.os.environ["MLFLOW_TRACKING_URI"] == f"sqlite:///{second / 'mlflow.db'}"
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")  # the user's server
+    chosen = f"sqlite:///{tmp_path / 'team.db'}"  # the user's own store (a server is probed)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", chosen)
     env.configure_stores(tmp_path / "c")
-    assert env.os.environ["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5000"
+    assert env.os.environ["MLFLOW_TRACKING_URI"] == chosen
 
 
 def test_every_flow_configures_its_stores() -> None:

@@ -31,7 +31,7 @@ def store(ml100k_slice, tmp_path: Path):  # noqa: ANN001, ANN201 - a Store
     from tasks.windows import ingest_snapshots
 
     store = Store(tmp_path / "home", "table")
-    summary = ingest_snapshots.fn(store, "table", "1w", ml100k_slice(100), "strict", UNTIL)
+    summary = ingest_snapshots.fn(store, "table", "1w", ml100k_slice(100), "strict", until=UNTIL)
     assert summary["until"] == UNTIL.isoformat() and summary["after_cut"] > 0
     return store
 

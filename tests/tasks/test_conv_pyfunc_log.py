@@ -46,5 +46,5 @@ def test_a_model_from_code_is_logged_with_its_signature(tmp_path: Path) -> None:
 
 @pytest.mark.reliability
 def test_a_model_that_cannot_predict_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(RaieStateError, match="failed on its input example"):
+    with pytest.raises(RaieStateError, match="saved without a signature"):
         _log(tmp_path, "raise ValueError('broken')")
