@@ -52,7 +52,10 @@ def test_dask_cluster_trains_the_same_adapters_as_in_process(
     slice_path: str, tmp_path: Path
 ) -> None:
     homes = {"thread": tmp_path / "thread", "dask": tmp_path / "dask"}
-    _raie(homes["thread"], "setup", "--dataset", "table", "--path", slice_path, "--until", UNTIL)
+    keep_all = tmp_path / "keep-all.yaml"  # every retrained region adapter is published,
+    keep_all.write_text("adapters:\n  sharing:\n    promote: false\n")  # so all are compared
+    setup = ("setup", "--dataset", "table", "--path", slice_path, "--until", UNTIL)
+    _raie(homes["thread"], *setup, "--config", str(keep_all))
     _raie(homes["thread"], "data", "replay", "--dataset", "table", "--until", "1997-12-22")
     shutil.copytree(homes["thread"], homes["dask"], symlinks=True)
     logs = {}
