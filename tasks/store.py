@@ -6,7 +6,7 @@ This module is the only place that knows paths under the home. Layout, per datas
         CURRENT                       "v0003\\n", replaced atomically
         bank/vNNNN/manifest.json      immutable once renamed into place (+ caller's files)
         adapters/region-<id>/vNNNN/   one peft folder per trained adapter version
-        adapters/shared/vNNNN/        the shared adapter's versions (key SHARED_KEY)
+        adapters/shared/vNNNN/        the shared step's versions (key SHARED_KEY): a base or an adapter
         base/                         the frozen backbone, written once by setup
         snapshots/                    ingested period snapshots
         windows/<key>/                window files of setup and each period (replay reads them)
