@@ -7,6 +7,7 @@ from typing import Any
 
 from raie_core.errors import RaieCorruptError, RaieStateError
 from tasks import durable
+from tasks.manifest import parse_version
 
 ADAPTER_META = "raie-adapter.json"
 
@@ -29,3 +30,16 @@ def adapter_meta(folder: Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise RaieCorruptError(f"{path} is corrupted: not a JSON object")
     return meta
+
+
+def version_with_digest(region_root: Path, digest: str) -> int | None:
+    """The version under ``region_root`` (a region's adapter folder) whose stored bytes have
+    ``digest``, if any: an identical adapter is stored once."""
+    if not region_root.is_dir():
+        return None
+    for path in sorted(region_root.iterdir()):
+        version = parse_version(path.name)
+        if version is not None and (path / ADAPTER_META).is_file():
+            if adapter_meta(path).get("digest") == digest:
+                return version
+    return None

@@ -34,7 +34,7 @@ from typing import Any
 
 from raie_core.errors import RaieCorruptError, RaieStateError
 from raie_core.sharing import SHARED_KEY
-from tasks.adapter_files import ADAPTER_META, adapter_meta, tree_digest
+from tasks.adapter_files import ADAPTER_META, tree_digest, version_with_digest
 from tasks.durable import (
     file_sha256,
     fsync_path,
@@ -304,7 +304,7 @@ class Store:
     def _commit_adapter(self, draft: AdapterDraft) -> AdapterRef:
         region_root = self.root / "adapters" / adapter_folder(draft.region_id)
         digest = tree_digest(draft.dir)
-        version = self._adapter_with_digest(region_root, digest)
+        version = version_with_digest(region_root, digest)
         if version is None:
             meta = {"region_id": draft.region_id, "digest": digest, "created_utc": utc_now()}
             write_json_atomic(draft.dir / ADAPTER_META, meta)
@@ -312,17 +312,6 @@ class Store:
             version = self._rename_as_next_version(draft.dir, region_root)
         rel = (region_root / version_name(version)).relative_to(self.root).as_posix()
         return AdapterRef(draft.region_id, version, rel, digest)
-
-    @staticmethod
-    def _adapter_with_digest(region_root: Path, digest: str) -> int | None:
-        if not region_root.is_dir():
-            return None
-        for path in sorted(region_root.iterdir()):
-            version = parse_version(path.name)
-            if version is not None and (path / ADAPTER_META).is_file():
-                if adapter_meta(path).get("digest") == digest:
-                    return version
-        return None
 
     @contextmanager
     def stage_bank_version(
