@@ -97,6 +97,7 @@ def _result(headline: str = "T_NDCG@10", cohort: bool = False) -> dict[str, Any]
         "windows": {"train": 100, "setup": 50, "periods": [np.int64(10)], "S": 20, block: 9},
         "backbone_s": {"mean": 30.0, "std": 2.0},
         "backbones_cached": 0,
+        "runs_reused": 0,
         "curves": {m: [0.1] for m in METHODS},
         "raie": None,
     }

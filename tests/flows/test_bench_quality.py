@@ -253,26 +253,63 @@ def test_benchmark_flow_reports_to_mlflow_and_prefect(
     assert (out / "report.md").read_text(encoding="utf-8") in published
 
 
-def test_second_run_reuses_the_cached_backbone(
+def test_second_run_reuses_the_cached_backbone_and_the_stored_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def run(out: str, *extra: str) -> tuple[list, str]:
         assert _bench(tmp_path, tmp_path / out, "--methods", "base", *extra) == 0
         return _rows(capsys)["rows"], (tmp_path / out / "report.md").read_text(encoding="utf-8")
 
+    def scores(rows: list) -> list:
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
+
     first, first_text = run("a")
     cached = list((tmp_path / "bench" / "backbones").iterdir())
     assert len(cached) == 1 and (cached[0] / "backbone.json").is_file()
     assert "per trained seed" in first_text and "cache" not in first_text
-    again, again_text = run("b")
-
-    def scores(rows: list) -> list:
-        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
-
-    assert scores(again) == scores(first)  # the reloaded backbone scores as the trained one
-    assert "backbones reused from the cache (1)" in again_text
-    _, fresh_text = run("c", "--no-backbone-cache")
+    stored = list((tmp_path / "bench" / "runs").iterdir())
+    assert len(stored) == 1 and stored[0].suffix == ".pkl"
+    again, again_text = run("b")  # the same run: read back, nothing computed
+    assert again == first and "backbones reused from the cache (0); 1 run(s) reused" in again_text
+    stored[0].unlink()
+    reloaded, reloaded_text = run("c")
+    assert scores(reloaded) == scores(first)  # the reloaded backbone scores as the trained one
+    assert "backbones reused from the cache (1)" in reloaded_text
+    assert "reused from <home>" not in reloaded_text
+    _, fresh_text = run("d", "--no-backbone-cache")
     assert "per trained seed" in fresh_text and "cache" not in fresh_text
+
+
+def test_parts_split_the_runs_and_the_report_assembles_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two `--part`s compute disjoint runs; the same command without it computes none and
+    reports what one process computing everything reports."""
+    methods = ("--methods", "base,lora")
+    for part, computed in (("1/2", 1), ("2/2", 1), ("2/2", 0)):
+        assert _bench(tmp_path / "split", tmp_path / "no-report", *methods, "--part", part) == 0
+        assert _rows(capsys) == {"part": part, "computed": computed, "reused": 1 - computed}
+    assert not (tmp_path / "no-report").exists()
+    assert len(list((tmp_path / "split" / "bench" / "runs").glob("*.pkl"))) == 2
+    assert _bench(tmp_path / "split", tmp_path / "split-report", *methods) == 0
+    split = _rows(capsys)["rows"]
+    text = (tmp_path / "split-report" / "report.md").read_text(encoding="utf-8")
+    assert "2 run(s) reused" in text
+    assert _bench(tmp_path / "whole", tmp_path / "whole-report", *methods) == 0
+    whole = _rows(capsys)["rows"]
+    assert [r["method"] for r in split] == ["base", "lora"]
+    drop = ("wall_s",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in split] == [
+        {k: v for k, v in r.items() if k not in drop} for r in whole
+    ]
+
+
+def test_a_part_needs_stored_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = _bench(tmp_path, tmp_path / "r", "--part", "1/2", "--no-backbone-cache")
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "--part 1/2" in err and "--no-backbone-cache" in err and "Traceback" not in err
+    assert not (tmp_path / "bench" / "runs").exists()
 
 
 def test_window_budgets_cut_periods_and_blocks_to_the_same_rows(

@@ -38,6 +38,11 @@ def backbone_key(plan: Plan, vocab: Any, config: Any) -> str:
     return digest.hexdigest()[:16]
 
 
+def seqrec_config(plan: Plan, pipeline: Any, seed: int) -> Any:
+    """The seqrec config a seed's backbone trains with: the pipeline's, at the plan's length."""
+    return dataclasses.replace(pipeline.seqrec, max_len=plan.train.max_len, seed=seed)
+
+
 def train_backbone(
     plan: Plan,
     vocab: Any,
@@ -70,7 +75,7 @@ def train_backbone(
     from raie_core.backbones import load_backbone
     from raie_core.backbones.seqrec import fit_seqrec
 
-    config = dataclasses.replace(pipeline.seqrec, max_len=plan.train.max_len, seed=seed)
+    config = seqrec_config(plan, pipeline, seed)
     folder = None if cache is None else cache / f"seqrec-{backbone_key(plan, vocab, config)}"
     if folder is not None and (folder / "backbone.json").is_file():
         logger.info("backbone seed %d: reused %s", seed, folder)

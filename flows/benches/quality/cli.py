@@ -8,6 +8,7 @@ from flows.benches.quality.bars import format_bars, paired_fields
 from flows.benches.quality.cohort import cohort_printout
 from flows.benches.quality.config import DEFAULT_METHODS
 from flows.benches.quality.report_md import backbone_line, table_fields
+from flows.benches.quality.runs import parse_part, runs_folder
 from flows.benches.quality.track import bench, payload
 from flows.choices import BACKBONES, EVERY
 from flows.commands.output import print_json
@@ -83,9 +84,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paired difference split into cohort / others, and RAIE's routing of the cohort",
     )
     parser.add_argument(
+        "--part",
+        type=parse_part,
+        default=None,
+        help="I/N: compute only every N-th run (from the I-th) and store it under "
+        "<home>/bench/runs, without a report; run N parts side by side, then the same command "
+        "without --part writes the report from the stored runs",
+    )
+    parser.add_argument(
         "--no-backbone-cache",
         action="store_true",
-        help="retrain every seed's backbone instead of reusing <home>/bench/backbones",
+        help="retrain every seed's backbone instead of reusing <home>/bench/backbones "
+        "(and recompute every run instead of reusing <home>/bench/runs)",
     )
 
 
@@ -95,6 +105,13 @@ def run(args: argparse.Namespace) -> int:
         result, path, run_id = bench(args)
     if args.json:
         print_json(payload(result, path, run_id))
+        return 0
+    if path is None:
+        print(
+            f"bench quality part {result['part']}: {result['computed']} run(s) computed, "
+            f"{result['reused']} reused, stored under {runs_folder(args)}; the same command "
+            "without --part writes the report"
+        )
         return 0
     print(
         f"bench quality: {args.preset} preset, {args.backbone}, {args.seeds} seed(s), "

@@ -25,8 +25,9 @@ PAYLOAD_FIELDS = (
     "windows",
 )
 """Result fields of the --json payload (besides the report path and the MLflow run id)."""
-RUN_FIELDS = ("headline", "backbone_s", "backbones_cached")
-"""Further result fields that report.md's text shows (headline field, backbone timing)."""
+RUN_FIELDS = ("headline", "backbone_s", "backbones_cached", "runs_reused")
+"""Further result fields that report.md's text shows (headline field, backbone timing, runs
+reused from <home>/bench/runs; the last is optional in `read_report`: older reports lack it)."""
 OPTION_FIELDS = ("preset", "backbone", "dataset", "seeds", "validate")
 """Options of the run (argparse names) that the text shows."""
 REPORT_FIELDS: dict[str, tuple[type, ...]] = {

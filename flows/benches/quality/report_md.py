@@ -83,13 +83,15 @@ def table_fields(preset: str, validate: bool = False) -> list[str]:
 
 def backbone_line(result: dict[str, Any]) -> str:
     """'backbone setup 782.6 ± 173.0 s per trained seed (1 reused from the cache)', or
-    'backbones reused from the cache (3)'."""
+    'backbones reused from the cache (3)', then '; 4 runs reused' when stored runs were."""
     cached = result["backbones_cached"]
+    reused = result.get("runs_reused") or 0
+    runs = f"; {reused} run(s) reused from <home>/bench/runs" if reused else ""
     if result["backbone_s"] is None:
-        return f"backbones reused from the cache ({cached})"
+        return f"backbones reused from the cache ({cached}){runs}"
     timing = result["backbone_s"]
     line = f"backbone setup {timing['mean']:.1f} ± {timing['std']:.1f} s per trained seed"
-    return line + (f" ({cached} reused from the cache)" if cached else "")
+    return line + (f" ({cached} reused from the cache)" if cached else "") + runs
 
 
 def region_table(result: dict[str, Any]) -> str:

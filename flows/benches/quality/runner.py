@@ -11,14 +11,21 @@ from typing import Any
 
 import numpy as np
 
-from flows.benches.quality.backbones import backbone_cache, train_backbone
+from flows.benches.quality.backbones import (
+    backbone_cache,
+    backbone_key,
+    seqrec_config,
+    train_backbone,
+)
 from flows.benches.quality.bars import headline_field
 from flows.benches.quality.cohort import cohort_section
 from flows.benches.quality.config import bench_config, check_budgets, method_config, method_names
 from flows.benches.quality.plans import DAY, Plan, bench_plan, day_label, load
+from flows.benches.quality.runs import RunStore, in_part
 from flows.progress import PROGRESS_LOGGER, TOTAL
 from raie_core import report
 from raie_core.baselines import MethodConfig, build_method, window_ranks
+from raie_core.errors import RaieConfigError
 from raie_core.metrics import ndcg_gains, ranking_metrics, target_ranks
 from raie_core.protocol import Windows
 from tasks.drift import read_cohort
@@ -69,6 +76,15 @@ def run_method(
         "routes": routes,
         "method": method,
     }
+
+
+def _kept(out: dict[str, Any], name: str, seed: int, plan: Plan) -> dict[str, Any]:
+    """What the report needs of a run (the method object dropped): fields, curve, ranks,
+    routes, and for RAIE's seed 0 the region snapshot its plots draw."""
+    kept = {k: out[k] for k in ("fields", "curve", "ranks", "routes")}
+    if name == "raie" and seed == 0:
+        kept["raie"] = _raie_snapshot(out["method"], plan.setup)
+    return kept
 
 
 def _score(method: Any, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
@@ -132,19 +148,47 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     backbone_s: list[float] = []
     cached = 0
     cache = backbone_cache(args)
+    store = RunStore.open(args, plan, pipeline.config_hash())
+    part = args.part
+    if part is not None and store is None:
+        raise RaieConfigError(
+            f"--part {part[0]}/{part[1]} stores its runs for the report: it needs the backbone cache "
+            "(not the llm backbone, not --no-backbone-cache)"
+        )
     raie_state: Any = None
     raie_routes: np.ndarray | None = None
     runs_total = args.seeds * len(names)
     progress.info("%d runs", runs_total, extra={TOTAL: runs_total})
+    done = {"computed": 0, "reused": 0}
     for seed in range(args.seeds):
-        started = time.perf_counter()
-        backbone, reused = train_backbone(plan, vocab, catalog, args, pipeline, seed, cache)
-        if reused:
-            cached += 1
-        else:
-            backbone_s.append(time.perf_counter() - started)
-        for name in names:
-            out = run_method(name, backbone, config, plan, seed)
+        backbone = None
+        bb_key = (
+            "" if store is None else backbone_key(plan, vocab, seqrec_config(plan, pipeline, seed))
+        )
+        for index, name in enumerate(names):
+            if not in_part(seed * len(names) + index, part):
+                continue
+            key = None if store is None else store.key(name, seed, bb_key)
+            out = None if key is None else store.get(key)
+            if out is None:
+                if backbone is None:
+                    started = time.perf_counter()
+                    backbone, reused = train_backbone(
+                        plan, vocab, catalog, args, pipeline, seed, cache
+                    )
+                    if reused:
+                        cached += 1
+                    else:
+                        backbone_s.append(time.perf_counter() - started)
+                out = _kept(run_method(name, backbone, config, plan, seed), name, seed, plan)
+                done["computed"] += 1
+                if key is not None:
+                    store.put(key, out)
+            else:
+                done["reused"] += 1
+                logger.info("seed %d %s: reused run %s", seed, name, key)
+            if part is not None:
+                continue
             runs[name].append(out["fields"])
             curves[name].append(out["curve"])
             for scored, ranks in out["ranks"].items():
@@ -153,9 +197,11 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             fields = {k: round(v, 4) for k, v in out["fields"].items()}
             logger.info("seed %d %s: %s", seed, name, fields)
             progress.info("seed %d %s done", seed, name)
-            if name == "raie" and seed == 0:
-                raie_state = _raie_snapshot(out["method"], plan.setup)
+            if "raie" in out:
+                raie_state = out["raie"]
                 raie_routes = out["routes"][block]
+    if part is not None:
+        return {"part": f"{part[0]}/{part[1]}", **done}
     return {
         "config_hash": pipeline.config_hash(),
         "config": pipeline.model_dump(mode="json"),
@@ -173,6 +219,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "labels": _period_labels(plan),
         "backbone_s": report.mean_std(backbone_s) if backbone_s else None,
         "backbones_cached": cached,
+        "runs_reused": done["reused"],
         "raie": raie_state,
         "regions": []
         if raie_routes is None

@@ -49,11 +49,12 @@ def track_report(path: Path, rows: list[dict[str, Any]], args: argparse.Namespac
     return run_id
 
 
-def bench(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
+def bench(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None, str | None]:
     """The whole benchmark, for the CLI and the `benchmark` deployment alike: run every
     method x seed, write the report (report.md, its plots, and report.json: the tables and
     the command as `report_json.report_record`), and (unless ``--no-track``) log it to MLflow
-    and leave it as a Prefect artifact. Returns (result, report.md path, MLflow run id or None)."""
+    and leave it as a Prefect artifact. Returns (result, report.md path, MLflow run id or None);
+    with ``--part`` only that part's runs are computed and stored: (counts, None, None)."""
     if args.seeds < 1:
         raise RaieConfigError(f"--seeds {args.seeds} should be >= 1")
     from flows.env import raie_home
@@ -65,6 +66,8 @@ def bench(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else raie_home(args.home) / "bench" / f"quality-{stamp}"
     result = run_bench(args)
+    if "part" in result:
+        return result, None, None
     result["bars"] = quality_bars(result, args)
     record = report_record(result, args)
     path = write_report(record, result, out)
@@ -73,7 +76,10 @@ def bench(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
     return result, path, run_id
 
 
-def payload(result: dict[str, Any], path: Path, run_id: str | None) -> dict[str, Any]:
-    """What `raie --json bench quality` prints and the `benchmark` flow returns."""
+def payload(result: dict[str, Any], path: Path | None, run_id: str | None) -> dict[str, Any]:
+    """What `raie --json bench quality` prints and the `benchmark` flow returns (with
+    ``--part``: the part and its counts of computed and reused runs)."""
+    if path is None:
+        return result
     keep = {key: result[key] for key in PAYLOAD_FIELDS}
     return {**keep, "report": str(path), "mlflow_run_id": run_id}
