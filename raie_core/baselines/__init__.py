@@ -20,7 +20,14 @@ from raie_core.baselines.base import (
     window_ranks,
 )
 from raie_core.baselines.ebpr import EditingBPR, bpr_edit_loss, mine_edit_pairs
-from raie_core.baselines.finetune import FullFineTune, GlobalLoRA, LwFLoRA, ReplayLoRA, lwf_loss
+from raie_core.baselines.finetune import (
+    FullFineTune,
+    FullReplay,
+    GlobalLoRA,
+    LwFLoRA,
+    ReplayLoRA,
+    lwf_loss,
+)
 from raie_core.baselines.lsat import LongShortAdapters, fuse_logits
 from raie_core.baselines.mole import MixtureOfLoRAExperts, balance_loss
 from raie_core.baselines.raie import PeriodRecord, RegionAwareEditing
@@ -32,6 +39,7 @@ METHODS: dict[str, Callable[[Backbone, MethodConfig], UpdateMethod]] = {
     "popularity": PopularityMethod,
     "base": BaseMethod,
     "full_ft": FullFineTune,
+    "full_replay": FullReplay,
     "lora": GlobalLoRA,
     "replay": ReplayLoRA,
     "lwf": LwFLoRA,
@@ -111,6 +119,7 @@ __all__ = [
     "EbprConfig",
     "EditingBPR",
     "FullFineTune",
+    "FullReplay",
     "GlobalLoRA",
     "LongShortAdapters",
     "LwFLoRA",

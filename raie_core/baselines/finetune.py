@@ -1,4 +1,4 @@
-"""Fine-tuning baselines: `full_ft`, `lora`, `replay` and `lwf` (DESIGN §5).
+"""Fine-tuning baselines: `full_ft`, `full_replay`, `lora`, `replay` and `lwf` (DESIGN §5).
 
 All of them start from the same frozen setup backbone and train through
 `raie_core.training.fit` with the `MethodConfig` budget; the adapter-based ones also train the
@@ -50,17 +50,34 @@ class FullFineTune:
     def setup(self, old: Windows, seed: int) -> None:
         """Nothing to prepare: the copy starts as the setup backbone."""
 
+    def training_data(self, new: Windows, old: Windows, seed: int) -> AdapterTrainingSet:
+        """The new windows (their own split validates)."""
+        return training_set(new)
+
     def update(self, new: Windows, old: Windows, seed: int) -> None:
-        """Fine-tune all weights on ``new`` (early-stopped on a split of ``new``)."""
+        """Fine-tune all weights on `training_data` (early-stopped on a split of ``new``)."""
         model = self.model.requires_grad_(True)
         cfg = dataclasses.replace(self.config.train, lr=self.config.full_ft_lr)
         params = list(model.parameters())
-        result = fit_rows(self.backbone, model, params, training_set(new), cfg, seed)
+        data = self.training_data(new, old, seed)
+        result = fit_rows(self.backbone, model, params, data, cfg, seed)
         model.requires_grad_(False).eval()
-        logger.info("full_ft: %d epochs (best %d)", result.epochs, result.best_epoch)
+        logger.info("%s: %d epochs (best %d)", self.name, result.epochs, result.best_epoch)
 
     def scores(self, context: np.ndarray) -> torch.Tensor:
         return batched_logits(self.backbone, self.model, context, self.config.score_batch)
+
+
+class FullReplay(FullFineTune):
+    """`full_replay`: `full_ft` on the new windows plus old windows replayed at
+    ``replay_ratio``: RAIE's shared full step (same rows, same lr) with no region on top, so
+    the gap between the two is what the regions add."""
+
+    name = "full_replay"
+
+    def training_data(self, new: Windows, old: Windows, seed: int) -> AdapterTrainingSet:
+        """New windows plus a seeded sample of old ones (replay rows never validate)."""
+        return shared_training_set(new, old, self.config.adapters.replay_ratio, seed)
 
 
 class GlobalLoRA:

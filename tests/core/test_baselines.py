@@ -90,6 +90,7 @@ def test_registry_names_and_unknown_method(backbone) -> None:
         "popularity",
         "base",
         "full_ft",
+        "full_replay",
         "lora",
         "replay",
         "lwf",
@@ -187,6 +188,21 @@ def test_replay_training_set_contains_old_windows(backbone) -> None:
         method.name == "replay"
         and build_method("lora", backbone, CONFIG).training_data(NEW, OLD, 0).replay.sum() == 0
     )
+
+
+def test_full_replay_trains_every_weight_on_new_and_replayed_old_windows(backbone) -> None:
+    """`full_replay` is `full_ft` on the shared step's rows: `full_ft` sees only the new
+    windows, `full_replay` the same rows as RAIE's full step, and its update moves the model."""
+    method = build_method("full_replay", backbone, CONFIG)
+    data = method.training_data(NEW, OLD, seed=0)
+    assert method.name == "full_replay" and int(data.replay.sum()) == len(OLD)
+    assert build_method("full_ft", backbone, CONFIG).training_data(NEW, OLD, 0).replay.sum() == 0
+    before = [p.clone() for p in method.model.parameters()]
+    method.update(NEW, OLD, seed=0)
+    assert any(
+        not torch.equal(a, b) for a, b in zip(before, method.model.parameters(), strict=True)
+    )
+    assert all(torch.equal(a, b) for a, b in zip(before, backbone.model.parameters(), strict=True))
 
 
 def test_lwf_loss_is_ce_plus_scaled_distillation() -> None:

@@ -54,6 +54,7 @@ def test_paper_preset_table_and_report(tmp_path: Path, capsys: pytest.CaptureFix
         "popularity",
         "base",
         "full_ft",
+        "full_replay",
         "lora",
         "replay",
         "lwf",
