@@ -10,6 +10,7 @@ field (exit 1).
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from flows.benches.quality.report_json import read_report, report_json_path
 from flows.benches.quality.report_md import result_tables, run_line
 from flows.commands.output import print_json
 from raie_core.errors import RaieDataError
+from tasks.drift import SUMMARY_FILE
 
 DEFAULT_OUT = "docs/benchmarks.md"
 
@@ -48,12 +50,27 @@ def report_title(report: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def report_section(report: dict[str, Any]) -> list[str]:
-    """One report's part of the page: heading, command block, run summary, tables."""
+def drift_command(summary: dict[str, Any]) -> str:
+    """The `raie data drift` line that wrote a drift.json ``summary`` (its table and cohort)."""
+    source = ["--path", summary["source_path"]] if summary.get("source_path") else []
+    return shlex.join(
+        [
+            *("raie", "data", "drift", "--dataset", summary["dataset"], *source),
+            *("--out", str(Path(summary["table"]).parent), "--genre", summary["genre"]),
+            *("--share", str(summary["share"]), "--onset", summary["onset"]),
+            *("--seed", str(summary["seed"])),
+        ]
+    )
+
+
+def report_section(report: dict[str, Any], drift: dict[str, Any] | None = None) -> list[str]:
+    """One report's part of the page: heading, command block (after the `raie data drift`
+    line when the report folder holds the drift.json of its table), run summary, tables."""
     return [
         f"## {report_title(report)}",
         "",
         "```bash",
+        *([drift_command(drift)] if drift is not None else []),
         report["command"],
         "```",
         "",
@@ -73,9 +90,11 @@ def _demoted(lines: list[str]) -> list[str]:
     return out
 
 
-def docs_page(reports: list[dict[str, Any]], command: str) -> str:
+def docs_page(
+    reports: list[dict[str, Any]], command: str, drifts: list[dict[str, Any] | None]
+) -> str:
     """The whole page: a header naming the generating ``command``, then each report's
-    section in the given order."""
+    section in the given order (with its drift.json summary, or None)."""
     lines = [
         "# Benchmarks",
         "",
@@ -89,16 +108,33 @@ def docs_page(reports: list[dict[str, Any]], command: str) -> str:
         "the command above rebuilds this page.",
         "",
     ]
-    for report in reports:
-        lines += report_section(report)
+    for report, drift in zip(reports, drifts, strict=True):
+        lines += report_section(report, drift)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _drift(path: Path) -> dict[str, Any] | None:
+    """The drift.json beside a report (copied there with it), or None when there is none."""
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RaieDataError(f"drift summary {path} cannot be read ({error})") from None
+    missing = [
+        k for k in ("dataset", "table", "genre", "share", "onset", "seed") if k not in summary
+    ]
+    if missing:
+        raise RaieDataError(f"drift summary {path} has no field {missing[0]!r}")
+    return summary
 
 
 def run(args: argparse.Namespace) -> int:
     """Read every report, write the page; print where it went (--json: one object)."""
     reports = [read_report(path) for path in args.reports]
+    drifts = [_drift(report_json_path(path).parent / SUMMARY_FILE) for path in args.reports]
     out = Path(args.out)
-    text = docs_page(reports, docs_command(args.reports, args.out))
+    text = docs_page(reports, docs_command(args.reports, args.out), drifts)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")

@@ -128,7 +128,7 @@ def test_report_json_reads_back_as_the_record_and_renders_report_md_text(tmp_pat
     assert saved == record == read_report(tmp_path / "run" / "report.json")
     assert set(PAYLOAD_FIELDS) <= set(saved) and "raie" not in saved and "curves" not in saved
     assert saved["command"] == "raie bench quality --preset paper --backbone seqrec --seeds 3 " + (
-        "--methods popularity,base,full_ft,lora,replay,lwf,lsat,mole,ebpr,raie --dataset ml-100k "
+        "--methods popularity,base,full_ft,full_replay,lora,replay,lwf,lsat,mole,ebpr,raie --dataset ml-100k "
         "--max-users 80 --validate"
     )
     assert (saved["seeds"], saved["validate"], saved["headline"]) == (3, True, "V_NDCG@10")
@@ -148,6 +148,9 @@ def test_docs_page_has_each_report_in_order_with_its_command_and_tables(
         _result("P_NDCG@10", cohort=True),
         _args("--preset", "streaming", "--seeds", "1", "--cohort", "drift/cohort.txt"),
     )
+    drift = {"dataset": "ml-100k", "table": "/data/horror/interactions.parquet", "genre": "Horror"}
+    drift |= {"share": 0.3, "onset": "1997-12-19T21:30:58Z", "seed": 0, "source_path": None}
+    (tmp_path / "stream" / "drift.json").write_text(json.dumps(drift), encoding="utf-8")
     page = tmp_path / "docs" / "benchmarks.md"
     reports = [str(tmp_path / "paper"), str(tmp_path / "stream" / "report.json")]
     code, out, err = _docs(capsys, *reports, "--out", str(page))
@@ -161,9 +164,14 @@ def test_docs_page_has_each_report_in_order_with_its_command_and_tables(
     second = lines.index("## ml-100k, streaming preset, seqrec, 1 seed, cohort / others")
     assert first < second
     assert lines[first + 2 : first + 5] == ["```bash", paper["command"], "```"]
-    assert lines[second + 2 : second + 5] == ["```bash", stream["command"], "```"]
+    drift_line = (
+        "raie data drift --dataset ml-100k --out /data/horror --genre Horror --share 0.3 "
+        "--onset 1997-12-19T21:30:58Z --seed 0"
+    )  # the drift.json beside the report: the command that made its table comes first
+    assert lines[second + 2 : second + 6] == ["```bash", drift_line, stream["command"], "```"]
     assert "--every" not in paper["command"] and "--cohort drift/cohort.txt" in stream["command"]
     windows = "windows: {'train': 100, 'setup': 50, 'periods': [10], 'S': 20, 'T': 9}"
+    second += 1  # the drift line
     assert windows in lines[first + 6] and "backbone setup 30.0 ± 2.0 s" in lines[first + 6]
     # means (S and T blocks for the paper preset, P and S for streaming)
     assert lines[first + 12].startswith("| method | S_Recall@5 |")
