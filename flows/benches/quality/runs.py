@@ -3,8 +3,8 @@ split over processes (``--part I/N``), resumed after a crash, and re-assembled i
 without recomputing.
 
 A run is stored under ``<home>/bench/runs/<key>.pkl``. Its key is a content digest of
-everything that decides its outcome: the code (every ``.py`` file of ``raie_core`` and of this
-package), the pipeline config, the method, the seed, the backbone (its own content key), the
+everything that decides its outcome: the code (``raie_core.__version__`` and every ``.py`` file
+of ``raie_core`` and of this package), the pipeline config, the method, the seed, the backbone (its own content key), the
 plan's windows and its preset. Change any of them and the run is computed again; nothing is
 reused on a name or a date. Files are this process's own pickles, written to a draft and
 renamed into place, so a killed run leaves no half-written file.
@@ -84,7 +84,10 @@ class RunStore:
         folder = runs_folder(args)
         if folder is None:
             return None
-        return cls(folder, "\n".join([code_digest(), config_hash, plan_digest(plan)]))
+        from raie_core import __version__
+
+        parts = [__version__, code_digest(), config_hash, plan_digest(plan)]
+        return cls(folder, "\n".join(parts))
 
     def key(self, name: str, seed: int, backbone_key: str) -> str:
         text = "\n".join([self.base_key, name, str(seed), backbone_key])
