@@ -78,6 +78,30 @@ def run_method(
     }
 
 
+class _Backbones:
+    """Each seed's backbone, trained (or read from the backbone cache) only when a run of
+    that seed is computed; counts the trained seeds' seconds and the cached ones."""
+
+    def __init__(self, plan: Plan, vocab: Any, catalog: Any, args: Any, pipeline: Any) -> None:
+        self._inputs = (plan, vocab, catalog, args, pipeline)
+        self._cache = backbone_cache(args)
+        self._seed: int | None = None
+        self._backbone: Any = None
+        self.seconds: list[float] = []
+        self.cached = 0
+
+    def get(self, seed: int) -> Any:
+        if self._seed != seed:
+            started = time.perf_counter()
+            self._backbone, reused = train_backbone(*self._inputs, seed, self._cache)
+            self._seed = seed
+            if reused:
+                self.cached += 1
+            else:
+                self.seconds.append(time.perf_counter() - started)
+        return self._backbone
+
+
 def _kept(out: dict[str, Any], name: str, seed: int, plan: Plan) -> dict[str, Any]:
     """What the report needs of a run (the method object dropped): fields, curve, ranks,
     routes, and for RAIE's seed 0 the region snapshot its plots draw."""
@@ -145,9 +169,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     headline = headline_field(args.preset, args.validate)
     block, cutoff = headline.split("_NDCG@")
     gains: dict[str, dict[str, list[np.ndarray]]] = {}  # block -> method -> per-seed (n,)
-    backbone_s: list[float] = []
-    cached = 0
-    cache = backbone_cache(args)
+    backbones = _Backbones(plan, vocab, catalog, args, pipeline)
     store = RunStore.open(args, plan, pipeline.config_hash())
     part = args.part
     if part is not None and store is None:
@@ -161,7 +183,6 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     progress.info("%d runs", runs_total, extra={TOTAL: runs_total})
     done = {"computed": 0, "reused": 0}
     for seed in range(args.seeds):
-        backbone = None
         bb_key = (
             "" if store is None else backbone_key(plan, vocab, seqrec_config(plan, pipeline, seed))
         )
@@ -171,16 +192,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             key = None if store is None else store.key(name, seed, bb_key)
             out = None if key is None else store.get(key)
             if out is None:
-                if backbone is None:
-                    started = time.perf_counter()
-                    backbone, reused = train_backbone(
-                        plan, vocab, catalog, args, pipeline, seed, cache
-                    )
-                    if reused:
-                        cached += 1
-                    else:
-                        backbone_s.append(time.perf_counter() - started)
-                out = _kept(run_method(name, backbone, config, plan, seed), name, seed, plan)
+                method = run_method(name, backbones.get(seed), config, plan, seed)
+                out = _kept(method, name, seed, plan)
                 done["computed"] += 1
                 if key is not None:
                     store.put(key, out)
@@ -217,8 +230,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "curves": {n: np.mean(np.asarray(c), axis=0).tolist() for n, c in curves.items()},
         "labels": _period_labels(plan),
-        "backbone_s": report.mean_std(backbone_s) if backbone_s else None,
-        "backbones_cached": cached,
+        "backbone_s": report.mean_std(backbones.seconds) if backbones.seconds else None,
+        "backbones_cached": backbones.cached,
         "runs_reused": done["reused"],
         "raie": raie_state,
         "regions": []
