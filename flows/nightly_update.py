@@ -123,7 +123,9 @@ def nightly_update(
         stages.done("embed", "routing keys of %d training windows, %s", keys.rows, keys.cache)
         run = (store, config, this_period, windows, serving, setup, replaced, stages)
         report = _update(*run, keys.path)
-        report |= ingested | {"cache": {"windows": windows.cache, "embeddings": keys.cache}}
+        report |= ingested | {
+            "cache": {"windows": windows.cache.value, "embeddings": keys.cache.value}
+        }
         if retention.after_publish:
             report["gc_bytes_freed"] = gc_after_publish(store, retention)
     period_artifacts(report)
