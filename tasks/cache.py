@@ -1,6 +1,13 @@
 """A content-keyed cache of pure, costly results: a period's (and setup's) windows and the
 routing keys (embeddings) of a window file, so a re-run of a period (after a crash, a
-rejected candidate, `raie update --force`) or of an interrupted setup reuses them.
+rejected candidate, `raie update --force`) reuses them, and so does a setup that starts
+over after a kill, for its windows (and its keys when the retrained base is byte-identical).
+
+Measured on ml-100k (seqrec, default config, one loaded 2-core machine): a week's windows
+take 0.02-0.07 s and the routing keys of its 1484 training windows 0.7-1.0 s, against a few
+milliseconds from the cache; a forced `raie update` of the week took 57.6 s with the cache and
+64.7 s with `--no-cache` (one run each; beyond the second the keys save, the gap is the
+machine's load). The routing keys are what an llm backbone pays for most.
 
 An entry is a folder ``<home>/cache/<dataset>/<kind>/<key>/`` (`Store.cache_dir`) holding
 the result's files and ``entry.json`` (the sha256 of each file, the work key of the period
