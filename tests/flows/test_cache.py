@@ -19,7 +19,10 @@ def _weights(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.safetensors"))}
 
 
-def test_a_rerun_of_a_period_hits_the_cache_and_publishes_the_same_adapters(home: Path) -> None:  # noqa: F811
+def test_a_rerun_of_a_period_hits_the_cache_and_publishes_the_same_adapters(
+    home: Path,  # noqa: F811
+    caplog,  # noqa: ANN001
+) -> None:
     from flows.nightly_update import nightly_update
     from raie_core.data import Period
     from tasks.store import Store
@@ -27,9 +30,14 @@ def test_a_rerun_of_a_period_hits_the_cache_and_publishes_the_same_adapters(home
     store = Store(home, DATASET)
     week = store.root / "windows" / Period(PERIODS[0], "1w").key
     shutil.rmtree(week)  # the hit restores the week's window files (replay reads them)
-    report = nightly_update(period=PERIODS[0], dataset=DATASET, home=str(home), force=True)
+    with caplog.at_level(logging.INFO):
+        report = nightly_update(period=PERIODS[0], dataset=DATASET, home=str(home), force=True)
 
     assert report["cache"] == {"windows": "cache hit", "embeddings": "cache hit"}
+    stages = [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith(("windows:", "embed:"))
+    ]
+    assert len(stages) == 2 and all("cache hit" in line for line in stages), stages
     assert (week / "windows.safetensors").is_file() and (week / "recency.safetensors").is_file()
     first, again = store.read_manifest(2), store.read_manifest(report["version"])
     assert report["version"] == 3 and again.data_digest == first.data_digest
