@@ -19,6 +19,7 @@ from flows.params import DEFAULT_DATASET, stored_config
 from flows.progress import PROGRESS_LOGGER, TOTAL
 from flows.runlog import Stages, name_run
 from tasks.bank import require_setup
+from tasks.cache import CacheConfig
 from tasks.store import Store
 from tasks.windows import list_periods
 
@@ -33,9 +34,11 @@ def backfill(
     home: str | None = None,
     force: bool = False,
     landing: str | None = None,
+    cache: CacheConfig = CacheConfig(),  # noqa: B008 - frozen, immutable
 ) -> list[dict]:
     """Run nightly_update for every period with data in [start, end] after the setup cut;
-    ``landing``: the landing zone (default `<home>/landing/<dataset>/`)."""
+    ``landing``: the landing zone (default `<home>/landing/<dataset>/`); ``cache``: each
+    update's windows and embeddings cache (tasks/cache.py)."""
     store = Store(env.configure_stores(home), dataset)
     setup = require_setup(store)
     config = stored_config(store)
@@ -48,7 +51,12 @@ def backfill(
     reports = []
     for period in periods:
         report = nightly_update(
-            period=period.start, dataset=dataset, home=home, force=force, landing=landing
+            period=period.start,
+            dataset=dataset,
+            home=home,
+            force=force,
+            landing=landing,
+            cache=cache,
         )
         if report.get("skipped"):  # a run's own record advances the bar; a skip has none
             progress.info("period %s already published", period.label)

@@ -12,13 +12,12 @@ import logging
 from datetime import UTC, date, datetime
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, State
 
 from flows import env
 from flows.params import DEFAULT_DATASET, PipelineConfig, stored_config
-from flows.runlog import Stages, name_run
+from flows.runlog import Stages, name_run, period_artifacts
 from raie_core.data import Period
 from raie_core.sharing import SHARED_KEY
 from tasks.adapters import AdapterInfo, kept_regions, train_region_adapter, train_shared_adapter
@@ -31,6 +30,7 @@ from tasks.bank import (
     update_period,
     version_before,
 )
+from tasks.cache import CacheConfig
 from tasks.champion import recover_champion
 from tasks.evaluate import BankSpec, Ranked, rank_windows
 from tasks.faults import fault_point
@@ -70,6 +70,7 @@ def nightly_update(
     force: bool = False,
     landing: str | None = None,
     retention: RetentionConfig = RetentionConfig(),  # noqa: B008 - frozen, immutable
+    cache: CacheConfig = CacheConfig(),  # noqa: B008 - frozen, immutable
 ) -> dict:
     """Edit the champion's regions with ``period``'s interactions (default: the last complete
     period); the candidate becomes champion only when the statistical gate passes.
@@ -89,7 +90,11 @@ def nightly_update(
     publishing leaves a plan that the next run of any command completes first.
 
     After a publish, ``retention`` (`RetentionConfig`: keep the newest 8 versions, the
-    champion and setup) removes what no kept version needs, under the same lock."""
+    champion and setup) removes what no kept version needs, under the same lock.
+
+    ``cache`` (`CacheConfig`): the period's windows and their routing keys come from the
+    home's content-keyed cache when their inputs are unchanged (a re-run of the period),
+    tasks/cache.py; the stage log says "cache hit" or "computed"."""
     store = Store(env.configure_stores(home), dataset)
     stages = Stages()
     setup, config, this_period = checked_period(store, period, _today())
@@ -105,18 +110,25 @@ def nightly_update(
         serving = champion(store) if replaced is None else version_before(store, this_period)
         ingested = {"ingested": ingest_landing(store, landing, this_period, setup.until)}
         windows = build_gated_period_windows(
-            store, this_period, config.protocol, load_base(store).vocab, config.gate
+            store, this_period, config.protocol, load_base(store).vocab, config.gate, cache
         )
         stages.done(
-            "windows", "%d in %s, edits from champion v%d", windows.all.rows, label, serving.version
+            "windows",
+            "%d in %s, edits from champion v%d, %s",
+            *(windows.all.rows, label, serving.version, windows.cache),
         )
         if windows.all.rows == 0:
             return _no_windows(label, repaired | ingested)
-        report = _update(store, config, this_period, windows, serving, setup, replaced, stages)
-        report |= ingested
+        keys = embed_windows(store, windows.train, cache=cache)
+        stages.done("embed", "routing keys of %d training windows, %s", keys.rows, keys.cache)
+        run = (store, config, this_period, windows, serving, setup, replaced, stages)
+        report = _update(*run, keys.path)
+        report |= ingested | {
+            "cache": {"windows": windows.cache.value, "embeddings": keys.cache.value}
+        }
         if retention.after_publish:
             report["gc_bytes_freed"] = gc_after_publish(store, retention)
-    _artifacts(report)
+    period_artifacts(report)
     progress.info("period %s done", label, extra={"raie_report": report})
     return _final_state(report | repaired)
 
@@ -152,14 +164,16 @@ def _update(
     setup: SetupRecord,
     replaces: int | None,
     stages: Stages,
+    keys: str,
 ) -> dict:
-    """Score the champion, edit and train from it, gate the candidate, publish and track."""
+    """Score the champion, edit and train from it (``keys``: the routing keys of the
+    training windows, `embed_windows`), gate the candidate, publish and track."""
     ranked = _ranker(store, config, period.key)
     prequential = ranked(bank_spec(store, serving), windows.all, "champion-prequential")
     base = ranked(BankSpec(None, {}), windows.all, "base-prequential")
     scored = (prequential.metrics["NDCG@10"], base.metrics["NDCG@10"])
     stages.done("prequential", "NDCG@10 champion %.4f, base %.4f", *scored)
-    summary, trained = _edit_and_train(store, config, period, windows.train, serving)
+    summary, trained = _edit_and_train(store, config, period, windows.train, serving, keys)
     edits = ", ".join(f"{action} {n}" for action, n in summary.counts.items())
     stages.done(
         "edit", "%s; %d adapters trained, %d serve", edits, len(trained), kept_regions(trained)
@@ -203,14 +217,15 @@ def _edit_and_train(
     period: Period,
     train: WindowsRef,
     serving: BankManifest,
+    keys: str,
 ) -> tuple[EditSummary, list[AdapterInfo]]:
-    """Edit the champion's regions with the period's training rows, train the shared adapter
-    (`SharingConfig.shared`) and the affected region adapters (each from the shared one, or,
-    the paper's variant, from the champion's)."""
+    """Edit the champion's regions with the period's training rows (``keys``: their routing
+    keys), train the shared adapter (`SharingConfig.shared`) and the affected region adapters
+    (each from the shared one, or, the paper's variant, from the champion's)."""
     summary = edit_period_regions(
         store,
         bank_spec(store, serving).regions_path,
-        embed_windows(store, train),
+        keys,
         config.regions,
         config.adapters,
         len(store.versions()),
@@ -369,21 +384,3 @@ def _no_windows(label: str, extra: dict) -> dict:
     report = {"period": label, "windows": 0, "published": False, "reason": reason, **extra}
     progress.warning(reason, extra={"raie_report": report})
     return report
-
-
-def _artifacts(report: dict) -> None:
-    rows = [{"field": k, "value": v} for k, v in report.items()]
-    create_table_artifact(key="raie-period-metrics", table=rows, description="period metrics")
-    md = [
-        f"# RAIE update {report['period']}",
-        "",
-        "Decisions: " + ", ".join(f"{k} {report.get(k, 0)}" for k in ("update", "expand", "add")),
-        f"Live regions: {report['live']}, retrained adapters: {report['retrained']}",
-        f"Prequential NDCG@10: champion {report['ndcg10_champion']:.4f}, "
-        f"base {report['ndcg10_base']:.4f}; candidate retention NDCG@10 "
-        f"{report['retention_ndcg10']:.4f}",
-        "",
-        f"Gate: **{report['gate']}** — {report['gate_reason']}; champion is "
-        f"v{report['champion']} (candidate v{report['version']})",
-    ]
-    create_markdown_artifact(key="raie-period-summary", markdown="\n".join(md))

@@ -1,12 +1,14 @@
 """What a flow run tells its operator in the Prefect UI: a readable run name with the resolved
 period (`name_run`), and one line per stage saying what it did and how long it took
-(`Stages`, through Prefect's run logger, so the lines sit next to the task runs)."""
+(`Stages`, through Prefect's run logger, so the lines sit next to the task runs), and the
+nightly update's artifacts (`period_artifacts`)."""
 
 from __future__ import annotations
 
 import time
 
 from prefect import get_client, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 
@@ -29,3 +31,22 @@ class Stages:
         now = time.perf_counter()
         self.logger.info(f"{stage}: {message} (%.1f s)", *args, now - self.mark)
         self.mark = now
+
+
+def period_artifacts(report: dict) -> None:
+    """The nightly update's Prefect artifacts: its report as a table and a short summary."""
+    rows = [{"field": k, "value": v} for k, v in report.items()]
+    create_table_artifact(key="raie-period-metrics", table=rows, description="period metrics")
+    md = [
+        f"# RAIE update {report['period']}",
+        "",
+        "Decisions: " + ", ".join(f"{k} {report.get(k, 0)}" for k in ("update", "expand", "add")),
+        f"Live regions: {report['live']}, retrained adapters: {report['retrained']}",
+        f"Prequential NDCG@10: champion {report['ndcg10_champion']:.4f}, "
+        f"base {report['ndcg10_base']:.4f}; candidate retention NDCG@10 "
+        f"{report['retention_ndcg10']:.4f}",
+        "",
+        f"Gate: **{report['gate']}** — {report['gate_reason']}; champion is "
+        f"v{report['champion']} (candidate v{report['version']})",
+    ]
+    create_markdown_artifact(key="raie-period-summary", markdown="\n".join(md))

@@ -14,6 +14,7 @@ from flows.runlog import Stages, name_run
 from raie_core.data import Period
 from raie_core.errors import RaieStateError
 from tasks.bank import publish_bank_version
+from tasks.cache import CacheConfig
 from tasks.evaluate import BankSpec, evaluate
 from tasks.faults import fault_point
 from tasks.models import catalog_vocab, embed_windows, train_backbone
@@ -32,6 +33,7 @@ def setup(
     until: date | None = None,
     home: str | None = None,
     on_error: Literal["strict", "quarantine"] = "strict",
+    cache: CacheConfig = CacheConfig(),  # noqa: B008 - frozen, immutable
 ) -> dict:
     """Train the frozen base on the data before ``until`` (the start of the first update
     period; default: the period holding t^S) and fit the initial regions.
@@ -45,7 +47,9 @@ def setup(
     (`tasks.publish.resume_setup`).
 
     on_error: "strict" (a bad data row fails the setup) or "quarantine" (bad rows are set
-    aside in the snapshots' quarantine.parquet and counted in the report)."""
+    aside in the snapshots' quarantine.parquet and counted in the report). ``cache``: the
+    setup windows and their routing keys come from the home's content-keyed cache when their
+    inputs are unchanged (a setup restarted after a crash; tasks/cache.py)."""
     store = Store(env.configure_stores(home), config.dataset)
     stages = Stages()
     with store.lock():
@@ -70,8 +74,11 @@ def setup(
             *(snapshots[k] for k in ("snapshots", "first", "last", "quarantined", "after_cut")),
         )
         vocab = catalog_vocab(store)
-        train, heldout = build_setup_windows(store, first, config.protocol, vocab)
-        stages.done("windows", "%d training, %d held-out", train.rows, heldout.rows)
+        windows = build_setup_windows(store, first, config.protocol, vocab, cache)
+        train, heldout = windows.train, windows.heldout
+        stages.done(
+            "windows", "%d training, %d held-out, %s", train.rows, heldout.rows, windows.cache
+        )
         base = train_backbone(
             store,
             config.backbone,
@@ -84,8 +91,9 @@ def setup(
         )
         fault_point("setup-base")
         stages.done("backbone", "%s trained for %d epochs", config.backbone, base.epochs)
-        keys = embed_windows(store, train, fit=config.regions, seed=config.seed)
-        regions = fit_setup_regions(store, keys, config.regions, config.seed)
+        keys = embed_windows(store, train, fit=config.regions, seed=config.seed, cache=cache)
+        stages.done("embed", "routing keys of %d training windows, %s", keys.rows, keys.cache)
+        regions = fit_setup_regions(store, keys.path, config.regions, config.seed)
         stages.done("regions", "spherical k-means fitted (K=%s)", config.regions.n_regions)
         retention = evaluate(store, BankSpec(None, {}), heldout, config.adapters, config.regions)
         stages.done("retention", "the base's held-out NDCG@10 %.4f", retention["NDCG@10"])

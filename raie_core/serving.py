@@ -63,11 +63,22 @@ def recommend_contexts(
     """The k best unseen items of each context row.
 
     context: (n, L) int64 left-padded item indices (`raie_core.protocol.encode_contexts`). Each row is routed
-    by its base embedding (`route`), scored through its region's adapter (`routed_scores`),
-    and ranked without PAD and the row's own items (`top_k`)."""
+    by its base embedding (`route`), then ranked by `recommend_routed`."""
     if len(context) == 0:
         raise RaieConfigError("context has no rows to recommend for")
     region = route(regions, encode_array(bank.backbone, context), config).region
+    return recommend_routed(bank, context, region, k)
+
+
+def recommend_routed(
+    bank: RegionAdapters, context: np.ndarray, region: np.ndarray, k: int
+) -> Recommendations:
+    """The k best unseen items of each context row (n, L) int64, scored through the adapter
+    of its region (``region`` (n,) int64; -1, or a region without an adapter in the bank:
+    the fallback; `routed_scores`) and ranked without PAD and the row's own items (`top_k`).
+    A region's MLflow model (tasks/bank_pyfunc.py) passes its one region for every row."""
+    if len(context) == 0:
+        raise RaieConfigError("context has no rows to recommend for")
     scored = routed_scores(bank, context, region)
     items, scores = top_k(scored.scores, context, k)
     return Recommendations(

@@ -1,20 +1,26 @@
-"""The bank's MLflow pyfunc model, logged "from code": MLflow copies this file into every
-registered bank version (`raie-<dataset>-bank`) and runs it when the version is loaded, so
-no pickle is involved. It imports only mlflow, pandas and `raie_core` (bundled with the
-model as a code path), so `mlflow.pyfunc.load_model("models:/raie-<dataset>-bank@champion")`
-works wherever those are installed.
+"""The MLflow pyfunc model of a bank version and of a region's adapter version, logged
+"from code": MLflow copies this file into every registered bank version
+(`raie-<dataset>-bank`) and region version (`raie-<dataset>-region-<id>`) and runs it when
+the version is loaded, so no pickle is involved. It imports only mlflow, pandas and
+`raie_core` (bundled with the model as a code path), so
+`mlflow.pyfunc.load_model("models:/raie-<dataset>-bank@champion")` works wherever those are
+installed.
 
-Artifacts (`tasks.bank_model.bank_model_artifacts`): ``base`` (the frozen backbone folder),
-``bank`` (the bank version: manifest.json, regions/), ``serving`` (serving.json: the
-protocol, regions and adapters configs), one adapter folder per entry of the manifest's
-adapter map, named `raie_core.adapters.adapter_name(region_id)`.
+Artifacts (`tasks.bank_model.log_serving_model`): ``base`` (the frozen backbone folder),
+``serving`` (serving.json: the protocol, regions and adapters configs, the ids of the
+adapters the model holds and ``region``), one adapter folder per id, named
+`raie_core.adapters.adapter_name(region_id)`, and for a bank ``bank`` (the bank version:
+manifest.json, regions/). A bank routes each row to its region (``region`` null); a region
+model (``region``: its id) scores every row through that region's adapter, on the base of
+its bank version (the shared step's per-period base or adapter, when it has one).
 
 predict: a DataFrame with a column ``items`` (each row a list of item ids, most recent last;
 only the last ``protocol.max_len`` count) -> a DataFrame with one row per input row:
 ``item_ids`` (the k best unseen items, best first), ``scores`` (their logits) and ``region``
 (the region whose adapter scored the row; -1 = the fallback: the shared adapter, else the
 base). params: ``k`` (default 10). The scoring is `raie_core.serving.recommend_contexts`,
-the same function as `raie recommend`.
+the same function as `raie recommend` (a region model: `recommend_routed`, the same
+scoring without the routing).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from raie_core.adapters import AdapterConfig, adapter_name
@@ -31,11 +38,18 @@ from raie_core.configs import config_from_dict
 from raie_core.errors import RaieConfigError
 from raie_core.protocol import ProtocolConfig, encode_contexts
 from raie_core.regions import RegionConfig, load_regions
-from raie_core.serving import DEFAULT_K, ITEMS_COLUMN, load_region_bank, recommend_contexts
+from raie_core.serving import (
+    DEFAULT_K,
+    ITEMS_COLUMN,
+    load_region_bank,
+    recommend_contexts,
+    recommend_routed,
+)
 
 
 class BankModel(mlflow.pyfunc.PythonModel):
-    """A published bank version: frozen base + regions + region adapters."""
+    """A published bank version (frozen base + regions + region adapters), or one region's
+    adapter on its bank version's base."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         artifacts = context.artifacts
@@ -43,12 +57,12 @@ class BankModel(mlflow.pyfunc.PythonModel):
         self.protocol = config_from_dict(ProtocolConfig, serving["protocol"], "protocol.")
         self.regions_config = config_from_dict(RegionConfig, serving["regions"], "regions.")
         adapters_config = config_from_dict(AdapterConfig, serving["adapters"], "adapters.")
-        bank_dir = Path(artifacts["bank"])
-        manifest = json.loads((bank_dir / "manifest.json").read_text(encoding="utf-8"))
-        folders = {int(key): artifacts[adapter_name(int(key))] for key in manifest["adapters"]}
+        folders = {int(rid): artifacts[adapter_name(int(rid))] for rid in serving["adapter_ids"]}
         backbone = load_backbone(artifacts["base"])
         self.bank = load_region_bank(backbone, adapters_config, folders)
-        self.regions = load_regions(bank_dir / "regions")
+        self.region = serving["region"]
+        if self.region is None:
+            self.regions = load_regions(Path(artifacts["bank"]) / "regions")
 
     def predict(
         self,
@@ -63,7 +77,11 @@ class BankModel(mlflow.pyfunc.PythonModel):
         k = int((params or {}).get("k", DEFAULT_K))
         histories = [list(items) for items in model_input[ITEMS_COLUMN]]
         rows = encode_contexts(histories, self.bank.backbone.vocab, self.protocol.max_len)
-        top = recommend_contexts(self.bank, self.regions, self.regions_config, rows, k)
+        if self.region is None:
+            top = recommend_contexts(self.bank, self.regions, self.regions_config, rows, k)
+        else:
+            route = np.full(len(rows), self.region, dtype=np.int64)
+            top = recommend_routed(self.bank, rows, route, k)
         return pd.DataFrame(
             {
                 "item_ids": [row.tolist() for row in top.items],

@@ -8,7 +8,7 @@ from prefect.runtime import flow_run
 
 from raie_core.sharing import SHARED_KEY
 from tasks.adapters import AdapterInfo, kept_regions
-from tasks.bank_model import log_bank_model
+from tasks.bank_model import log_bank_model, log_region_model
 from tasks.faults import fault_point
 from tasks.plan import TrackingPlan
 from tasks.provenance import code_version
@@ -241,5 +241,7 @@ def _track_region(
             "n_replay": info.n_replay,
         }
         t.link_artifacts(child, store.adapter_path(info.path), "adapter")
-        t.register_region_adapter(store.dataset, info.region_id, child, "adapter", tags)
+        version = lineage["bank_version"]
+        model = log_region_model(t, store, child, version, info, plan.params)
+        t.register_region_adapter(store.dataset, info.region_id, child, model, tags)
     t.end_run(child)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,12 +22,14 @@ from raie_core.training import TrainResult
 from raie_core.update import setup_sample
 from tasks import ingest
 from tasks.adapter_files import tree_digest
+from tasks.cache import CacheConfig, CacheKind, Outcome, content_key, fetch, put
 from tasks.llm_cache import build_cached_llm
 from tasks.records import SetupRecord
 from tasks.store import Store
 from tasks.windows import WindowsRef, load_windows
 
 PIPELINE_CONFIG = "pipeline.json"
+EMBEDDINGS_FILE = "embeddings.safetensors"
 
 
 @dataclass(frozen=True)
@@ -137,21 +139,54 @@ def base_reference(store: Store) -> str:
     return store.base_dir.relative_to(store.home).as_posix()
 
 
+@dataclass(frozen=True)
+class Embeddings:
+    """A window file's routing keys saved by `embed_windows`: the file, its rows and how
+    they were got (`tasks.cache.Outcome`)."""
+
+    path: str
+    rows: int
+    cache: Outcome
+
+
 @task(name="embed-windows")
 def embed_windows(
-    store: Store, windows: WindowsRef, fit: RegionConfig | None = None, seed: int = 0
-) -> str:
+    store: Store,
+    windows: WindowsRef,
+    fit: RegionConfig | None = None,
+    seed: int = 0,
+    cache: CacheConfig = CacheConfig(),  # noqa: B008 - frozen, immutable
+) -> Embeddings:
     """Routing keys of a window file: (n, d) float32 unit rows + their sample keys, saved
     in the work area of the windows' period. fit: the setup's region config; only
-    `setup_sample`'s rows (those that fit the regions) are encoded."""
+    `setup_sample`'s rows (those that fit the regions) are encoded. Content-keyed cache
+    (`tasks.cache`): the window file's digest, the base's digest and the sample rule."""
+    source = Path(windows.path)  # windows/<key>/<name>: the keys are scratch, in work/<key>/
+    path = store.work_dir(source.parent.name) / f"{source.stem}.{EMBEDDINGS_FILE}"
+    sample = None if fit is None else [asdict(fit), seed]
+    key = content_key("embeddings", windows.digest, windows.code, sample, base_digest(store))
+    entry = fetch(store, CacheKind.EMBEDDINGS, key) if cache.enabled else None
+    if entry is not None:
+        entry.restore(EMBEDDINGS_FILE, path)
+        return Embeddings(str(path), entry.meta["rows"], Outcome.HIT)
     data = load_windows(windows.path)
     index = np.arange(len(data)) if fit is None else setup_sample(len(data), fit, seed)
     X = encode_array(load_base(store), data.context[index])
-    source = Path(windows.path)  # windows/<key>/<name>: the keys are scratch, in work/<key>/
-    path = store.work_dir(source.parent.name) / f"{source.stem}.embeddings.safetensors"
     keys = sample_keys(windows.code, len(data))[index]
     save_file({"X": np.ascontiguousarray(X), "keys": keys}, str(path))
-    return str(path)
+    if not cache.enabled:
+        return Embeddings(str(path), len(index), Outcome.OFF)
+    files = {EMBEDDINGS_FILE: path}
+    put(store, CacheKind.EMBEDDINGS, key, source.parent.name, files, {"rows": len(index)})
+    return Embeddings(str(path), len(index), Outcome.COMPUTED)
+
+
+def base_digest(store: Store) -> str:
+    """The frozen base's content digest: the one setup recorded (`load_base` checks the
+    files against it), else, while setup runs, its files' own."""
+    if store.current_version() is None:
+        return tree_digest(store.base_dir)[:16]
+    return SetupRecord.read(store, store.history()[0]).base_digest
 
 
 def load_embeddings(path: str) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,8 @@ done and the MLflow registry (lineage) are untouched. Then removed:
   ``vNNNN.removed`` file so the number is never given to other bytes;
 * window folders of periods whose samples no kept version's regions replay (setup's stay);
 * the scratch ``work/`` folder of a retired version's period;
+* the cache entries (`tasks.cache`: windows, embeddings) of periods that only retired
+  versions hold (entries of a period not yet published stay), and damaged ones;
 * the MLflow artifacts of the runs behind retired versions and removed adapters (their
   registered versions stay, tagged ``raie.gc``).
 
@@ -32,6 +34,7 @@ from raie_core.data.periods import Every, Period
 from raie_core.errors import RaieConfigError, RaieStateError
 from raie_core.evaluation import SETUP_CODE, split_keys
 from raie_core.regions import load_regions
+from tasks.cache import entries
 from tasks.champion import pending_move
 from tasks.durable import utc_now
 from tasks.integrity import adapter_dirs, payload, retire, retired, verify_bank
@@ -72,6 +75,7 @@ class GcPlan:
     adapters: list[str] = field(default_factory=list)
     windows: list[str] = field(default_factory=list)
     work: list[str] = field(default_factory=list)
+    cache: list[str] = field(default_factory=list)
     mlflow: list[str] = field(default_factory=list)
     bytes: int = 0
 
@@ -82,6 +86,7 @@ class GcPlan:
             "adapters": self.adapters,
             "windows": self.windows,
             "work": self.work,
+            "cache": self.cache,
             "mlflow_artifacts": self.mlflow,
             "bytes_freed": self.bytes,
         }
@@ -110,9 +115,10 @@ def plan_gc(store: Store, keep: int) -> GcPlan:
         for p in _children(store.root / "work")
         if p.name.removeprefix("period=") in gone and p.name not in replayed
     ]
+    plan.cache = _stale_cache(store, kept_periods)
     plan.mlflow = _mlflow_artifacts(store, plan)
     paths = [store.root / rel for rel in plan.adapters + plan.windows + plan.work]
-    paths += [store.home / rel for rel in plan.mlflow]
+    paths += [store.home / rel for rel in plan.mlflow + plan.cache]
     paths += [p for v in plan.retire for p in payload(store, v)]
     plan.bytes = disk_bytes(paths)
     return plan
@@ -132,7 +138,7 @@ def collect(store: Store, keep: int, dry_run: bool = False) -> GcPlan:
         shutil.rmtree(store.root / rel)
     for rel in plan.windows + plan.work:
         shutil.rmtree(store.root / rel)
-    for rel in plan.mlflow:
+    for rel in plan.mlflow + plan.cache:
         shutil.rmtree(store.home / rel)
     return plan
 
@@ -149,6 +155,18 @@ def gc_after_publish(store: Store, config: RetentionConfig) -> int:
         return 0
     log.info("gc retired %s, freed %d bytes", [version_name(v) for v in plan.retire], plan.bytes)
     return plan.bytes
+
+
+def _stale_cache(store: Store, kept_periods: set[str]) -> list[str]:
+    """Cache entries (relative to the home) of periods some version holds but no kept one,
+    and damaged entries or drafts (no readable period)."""
+    published = {m.period for m in store.history()}
+    stale = []
+    for folder, work_key in entries(store):
+        period = None if work_key is None else work_key.removeprefix("period=")
+        if period is None or (period in published and period not in kept_periods):
+            stale.append(folder.relative_to(store.home).as_posix())
+    return stale
 
 
 def _pinned(store: Store) -> set[int]:

@@ -137,6 +137,11 @@ class Store:
         return self.home / "landing" / self.dataset
 
     @property
+    def cache_dir(self) -> Path:
+        """`<home>/cache/<dataset>/`: content-keyed windows and embeddings (tasks/cache.py)."""
+        return self.home / "cache" / self.dataset
+
+    @property
     def mlflow_artifacts_dir(self) -> Path:
         """Artifact root for MLflow experiments of this home (shared by datasets)."""
         return self.home / "mlartifacts"

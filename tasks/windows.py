@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from raie_core.protocol import (
     streaming_setup,
 )
 from tasks import ingest
+from tasks.cache import CacheConfig, CacheKind, Outcome, content_key, fetch, put
+from tasks.durable import file_sha256
 from tasks.landing import landed_periods, landing_zone
 from tasks.retry import retry_io_only
 from tasks.store import Store
@@ -176,19 +179,44 @@ def ingest_snapshots(
     }
 
 
+@dataclass(frozen=True)
+class SetupWindows:
+    """Setup's training and held-out retention windows, and how they were got."""
+
+    train: WindowsRef
+    heldout: WindowsRef
+    cache: Outcome
+
+
 @task(name="build-setup-windows")
 def build_setup_windows(
-    store: Store, until: Period, protocol: ProtocolConfig, vocab: ItemVocab
-) -> tuple[WindowsRef, WindowsRef]:
+    store: Store,
+    until: Period,
+    protocol: ProtocolConfig,
+    vocab: ItemVocab,
+    cache: CacheConfig = CacheConfig(),  # noqa: B008 - frozen, immutable
+) -> SetupWindows:
     """Setup training windows and the held-out retention windows: targets before the start
-    of ``until``, the first update period."""
-    history = history_before(store, until.start, until.every)
-    train, heldout = streaming_setup(history, until.start, protocol, vocab)
-    refs = []
-    for windows, rel in ((train, SETUP_TRAIN), (heldout, SETUP_HELDOUT)):
-        path = store.windows_file("setup", rel)
-        refs.append(WindowsRef(str(path), len(windows), save_windows(windows, path), SETUP_CODE))
-    return refs[0], refs[1]
+    of ``until``, the first update period (content-keyed cache: `cached_windows`)."""
+
+    def build() -> dict[str, WindowsRef]:
+        history = history_before(store, until.start, until.every)
+        train, heldout = streaming_setup(history, until.start, protocol, vocab)
+        refs = {}
+        for role, windows, rel in (
+            ("train", train, SETUP_TRAIN),
+            ("heldout", heldout, SETUP_HELDOUT),
+        ):
+            path = store.windows_file("setup", rel)
+            refs[role] = WindowsRef(
+                str(path), len(windows), save_windows(windows, path), SETUP_CODE
+            )
+        return refs
+
+    key = windows_key(store, "setup", until, protocol, vocab)
+    folder = store.windows_file("setup", SETUP_TRAIN).parent
+    refs, outcome = cached_windows(store, key, "setup", folder, SETUP_CODE, cache, build)
+    return SetupWindows(refs["train"], refs["heldout"], outcome)
 
 
 @task(name="build-period-windows")
@@ -214,40 +242,108 @@ class Recency:
 @dataclass(frozen=True)
 class PeriodWindows:
     """A period's windows for a gated update: ``all`` (prequential scoring), ``train`` (the
-    rows editing and training see; sample keys index this file, `window_path`) and the
-    held-out ``recency`` slice (None when the share holds no user; then train is all)."""
+    rows editing and training see; sample keys index this file, `window_path`), the
+    held-out ``recency`` slice (None when the share holds no user; then train is all) and
+    how they were got (``cache``: `tasks.cache.Outcome`)."""
 
     all: WindowsRef
     train: WindowsRef
     recency: Recency | None
+    cache: Outcome = Outcome.COMPUTED
 
 
 @task(name="build-gated-period-windows")
 def build_gated_period_windows(
-    store: Store, period: Period, protocol: ProtocolConfig, vocab: ItemVocab, gate: GateConfig
+    store: Store,
+    period: Period,
+    protocol: ProtocolConfig,
+    vocab: ItemVocab,
+    gate: GateConfig,
+    cache: CacheConfig = CacheConfig(),  # noqa: B008 - frozen, immutable
 ) -> PeriodWindows:
     """`build_period_windows`, with the windows of a seeded share of the period's users
     (`recency_mask`) held out: they are never edited or trained on and score the gate's
-    recency check."""
-    history = history_before(store, period.end, period.every)
-    windows = period_windows(history, (period.start, period.end), protocol, vocab)
-    rows = np.flatnonzero(recency_mask(windows.user, gate.recency_share, gate.seed))
+    recency check (content-keyed cache: `cached_windows`)."""
     train_path = window_path(store, period.code)
-    if rows.size == 0:
-        ref = WindowsRef(
-            str(train_path), len(windows), save_windows(windows, train_path), period.code
-        )
-        return PeriodWindows(ref, ref, None)
     folder = train_path.parent
-    refs = []
-    for subset, path in (
-        (windows, folder / ALL_WINDOWS),
-        (windows.subset(np.setdiff1d(np.arange(len(windows)), rows)), train_path),
-        (windows.subset(rows), folder / RECENCY_WINDOWS),
-    ):
-        refs.append(WindowsRef(str(path), len(subset), save_windows(subset, path), period.code))
-    save_file({"rows": rows.astype(np.int64)}, str(folder / RECENCY_ROWS))
-    return PeriodWindows(refs[0], refs[1], Recency(refs[2], str(folder / RECENCY_ROWS)))
+
+    def build() -> dict[str, WindowsRef]:
+        history = history_before(store, period.end, period.every)
+        windows = period_windows(history, (period.start, period.end), protocol, vocab)
+        rows = np.flatnonzero(recency_mask(windows.user, gate.recency_share, gate.seed))
+        if rows.size == 0:
+            digest = save_windows(windows, train_path)
+            return {"all": WindowsRef(str(train_path), len(windows), digest, period.code)}
+        refs = {}
+        for role, subset, path in (
+            ("all", windows, folder / ALL_WINDOWS),
+            ("train", windows.subset(np.setdiff1d(np.arange(len(windows)), rows)), train_path),
+            ("recency", windows.subset(rows), folder / RECENCY_WINDOWS),
+        ):
+            digest = save_windows(subset, path)
+            refs[role] = WindowsRef(str(path), len(subset), digest, period.code)
+        save_file({"rows": rows.astype(np.int64)}, str(folder / RECENCY_ROWS))
+        return refs
+
+    hold_out = (gate.recency_share, gate.seed)
+    key = windows_key(store, "gated", period, protocol, vocab, hold_out)
+    refs, outcome = cached_windows(store, key, period.key, folder, period.code, cache, build)
+    if "recency" not in refs:
+        return PeriodWindows(refs["all"], refs["all"], None, outcome)
+    recency = Recency(refs["recency"], str(folder / RECENCY_ROWS))
+    return PeriodWindows(refs["all"], refs["train"], recency, outcome)
+
+
+def windows_key(
+    store: Store,
+    kind: str,
+    until: Period,
+    protocol: ProtocolConfig,
+    vocab: ItemVocab,
+    *rest: object,
+) -> str:
+    """The cache key of windows built from the snapshots of the periods that start before
+    ``until`` ends (their sha256: a new landed file changes it), the protocol, the item
+    vocabulary and ``rest``."""
+    snapshots = ingest.list_snapshots(store.snapshots_dir, until.every)
+    read = [(p.key, file_sha256(path)) for p, path in snapshots if p.start < until.end]
+    items = hashlib.sha256("\n".join(map(str, vocab.item_ids)).encode()).hexdigest()
+    return content_key(kind, until.key, str(until.every), asdict(protocol), items, read, *rest)
+
+
+def cached_windows(
+    store: Store,
+    key: str,
+    work_key: str,
+    folder: Path,
+    code: int,
+    cache: CacheConfig,
+    build: Callable[[], dict[str, WindowsRef]],
+) -> tuple[dict[str, WindowsRef], Outcome]:
+    """The window refs by role that ``build`` writes into ``folder``: restored there from
+    cache entry ``key`` when it holds them (`tasks.cache`), else built and stored."""
+    entry = fetch(store, CacheKind.WINDOWS, key) if cache.enabled else None
+    if entry is not None:
+        for name in entry.names:
+            entry.restore(name, folder / name)
+        refs = {
+            role: WindowsRef(str(folder / ref["file"]), ref["rows"], ref["digest"], code)
+            for role, ref in entry.meta.items()
+        }
+        return refs, Outcome.HIT
+    refs = build()
+    if not cache.enabled:
+        return refs, Outcome.OFF
+    meta = {
+        role: {"file": Path(ref.path).name, "rows": ref.rows, "digest": ref.digest}
+        for role, ref in refs.items()
+    }
+    written = [folder / m["file"] for m in meta.values()]
+    written += [p.with_suffix(".users.json") for p in written]  # string user ids
+    written += [folder / RECENCY_ROWS] if "recency" in refs else []
+    files = {p.name: p for p in written if p.is_file()}
+    put(store, CacheKind.WINDOWS, key, work_key, files, meta)
+    return refs, Outcome.COMPUTED
 
 
 def load_rows(path: str) -> np.ndarray:

@@ -111,7 +111,7 @@ def measure_incremental(home: str, dataset: str, period: Period, seed: int) -> d
         current = history[-1]
         regions_path = bank_spec(store, current).regions_path
         windows = build_period_windows.fn(store, period, config.protocol, load_base(store).vocab)
-        keys = embed_windows.fn(store, windows)
+        keys = embed_windows.fn(store, windows).path
         trained = sorted(current.adapters)
         edit = (config.regions, config.adapters, len(history), trained, seed)
         probe = edit_period_regions.fn(store, regions_path, keys, *edit, "bench-probe")

@@ -18,6 +18,10 @@ from flows.progress import period_table, progress_bar, progress_enabled, trainin
 from raie_core.errors import RaieConfigError
 
 LANDING_HELP = "folder where new interaction files land (default <home>/landing/<dataset>)"
+NO_CACHE_HELP = (
+    "compute windows and embeddings afresh and leave the cache of <home>/cache untouched "
+    "(CacheConfig.enabled=false; default: reuse them when their inputs are unchanged)"
+)
 
 
 def _date(text: str) -> date:
@@ -69,6 +73,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         default="strict",
         help="bad data rows: fail (strict, default) or set aside in quarantine.parquet",
     )
+    p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     p.set_defaults(handler=_setup, watched=True)  # starts a Prefect server
 
     p = sub.add_parser("update", parents=[common, data], help="one nightly update")
@@ -77,6 +82,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--force", action="store_true", help="re-run a published period")
     p.add_argument("--landing", default=None, help=LANDING_HELP)
+    p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     _add_fail_on_reject(p)
     p.set_defaults(handler=_update, watched=True)  # starts a Prefect server
 
@@ -93,6 +99,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--force", action="store_true", help="re-run published periods")
     p.add_argument("--landing", default=None, help=LANDING_HELP)
+    p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     _add_fail_on_reject(p)
     p.set_defaults(handler=_backfill, watched=True)  # starts a Prefect server
 
@@ -161,9 +168,22 @@ def _setup(args: argparse.Namespace) -> int:
 
         epochs = (config.llm if config.backbone == "llm" else config.seqrec).train.max_epochs
         with training_bar(epochs, progress_enabled(args.json)):
-            report = setup(config=config, until=args.until, home=args.home, on_error=args.on_error)
+            report = setup(
+                config=config,
+                until=args.until,
+                home=args.home,
+                on_error=args.on_error,
+                cache=_cache(args),
+            )
     _print(args, report, "setup done")
     return 0
+
+
+def _cache(args: argparse.Namespace):  # noqa: ANN202 - tasks.cache.CacheConfig
+    """The flows' `CacheConfig` from ``--no-cache``."""
+    from tasks.cache import CacheConfig
+
+    return CacheConfig(enabled=not args.no_cache)
 
 
 def _verified_champion(args: argparse.Namespace) -> None:
@@ -194,6 +214,7 @@ def _update(args: argparse.Namespace) -> int:
             home=args.home,
             force=args.force,
             landing=args.landing,
+            cache=_cache(args),
         )
     title = "update: no-op" if not report.get("published", True) else "update done"
     if report.get("gate") == "fail":
@@ -221,6 +242,7 @@ def _backfill(args: argparse.Namespace) -> int:
                 home=args.home,
                 force=args.force,
                 landing=args.landing,
+                cache=_cache(args),
             )
     if args.json:
         print_json({"dataset": args.dataset, "periods": reports})

@@ -131,3 +131,67 @@ def test_adapters_name_their_base_and_runs_their_code(served_home: dict, monkeyp
         )
         assert logged == served_home["config"].model_dump(mode="json")
         assert run.data.params["regions.n_regions"] == "3"
+
+
+def test_region_versions_load_as_pyfunc_and_serve_through_their_adapter(  # noqa: ANN001
+    served_home: dict, ml100k_slice, monkeypatch
+) -> None:
+    import mlflow.artifacts
+    import mlflow.pyfunc
+
+    from tasks.lineage import tracker
+    from tasks.store import Store
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", served_home["uri"])
+    store = Store(served_home["home"], "table")
+    landed = (PERIOD + timedelta(days=7) - date(1970, 1, 1)).days * 86_400
+    history = pl.read_parquet(ml100k_slice(150)).filter(pl.col("timestamp") < landed)
+    users = sorted(history["user_id"].unique().to_list())
+    contexts = latest_items(history, users, served_home["config"].protocol)
+    frame = pd.DataFrame({"items": [c.tolist() for c in contexts if len(c)]})
+    bank = mlflow.pyfunc.load_model("models:/raie-table-bank@champion").predict(frame)
+    base_items = _base_top(store, frame, served_home["config"].protocol.max_len)
+
+    rows = [r for r in tracker(store).lineage("table") if r["tags"]["bank_version"] == "2"]
+    routed = {r["region_id"] for r in rows} & set(bank["region"]) - {-1}
+    assert routed, "no registered region of v2 serves a context of the slice"
+    for row in rows:
+        uri = f"models:/{row['model']}/{row['version']}"
+        local = Path(mlflow.artifacts.download_artifacts(uri))
+        mlmodel = yaml.safe_load((local / "MLmodel").read_text())
+        assert [c["name"] for c in json.loads(mlmodel["signature"]["inputs"])] == ["items"]
+        assert (local / mlmodel["saved_input_example_info"]["artifact_path"]).is_file()
+        adapter = store.adapter_path(row["tags"]["adapter_path"])
+        logged = Path(row["source"].replace("runs:/", "")).name  # its run's `model` artifact
+        run = tracker(store).run_info(row["run_id"])["artifact_uri"].removeprefix("file://")
+        kept = Path(run, logged, "artifacts")
+        for path in (p for p in adapter.rglob("*") if p.is_file()):  # linked, not copied
+            twins = [q for q in kept.rglob(path.name) if q.stat().st_ino == path.stat().st_ino]
+            assert twins, f"{path} is not linked into {kept}"
+
+        model = mlflow.pyfunc.load_model(uri)
+        mine = model.predict(frame, params={"k": 10})
+        region = row["region_id"]
+        assert set(mine["region"]) == {-1 if region == SHARED_KEY else region}
+        same = (bank["region"] == (-1 if region == SHARED_KEY else region)).to_numpy()
+        for ours, theirs in zip(mine[same].itertuples(), bank[same].itertuples(), strict=True):
+            assert list(ours.item_ids) == list(theirs.item_ids)  # the bank's routed answer
+            assert list(ours.scores) == pytest.approx(list(theirs.scores), rel=1e-5)
+        changed = [list(a) != b for a, b in zip(mine["item_ids"], base_items, strict=True)]
+        assert any(changed), f"{uri} serves the base's lists: its adapter changed nothing"
+
+
+def _base_top(store, frame: pd.DataFrame, max_len: int) -> list[list[int]]:  # noqa: ANN001
+    """The frozen base's own top 10 for each context of ``frame`` (no adapter)."""
+    import torch
+
+    from raie_core.evaluation import top_k
+    from raie_core.protocol import encode_contexts
+    from tasks.models import load_base
+
+    backbone = load_base(store)
+    rows = encode_contexts([list(c) for c in frame["items"]], backbone.vocab, max_len)
+    with torch.no_grad():
+        scores = backbone.logits(backbone.model, torch.from_numpy(rows))
+    items, _ = top_k(scores, rows, 10)
+    return [backbone.vocab.decode(r).tolist() for r in items]

@@ -26,6 +26,10 @@ def _stored(root: Path) -> dict[str, bytes]:
     return files | {f"mlartifacts/{k}": v for k, v in tree(root / "mlartifacts").items()}
 
 
+def _work_key(entry: Path) -> str:
+    return json.loads((entry / "entry.json").read_text(encoding="utf-8"))["work_key"]
+
+
 def _update(root: Path, capsys, index: int) -> None:  # noqa: ANN001
     period = PERIODS[index].isoformat()
     code, out, err = cli(root, capsys, "update", "--dataset", DATASET, "--period", period)
@@ -49,7 +53,11 @@ def test_gc_keeps_the_champion_setup_and_replayed_windows(home: Path, capsys) ->
     }
 
     before = _stored(home)
-    used = disk_bytes([home / "state", home / "mlartifacts"])
+    used = disk_bytes([home / "state", home / "mlartifacts", home / "cache"])
+    cached = {p: _work_key(p) for p in (home / "cache").glob("*/*/*")}
+    assert {"period=" + PERIODS[0].isoformat(), "period=" + PERIODS[1].isoformat()} <= set(
+        cached.values()
+    )
     code, out, err = cli(home, capsys, "gc", "--dataset", DATASET, "--keep", "1", "--dry-run")
     assert (
         code == 0 and "would retire v0002 (its manifest stays)" in out and "region-9/v0001" in out
@@ -66,8 +74,12 @@ def test_gc_keeps_the_champion_setup_and_replayed_windows(home: Path, capsys) ->
     assert all(store.adapter_path(rel).is_dir() for rel in kept)
     assert not kept & set(plan["adapters"])
     markers = sum(len(v) for k, v in _stored(home).items() if k.endswith((RETIRED, ".removed")))
-    freed = used - disk_bytes([home / "state", home / "mlartifacts"]) + markers
+    freed = used - disk_bytes([home / "state", home / "mlartifacts", home / "cache"]) + markers
     assert plan["bytes_freed"] == freed > 0  # hard-linked MLflow artifacts counted once
+    # cache entries (windows, embeddings) of the retired v2's week go; v3's and setup's stay
+    gone = {p for p, key in cached.items() if key == f"period={PERIODS[0].isoformat()}"}
+    assert gone and {home / rel for rel in plan["cache"]} == gone
+    assert all(p.is_dir() == (p not in gone) for p in cached)
     for version in (2,):  # manifests (periods, lineage) stay, the payload is gone
         assert store.read_manifest(version).period == PERIODS[version - 2].isoformat()
         assert sorted(p.name for p in store.bank_dir(version).iterdir()) == [

@@ -59,14 +59,20 @@ def _plan(
 
 @pytest.fixture(autouse=True)
 def _bank_folder_as_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These cases fake adapter bytes (no base, no loadable weights), so the bank is logged as
-    its plain folder where a flow logs a pyfunc model (tests/flows/test_conv_pyfunc.py)."""
+    """These cases fake adapter bytes (no base, no loadable weights), so the bank and each
+    region version are logged as their plain folders where a flow logs pyfunc models
+    (tests/flows/test_conv_pyfunc.py)."""
 
     def log_folder(t, store: Store, run_id: str, version: int, config: dict) -> str:  # noqa: ANN001
         t.log_artifacts(run_id, store.bank_dir(version), "bank")
         return "bank"
 
+    def log_adapter(t, store: Store, run_id: str, version: int, info, config: dict) -> str:  # noqa: ANN001
+        t.link_artifacts(run_id, store.adapter_path(info.path), "model")
+        return "model"
+
     monkeypatch.setattr("tasks.lineage.log_bank_model", log_folder)
+    monkeypatch.setattr("tasks.lineage.log_region_model", log_adapter)
 
 
 @pytest.fixture
