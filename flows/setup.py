@@ -85,6 +85,7 @@ def setup(
         fault_point("setup-base")
         stages.done("backbone", "%s trained for %d epochs", config.backbone, base.epochs)
         keys = embed_windows(store, train, fit=config.regions, seed=config.seed)
+        stages.done("embed", "the region-fit sample of %d windows embedded", train.rows)
         regions = fit_setup_regions(store, keys, config.regions, config.seed)
         stages.done("regions", "spherical k-means fitted (K=%s)", config.regions.n_regions)
         retention = evaluate(store, BankSpec(None, {}), heldout, config.adapters, config.regions)
@@ -120,9 +121,10 @@ def setup(
             ),
             files={PLAN_FILE: plan.write(store.work_dir("setup") / PLAN_FILE)},
         )
+        stages.done("publish", "bank v%d published", version)
         fault_point("setup-published")
         finish(store, version)
-        stages.done("publish", "bank v%d published, tracked and champion", version)
+        stages.done("track", "bank v%d tracked in MLflow and champion", version)
     report = {
         "version": version,
         "until": first.label,
