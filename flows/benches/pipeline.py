@@ -135,9 +135,6 @@ def pipeline_config(dataset: str, path: str | None, args: argparse.Namespace) ->
     from raie_core.backbones.seqrec import SeqRecConfig
     from raie_core.regions import RegionConfig
 
-    given = [f"--{name.replace('_', '-')}" for name in BUDGET_FLAGS if getattr(args, name)]
-    if args.full_budget and given:
-        raise RaieConfigError(f"--full-budget replaces {given[0]}; give one of them")
     regions = {"n_regions": args.regions, "max_fit_windows": MAX_FIT_WINDOWS}
     if args.min_train_samples is not None:
         regions["min_train_samples"] = args.min_train_samples
@@ -171,8 +168,6 @@ def bench_source(
     (by sorted user id) written as a parquet table in ``folder`` (dataset "table")."""
     from raie_core.data import load_dataset
 
-    if max_users < 0:
-        raise RaieConfigError(f"--max-users {max_users} should be >= 0 (0 = all users)")
     if max_users == 0:
         return dataset, path
     frame = load_dataset(dataset, path).interactions
@@ -202,10 +197,7 @@ def run(args: argparse.Namespace) -> int:
 
     from flows.benches.pipeline_report import print_report
 
-    if args.repeats < 1:
-        raise RaieConfigError(f"--repeats {args.repeats} should be >= 1")
-    if args.rss_interval <= 0:
-        raise RaieConfigError(f"--rss-interval {args.rss_interval} should be > 0 seconds")
+    check_arguments(args)
     threads = torch.get_num_threads()
     torch.set_num_threads(args.torch_threads)
     try:
@@ -217,6 +209,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_report(result)
     return 0
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """One sentence (RaieConfigError) for a bad flag, before anything runs."""
+    given = [f"--{name.replace('_', '-')}" for name in BUDGET_FLAGS if getattr(args, name)]
+    if args.full_budget and given:
+        raise RaieConfigError(f"--full-budget replaces {given[0]}; give one of them")
+    positive = {"--repeats": args.repeats, "--regions": args.regions}
+    positive |= {"--backbone-epochs": args.backbone_epochs, "--setup-stride": args.setup_stride}
+    for flag, value in positive.items():
+        if value is not None and value < 1:
+            raise RaieConfigError(f"{flag} {value} should be >= 1")
+    if args.max_users < 0:
+        raise RaieConfigError(f"--max-users {args.max_users} should be >= 0 (0 = all users)")
+    if args.rss_interval <= 0:
+        raise RaieConfigError(f"--rss-interval {args.rss_interval} should be > 0 seconds")
 
 
 def ingest(home: str, dataset: str, period: Period) -> None:
