@@ -113,9 +113,9 @@ def shortfall(r: dict[str, Any]) -> list[str]:
             )
         if row["outside_s"] > tol * row["region_wall_s"]:
             why.append(
-                f"{row['outside_s']:.2f} s outside the tasks (worker imports, base loads: "
-                f"{r['base_load_cold_s']:.2f} s cold, {r['base_load_warm_s']:.2f} s per task; "
-                "scheduling, Prefect API)"
+                f"{row['outside_s']:.2f} s outside the tasks (a worker's imports "
+                f"{r['worker_import_s']:.2f} s, base load {r['base_load_cold_s']:.2f} s cold "
+                f"and {r['base_load_warm_s']:.2f} s per task; scheduling, Prefect API)"
             )
         reasons = "; ".join(why) or "no single cause above its threshold"
         lines.append(

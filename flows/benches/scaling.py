@@ -15,9 +15,9 @@ Why a speedup falls short, from what each run measured:
 * balance: the region tasks' own seconds, scheduled longest first on w workers
   (``bound_s``), bound the wall from below: one large region caps the speedup;
 * outside the tasks (``outside_s`` = wall - bound): a fresh worker process imports torch and
-  peft on its first task (unpickling it), every task reloads the base's files unless its
-  worker has them (``base_load_cold_s``; ``base_load_warm_s``: the digest check every task
-  pays), plus scheduling and each task's Prefect API calls;
+  peft when it unpickles its first task (``worker_import_s``), every task reloads the base's
+  files unless its worker has them (``base_load_cold_s``; ``base_load_warm_s``: the digest
+  check every task pays), plus scheduling and each task's Prefect API calls;
 * contention (``task_sum_s`` against the first run's): shared cores, memory bandwidth and
   other processes slow every task down. Data shipping is small: a task receives paths and
   configs; rows are read from the shared home's files.
@@ -26,6 +26,8 @@ Why a speedup falls short, from what each run measured:
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,6 +106,14 @@ def workers_report_here() -> Iterator[str]:
             os.environ["PREFECT_API_URL"] = old
 
 
+def worker_import_seconds() -> float:
+    """Wall seconds of a fresh interpreter importing the region task's module (torch, peft,
+    transformers), what a new Dask worker process does when it unpickles its first task."""
+    command = [sys.executable, "-c", "import tasks.adapters"]
+    seconds, _ = timed(lambda: subprocess.run(command, check=True, capture_output=True))
+    return seconds
+
+
 def _run_once(home: str, dataset: str, period: Period, workers: int) -> tuple[dict, list[float]]:
     """(report, region task seconds) of the nightly flow on a LocalCluster of ``workers``."""
     from flows import env
@@ -163,6 +173,7 @@ def measure_scaling(
         "cores": available_cores(),
         "base_load_cold_s": cold,
         "base_load_warm_s": warm,
+        "worker_import_s": worker_import_seconds(),
         "windows": report.get("windows"),
         "retrained": report.get("retrained"),
         "stages": first[2],

@@ -154,9 +154,10 @@ def test_dask_table_trains_identical_adapters_per_worker_count(
 ) -> None:  # noqa: ANN001
     """`--runner dask --workers 1,2` on a tiny slice: one row per worker count, the same
     regions trained with identical adapters (digests and losses), and the table printed."""
+    from flows.benches.pipeline_report import print_report
     from flows.cli import main
 
-    small = "--max-users 100 --backbone-epochs 1 --epochs 1 --min-train-samples 4"
+    small = "--max-users 100 --regions 3 --backbone-epochs 1 --epochs 1 --min-train-samples 4"
     argv = ["bench", "pipeline", "--home", str(tmp_path / "home"), *small.split()]
     argv += ["--runner", "dask", "--workers", "1,2", "--until", "1997-12-15"]
     assert main([*argv, "--json"]) == 0
@@ -169,3 +170,9 @@ def test_dask_table_trains_identical_adapters_per_worker_count(
         assert row["region_wall_s"] > 0 and row["regions_per_s"] > 0 and row["bound_s"] > 0
     assert rows[0]["speedup"] == 1.0 and result["base_load_cold_s"] > 0
     assert "train-regions" in [row["stage"] for row in result["stages"]["update"]]
+    assert result["worker_import_s"] > 0 and result["cores"] >= 1
+    print_report(result)
+    table = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(table) if line.split()[:2] == ["workers", "regions"])
+    assert [line.split()[0] for line in table[header + 1 : header + 3]] == ["1", "2"]
+    assert all(line.split()[-1] == "yes" for line in table[header + 1 : header + 3])
