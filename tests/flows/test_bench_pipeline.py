@@ -152,12 +152,13 @@ def test_small_run_prints_sane_json(prefect_backend, tmp_path, capsys) -> None: 
 def test_dask_table_trains_identical_adapters_per_worker_count(
     prefect_backend, tmp_path, capsys
 ) -> None:  # noqa: ANN001
-    """`--runner dask --workers 1,2` on a tiny slice: one row per worker count, the same
+    """`--runner dask --workers 1,2` on a 300-user slice (K=3: at least two regions retrain):
+    one row per worker count, the same
     regions trained with identical adapters (digests and losses), and the table printed."""
     from flows.benches.pipeline_report import print_report
     from flows.cli import main
 
-    small = "--max-users 100 --regions 3 --backbone-epochs 1 --epochs 1 --min-train-samples 4"
+    small = "--max-users 300 --regions 3 --backbone-epochs 1 --epochs 1 --min-train-samples 4"
     argv = ["bench", "pipeline", "--home", str(tmp_path / "home"), *small.split()]
     argv += ["--runner", "dask", "--workers", "1,2", "--until", "1997-12-15"]
     assert main([*argv, "--json"]) == 0
