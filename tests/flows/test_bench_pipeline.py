@@ -153,8 +153,8 @@ def test_dask_table_trains_identical_adapters_per_worker_count(
     prefect_backend, tmp_path, capsys
 ) -> None:  # noqa: ANN001
     """`--runner dask --workers 1,2` on a 300-user slice (K=3: at least two regions retrain):
-    one row per worker count, the same
-    regions trained with identical adapters (digests and losses), and the table printed."""
+    one row per worker count, the same regions trained with identical adapters (digests and
+    losses), and the table printed."""
     from flows.benches.pipeline_report import print_report
     from flows.cli import main
 
