@@ -152,7 +152,7 @@ def pipeline_config(dataset: str, path: str | None, args: argparse.Namespace) ->
     return PipelineConfig(
         dataset=dataset,
         path=path,
-        every=args.every or DATASET_EVERY.get(dataset, "1w"),
+        every=args.every or DATASET_EVERY.get(args.dataset, "1w"),  # a slice keeps its source's
         seed=args.seed,
         protocol=protocol,
         seqrec=seqrec,

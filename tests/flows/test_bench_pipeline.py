@@ -57,8 +57,9 @@ def test_bench_config_is_production_unless_overridden() -> None:
     capped = pipeline.pipeline_config("table", "/x.parquet", build_parser().parse_args(flags))
     assert capped.adapters.train == replace(AdapterConfig().train, max_epochs=3)
     assert capped.regions.min_train_samples == 5 and capped.protocol.train_stride == 4
-    ml1m = pipeline.pipeline_config("ml-1m", None, build_parser().parse_args(flags))
-    assert ml1m.every == "1mo"  # the dataset's own period length, as raie setup
+    ml1m = build_parser().parse_args([*flags, "--dataset", "ml-1m", "--max-users", "300"])
+    sliced = pipeline.pipeline_config("table", "/x.parquet", ml1m)
+    assert sliced.every == "1mo"  # the source's own period length (as raie setup), sliced too
 
 
 def test_full_budget_is_the_pipelines_own_and_excludes_the_budget_flags(tmp_path, capsys) -> None:  # noqa: ANN001
