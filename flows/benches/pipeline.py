@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--every", choices=EVERY, default=None, help="period length (default 1w, 1mo for ml-1m)"
     )
-    parser.add_argument("--max-users", type=int, default=0, help="first N users (0 = all)")
+    parser.add_argument("--max-users", type=int, default=0, help="lowest N user ids (0 = all)")
     parser.add_argument(
         "--until", type=_date, default=None, help="setup cut = the measured period (default t^S)"
     )
