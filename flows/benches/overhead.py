@@ -109,7 +109,8 @@ def measure_overhead(
     report: dict = {}
     for i in range(repeats):
         wall, cpu, report, tasks = _flow_once(clone(prepared, work / f"flow-{i}"), dataset, period)
-        rows = rows or stages.take()
+        run_rows = stages.take()
+        rows = rows or run_rows  # the first timed run's
         mlflow = tasks.get(TRACKING_TASK, 0.0)
         prefect = wall - sum(tasks.values())
         walls.append(wall)

@@ -265,8 +265,21 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
             ingest(copy, dataset, period)
             measured |= measure_incremental(copy, dataset, period, args.seed)
         stages["update"] = measured.pop("stages")
+    return _summary(args, config, report, setup_s, period) | {
+        **measured,
+        "stages": {
+            flow: [dataclasses.asdict(row) for row in rows] for flow, rows in stages.items()
+        },
+        "peak_rss_mib": max(row.peak_rss_mib for rows in stages.values() for row in rows),
+    }
+
+
+def _summary(
+    args: argparse.Namespace, config: Any, report: dict, setup_s: float, period: Period
+) -> dict[str, Any]:
+    """The run's data, budget and setup fields (the measures come after them)."""
     return {
-        "dataset": dataset,
+        "dataset": config.dataset,
         "data": f"{args.dataset} first {args.max_users or 'all'} users",
         "period": period.label,
         "every": config.every,
@@ -284,11 +297,6 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         "min_train_samples": config.regions.min_train_samples,
         "repeats": args.repeats,
         "torch_threads": args.torch_threads,
-        **measured,
-        "stages": {
-            flow: [dataclasses.asdict(row) for row in rows] for flow, rows in stages.items()
-        },
-        "peak_rss_mib": max(row.peak_rss_mib for rows in stages.values() for row in rows),
         "rss": "this process's RSS sampled every "
         f"{args.rss_interval} s (not the Prefect server's or Dask workers')",
         "overhead_target": OVERHEAD_TARGET,

@@ -56,6 +56,7 @@ class StageRecorder(logging.Handler):
         self._process = psutil.Process()
         self._samples: list[tuple[float, int]] = []
         self._marks: list[tuple[str, float, float]] = []
+        self._lock = threading.Lock()  # the sampler appends while `take` trims
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="raie-rss", daemon=True)
 
@@ -67,8 +68,10 @@ class StageRecorder(logging.Handler):
         self._marks.append((stage, end - float(getattr(record, SECONDS_FIELD)), end))
 
     def _sample(self) -> float:
+        rss = self._process.memory_info().rss
         now = time.perf_counter()
-        self._samples.append((now, self._process.memory_info().rss))
+        with self._lock:
+            self._samples.append((now, rss))
         return now
 
     def _run(self) -> None:
@@ -86,7 +89,8 @@ class StageRecorder(logging.Handler):
     def take(self) -> list[StageRow]:
         """The stages recorded since the last call, in order (then forgotten)."""
         marks, self._marks = self._marks, []
-        samples = list(self._samples)
+        with self._lock:
+            samples, self._samples = self._samples, self._samples[-1:]
         rows = []
         for stage, start, end in marks:
             before = [rss for t, rss in samples if t <= start]
@@ -94,9 +98,7 @@ class StageRecorder(logging.Handler):
             baseline = before[-1] if before else (inside[0] if inside else 0)
             peak = max([baseline, *inside])
             rows.append(StageRow(stage, end - start, peak / MIB, (peak - baseline) / MIB))
-        if samples:  # keep the last sample: the baseline of the next flow's first stage
-            self._samples = [samples[-1]]
-        return rows
+        return rows  # the last sample stays: the baseline of the next flow's first stage
 
 
 @contextmanager
