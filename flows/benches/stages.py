@@ -80,6 +80,7 @@ class StageRecorder(logging.Handler):
             self._stop.wait(self.interval_s)
 
     def start_sampling(self) -> None:
+        self._sample()  # a baseline now, however late the thread gets its first turn
         self._thread.start()
 
     def stop_sampling(self) -> None:
