@@ -122,7 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--runner", choices=RUNNERS, default="thread", help="dask: the worker scaling table"
     )
     parser.add_argument(
-        "--workers", type=worker_counts, default=(1, 2, 4), help="--runner dask: worker counts"
+        "--workers", type=worker_counts, default="1,2,4", help="--runner dask: worker counts"
     )
 
 
