@@ -142,17 +142,24 @@ def quiet_console() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # "Inferring model signature"
 
 
-def region_task_runner():  # noqa: ANN201 - a Prefect TaskRunner
-    """How region adapters train: one after another in-process (default), or fanned out on a
-    Dask cluster when RAIE_TASK_RUNNER=dask (RAIE_DASK_ADDRESS, empty = a loopback LocalCluster)."""
-    if os.environ.get("RAIE_TASK_RUNNER", "").lower() == "dask":
+DASK_WORKERS = 2
+"""Worker processes (one thread each) of the loopback LocalCluster that RAIE_TASK_RUNNER=dask
+starts when RAIE_DASK_ADDRESS names no cluster (`raie bench pipeline --workers` varies it)."""
+
+
+def region_task_runner(runner: str | None = None, workers: int = DASK_WORKERS):  # noqa: ANN201
+    """How region adapters train (a Prefect TaskRunner): one after another in-process
+    (default), or fanned out on a Dask cluster when ``runner`` (default $RAIE_TASK_RUNNER) is
+    "dask" (RAIE_DASK_ADDRESS, empty = a loopback LocalCluster of ``workers`` processes)."""
+    runner = runner if runner is not None else os.environ.get("RAIE_TASK_RUNNER", "")
+    if runner.lower() == "dask":
         from prefect_dask import DaskTaskRunner
 
         address = os.environ.get("RAIE_DASK_ADDRESS") or None
         if address:
             return DaskTaskRunner(address=address)
         return DaskTaskRunner(
-            cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "host": "127.0.0.1"}
+            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "host": "127.0.0.1"}
         )
     from prefect.task_runners import ThreadPoolTaskRunner
 

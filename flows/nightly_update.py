@@ -109,6 +109,7 @@ def nightly_update(
             return {"period": label, "skipped": True, **repaired}
         serving = champion(store) if replaced is None else version_before(store, this_period)
         ingested = {"ingested": ingest_landing(store, landing, this_period, setup.until)}
+        stages.done("ingest", "%s", ingested["ingested"])
         windows = build_gated_period_windows(
             store, this_period, config.protocol, load_base(store).vocab, config.gate, cache
         )
@@ -173,11 +174,7 @@ def _update(
     base = ranked(BankSpec(None, {}), windows.all, "base-prequential")
     scored = (prequential.metrics["NDCG@10"], base.metrics["NDCG@10"])
     stages.done("prequential", "NDCG@10 champion %.4f, base %.4f", *scored)
-    summary, trained = _edit_and_train(store, config, period, windows.train, serving, keys)
-    edits = ", ".join(f"{action} {n}" for action, n in summary.counts.items())
-    stages.done(
-        "edit", "%s; %d adapters trained, %d serve", edits, len(trained), kept_regions(trained)
-    )
+    summary, trained = _edit_and_train(store, config, period, windows.train, serving, keys, stages)
     candidate = BankSpec(summary.regions_path, period_adapters(serving.adapters, summary, trained))
     recency = windows.recency
     inputs = GateInputs(
@@ -204,10 +201,11 @@ def _update(
         make_current=False,
         parent_version=serving.version,
     )
+    stages.done("publish", "v%d published", version)
     fault_point("published")
     finish(store, version)
     champion_now = store.current_version()
-    stages.done("publish", "v%d published and tracked; champion v%d", version, champion_now)
+    stages.done("track", "v%d tracked in MLflow; champion v%d", version, champion_now)
     return _report(period, version, champion_now, windows, summary, trained, scores, gate)
 
 
@@ -218,6 +216,7 @@ def _edit_and_train(
     train: WindowsRef,
     serving: BankManifest,
     keys: str,
+    stages: Stages,
 ) -> tuple[EditSummary, list[AdapterInfo]]:
     """Edit the champion's regions with the period's training rows (``keys``: their routing
     keys), train the shared adapter (`SharingConfig.shared`) and the affected region adapters
@@ -233,17 +232,24 @@ def _edit_and_train(
         config.seed,
         period.key,
     )
+    edits = ", ".join(f"{action} {n}" for action, n in summary.counts.items())
+    stages.done("edit", "%s; %d regions affected", edits, len(summary.affected))
     sources = dict(serving.adapters)
     shared = []
     if config.adapters.sharing.shared:
         previous = serving.adapters.get(SHARED_KEY)
         shared = [train_shared_adapter(store, config.adapters, train, previous, config.seed)]
         sources[SHARED_KEY] = str(shared[0].path)
+    stages.done("train-shared", "shared step %s", "trained" if shared else "off")
     futures = [
         train_region_adapter.submit(store, config.adapters, summary, rid, sources, config.seed)
         for rid in summary.affected
     ]
-    return summary, shared + [future.result() for future in futures]
+    regions = [future.result() for future in futures]
+    stages.done(
+        "train-regions", "%d region adapters trained, %d kept", len(regions), kept_regions(regions)
+    )
+    return summary, shared + regions
 
 
 def _report(

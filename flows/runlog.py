@@ -1,7 +1,9 @@
 """What a flow run tells its operator in the Prefect UI: a readable run name with the resolved
 period (`name_run`), and one line per stage saying what it did and how long it took
 (`Stages`, through Prefect's run logger, so the lines sit next to the task runs), and the
-nightly update's artifacts (`period_artifacts`)."""
+nightly update's artifacts (`period_artifacts`). Each stage record also carries its stage name
+and seconds as fields (`STAGE_FIELD`, `SECONDS_FIELD`), so a listener in the same process
+(`raie bench pipeline`) reads the boundaries without parsing the text."""
 
 from __future__ import annotations
 
@@ -10,6 +12,11 @@ import time
 from prefect import get_client, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
+
+STAGE_FIELD = "raie_stage"
+"""A stage record's extra field holding the stage's name (e.g. ``"windows"``)."""
+SECONDS_FIELD = "raie_stage_s"
+"""A stage record's extra field holding the stage's wall seconds (unrounded)."""
 
 
 def name_run(name: str) -> None:
@@ -29,7 +36,9 @@ class Stages:
 
     def done(self, stage: str, message: str, *args: object) -> None:
         now = time.perf_counter()
-        self.logger.info(f"{stage}: {message} (%.1f s)", *args, now - self.mark)
+        seconds = now - self.mark
+        fields = {STAGE_FIELD: stage, SECONDS_FIELD: seconds}
+        self.logger.info(f"{stage}: {message} (%.1f s)", *args, seconds, extra=fields)
         self.mark = now
 
 

@@ -128,9 +128,10 @@ def setup(
             ),
             files={PLAN_FILE: plan.write(store.work_dir("setup") / PLAN_FILE)},
         )
+        stages.done("publish", "bank v%d published", version)
         fault_point("setup-published")
         finish(store, version)
-        stages.done("publish", "bank v%d published, tracked and champion", version)
+        stages.done("track", "bank v%d tracked in MLflow and champion", version)
     report = {
         "version": version,
         "until": first.label,

@@ -1,7 +1,8 @@
 """`raie bench data|regions|speed|quality|pipeline`: benchmarks that print measured numbers;
 `raie bench docs`: quality reports as one markdown page (docs/benchmarks.md).
 
-Each benchmark lives in flows/benches/<name>.py with `add_arguments(parser)` and `run(args)`.
+Each benchmark lives in flows/benches/<name>.py with `add_arguments(parser)` and `run(args)`
+(and optionally `check_arguments(args)`, called before the home's Prefect folder is made).
 A bench module is imported only when its sub-command is parsed (or its help shown), so
 `raie --help` and every other command build the parser without torch, polars or prefect.
 """
@@ -63,6 +64,9 @@ def _bench_loader(name: str) -> Callable[[argparse.ArgumentParser], None]:
 
         @functools.wraps(module.run)
         def handler(args: argparse.Namespace) -> int:
+            check = getattr(module, "check_arguments", None)
+            if check is not None:  # a refused flag leaves the home as it was
+                check(args)
             env.prefect_home(args.home)  # a bench may run flows against the home's Prefect
             return module.run(args)
 

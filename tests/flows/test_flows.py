@@ -2,7 +2,9 @@
 
 Asserts the run tree (Prefect flow and task runs), the published versions, the decisions and
 typed manifest records, idempotence of a re-run and a backfill, a period off the week
-boundary, an empty period and the MLflow lineage of the trained adapters.
+boundary, an empty period and the MLflow lineage of the trained adapters; and the per-stage
+table of `raie bench pipeline` (`flows.benches.stages`) of the setup and the first update:
+every stage each flow logs is a row, in order, with positive wall seconds and memory.
 """
 
 from datetime import date, timedelta
@@ -21,6 +23,18 @@ from raie_core.training import TrainConfig
 
 UNTIL = date(1997, 12, 15)
 PERIODS = (date(1997, 12, 15), date(1997, 12, 22))
+SETUP_STAGES = (
+    "ingest",
+    "windows",
+    "backbone",
+    "embed",
+    "regions",
+    "retention",
+    "publish",
+    "track",
+)
+UPDATE_STAGES = ("ingest", "windows", "embed", "prequential", "edit", "train-shared")
+UPDATE_STAGES += ("train-regions", "gate", "publish", "track")
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +58,31 @@ def _config(path: str) -> PipelineConfig:
     )
 
 
-def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def _check_stage_table(stages: dict, capsys) -> None:  # noqa: ANN001
+    """The bench's per-stage rows: each flow's stages in order, positive wall and memory,
+    each printed by `print_stages` (no timing values asserted)."""
+    from dataclasses import asdict
+
+    from flows.benches.pipeline_report import print_stages
+
+    assert tuple(row.stage for row in stages["setup"]) == SETUP_STAGES
+    assert tuple(row.stage for row in stages["update"]) == UPDATE_STAGES
+    for row in stages["setup"] + stages["update"]:
+        assert row.wall_s > 0 and row.peak_rss_mib > 0 and row.rise_mib >= 0, row
+    capsys.readouterr()
+    for flow, rows in stages.items():
+        print_stages(flow, [asdict(row) for row in rows])
+    printed = [line.split()[:1] for line in capsys.readouterr().out.splitlines()]
+    assert all([stage] in printed for stage in SETUP_STAGES + UPDATE_STAGES)
+
+
+def test_setup_then_two_periods(
+    prefect_backend, slice_path: str, tmp_path, monkeypatch, capsys
+) -> None:  # noqa: ANN001
     from prefect import get_client
 
     from flows.backfill import backfill
+    from flows.benches.stages import recording
     from flows.commands.replay import replay_home
     from flows.nightly_update import nightly_update
     from flows.setup import setup
@@ -61,13 +96,17 @@ def test_setup_then_two_periods(prefect_backend, slice_path: str, tmp_path, monk
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     home = str(tmp_path / "home")
     config = _config(slice_path)
-    report = setup(config=config, until=UNTIL, home=home)
-    assert report["version"] == 1 and report["setup_windows"] > 100
-    assert report["after_cut"] > 0  # setup ingests the history only; the weeks land later
-    landed_until = PERIODS[1] + timedelta(days=7)
-    replay_home(home, "table", landed_until)
-
-    reports = [nightly_update(period=p, dataset="table", home=home) for p in PERIODS]
+    with recording() as recorder:
+        report = setup(config=config, until=UNTIL, home=home)
+        stages = {"setup": recorder.take()}
+        assert report["version"] == 1 and report["setup_windows"] > 100
+        assert report["after_cut"] > 0  # setup ingests the history only; the weeks land later
+        landed_until = PERIODS[1] + timedelta(days=7)
+        replay_home(home, "table", landed_until)
+        reports = [nightly_update(period=PERIODS[0], dataset="table", home=home)]
+        stages["update"] = recorder.take()
+    reports.append(nightly_update(period=PERIODS[1], dataset="table", home=home))
+    _check_stage_table(stages, capsys)
     store = Store(tmp_path / "home", "table")
     history = store.history()
     assert [m.version for m in history] == [1, 2, 3]
