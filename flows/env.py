@@ -7,6 +7,8 @@ import os
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from raie_core.errors import RaieStateError
@@ -164,6 +166,32 @@ def region_task_runner(runner: str | None = None, workers: int = DASK_WORKERS): 
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=1)
+
+
+def dask_regions() -> bool:
+    """Whether region adapters fan out on Dask ($RAIE_TASK_RUNNER, `region_task_runner`)."""
+    return os.environ.get("RAIE_TASK_RUNNER", "").lower() == "dask"
+
+
+@contextmanager
+def workers_report_here() -> Iterator[str]:
+    """Point the Dask workers started inside the block at this process's Prefect API: an
+    ephemeral server has no URL in the environment, so each worker process would start a
+    server of its own and report its task runs there. Starts the ephemeral server now (the
+    one the flow then uses) when PREFECT_API_URL names none. Yields the URL."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        url = str(client.api_url).rstrip("/")
+    old = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        yield url
+    finally:
+        if old is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = old
 
 
 def torch_threads() -> int:

@@ -3,8 +3,8 @@
 The same nightly update (one prepared home, copied per run) runs through the real flow on a
 real loopback `LocalCluster` of w worker processes, one thread each (`flows.env.
 region_task_runner`, the RAIE_TASK_RUNNER=dask path), once per w. The workers report to this
-process's Prefect server, as they do in a deployment (`workers_report_here`; without it each
-worker process of an ephemeral-mode run starts a Prefect server of its own). Region-training
+process's Prefect server, as they do in a deployment (`flows.env.workers_report_here`; without
+it each worker process of an ephemeral-mode run starts a Prefect server of its own). Region-training
 wall is the flow's own `train-regions` stage; each region task's Running seconds come from the
 Prefect API. The adapters of every run are compared with the first run's through the period's
 tracking plan: per trained adapter its region, the digest of its stored weights (None when it
@@ -28,11 +28,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flows import env
 from flows.benches.incremental import timed
 from flows.benches.overhead import clone, final_task_runs
 from raie_core.errors import RaieStateError
@@ -86,26 +85,6 @@ def base_load_seconds(home: str, dataset: str) -> tuple[float, float]:
     return cold, warm
 
 
-@contextmanager
-def workers_report_here() -> Iterator[str]:
-    """Point the Dask workers started inside the block at this process's Prefect API (an
-    ephemeral server has no URL in the environment, so each worker process would start a
-    server of its own and report its task runs there). Yields the URL."""
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        url = str(client.api_url).rstrip("/")
-    old = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = url
-    try:
-        yield url
-    finally:
-        if old is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = old
-
-
 def worker_import_seconds() -> float:
     """Wall seconds of a fresh interpreter importing the region task's module (torch, peft,
     transformers), what a new Dask worker process does when it unpickles its first task."""
@@ -116,7 +95,6 @@ def worker_import_seconds() -> float:
 
 def _run_once(home: str, dataset: str, period: Period, workers: int) -> tuple[dict, list[float]]:
     """(report, region task seconds) of the nightly flow on a LocalCluster of ``workers``."""
-    from flows import env
     from flows.nightly_update import nightly_update
 
     flow = nightly_update.with_options(task_runner=env.region_task_runner("dask", workers))
@@ -143,7 +121,7 @@ def measure_scaling(
     first: tuple[float, list[tuple], list] | None = None
     for count in workers:
         home = clone(prepared, work / f"dask-{count}")
-        with workers_report_here():
+        with env.workers_report_here():
             report, tasks = _run_once(home, dataset, period, count)
         run_stages = stages.take()
         wall = next(row.wall_s for row in run_stages if row.stage == REGION_STAGE)

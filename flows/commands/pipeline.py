@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 from datetime import UTC, date, datetime
 
 from flows import env
@@ -199,6 +200,12 @@ def _verified_champion(args: argparse.Namespace) -> None:
         champion(store)
 
 
+def _dask_reporting():  # noqa: ANN202 - a context manager
+    """With RAIE_TASK_RUNNER=dask, the Dask workers report to this run's Prefect server
+    (`env.workers_report_here`); otherwise nothing."""
+    return env.workers_report_here() if env.dask_regions() else nullcontext()
+
+
 def _update(args: argparse.Namespace) -> int:
     with dataset_writer(args.home, args.dataset):
         env.torch_threads()
@@ -208,14 +215,15 @@ def _update(args: argparse.Namespace) -> int:
 
         # refused periods and a home without a finished setup: one sentence before Prefect
         checked_period(Store(env.raie_home(args.home), args.dataset), args.period, _utc_today())
-        report = nightly_update(
-            period=args.period,
-            dataset=args.dataset,
-            home=args.home,
-            force=args.force,
-            landing=args.landing,
-            cache=_cache(args),
-        )
+        with _dask_reporting():
+            report = nightly_update(
+                period=args.period,
+                dataset=args.dataset,
+                home=args.home,
+                force=args.force,
+                landing=args.landing,
+                cache=_cache(args),
+            )
     title = "update: no-op" if not report.get("published", True) else "update done"
     if report.get("gate") == "fail":
         title = "update done, candidate REJECTED (the champion stays)"
@@ -234,7 +242,7 @@ def _backfill(args: argparse.Namespace) -> int:
         store = Store(env.raie_home(args.home), args.dataset)
         require_setup(store)
         _check_every(store, args.every)
-        with progress_bar(progress_enabled(args.json)):
+        with progress_bar(progress_enabled(args.json)), _dask_reporting():
             reports = backfill(
                 start=args.start,
                 end=args.end,
