@@ -10,6 +10,7 @@ Each command group lives in flows/commands/<group>.py and registers itself with 
 import argparse
 import importlib
 import logging
+import os
 import sys
 import warnings
 
@@ -101,9 +102,30 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"raie: error: {error}", file=sys.stderr)
         return 1
+    except RuntimeError as error:
+        if args.debug or not str(error).startswith(EPHEMERAL_TIMEOUT):
+            raise
+        print(f"raie: error: {_server_timeout()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("raie: interrupted", file=sys.stderr)
         return 130
+
+
+EPHEMERAL_TIMEOUT = "Timed out while attempting to connect to ephemeral Prefect API server"
+"""How Prefect's RuntimeError begins when the local server a flow starts never answers."""
+
+
+def _server_timeout() -> str:
+    """The one sentence for a local Prefect server that did not start (the run did not begin,
+    so nothing changed)."""
+    wait = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "?")
+    return (
+        f"the local Prefect server (PREFECT_HOME={os.environ.get('PREFECT_HOME')}) did not "
+        f"answer within PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS={wait} s, so no flow "
+        "ran and nothing changed; retry when the machine is less busy, raise that timeout, or "
+        "point PREFECT_API_URL at a running server"
+    )
 
 
 if __name__ == "__main__":

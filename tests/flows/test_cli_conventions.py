@@ -227,6 +227,30 @@ def test_unreachable_tracking_server_is_one_sentence(tmp_path: Path) -> None:
     assert not (home / "state").exists()
 
 
+def test_a_prefect_server_that_does_not_start_is_one_sentence(tmp_path: Path) -> None:
+    """A real child process whose local Prefect server cannot answer in time (a zero startup
+    timeout): one line on stderr, exit 1, no flow ran, no file written under the state."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(PYTHONPATH=str(ROOT), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0")
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    home = tmp_path / "home"
+    code = "import sys; from flows.cli import main; sys.exit(main())"
+    argv = ["setup", "--dataset", "ml-100k", "--until", "1997-10-15", "--home", str(home)]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("raie: error: the local Prefect server (PREFECT_HOME=")
+    assert "STARTUP_TIMEOUT_SECONDS=0 s, so no flow ran and nothing changed" in line
+    assert not [p for p in (home / "state").rglob("*") if p.is_file()]
+
+
 def test_a_flow_checks_the_tracking_server_first(monkeypatch: pytest.MonkeyPatch) -> None:
     from flows import env
     from raie_core.errors import RaieStateError
