@@ -200,24 +200,24 @@ def test_bench_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert out["n"] == 2000 and set(out["actions"]) == {"update", "expand", "add"}
 
 
-def test_unreachable_tracking_server_is_one_sentence(tmp_path: Path) -> None:
-    """A real child process: no traceback, one line on stderr, exit 1, nothing created."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",
-    }
-    home = tmp_path / "home"
+def _child(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`raie ARGV` in a real child process with ``env`` (this checkout on PYTHONPATH)."""
     code = "import sys; from flows.cli import main; sys.exit(main())"
-    argv = ["update", "--dataset", "table", "--home", str(home)]
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code, *argv],
         capture_output=True,
         text=True,
-        env=env,
+        env={**env, "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
-        timeout=120,
+        timeout=300,
     )
+
+
+def test_unreachable_tracking_server_is_one_sentence(tmp_path: Path) -> None:
+    """A real child process: no traceback, one line on stderr, exit 1, nothing created."""
+    home = tmp_path / "home"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    done = _child(["update", "--dataset", "table", "--home", str(home)], env)
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines() == [
         "raie: error: the MLflow tracking server http://127.0.0.1:9 (MLFLOW_TRACKING_URI) "
@@ -231,18 +231,11 @@ def test_a_prefect_server_that_does_not_start_is_one_sentence(tmp_path: Path) ->
     """A real child process whose local Prefect server cannot answer in time (a zero startup
     timeout): one line on stderr, exit 1, no flow ran, no file written under the state."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env.update(PYTHONPATH=str(ROOT), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0")
+    env.update(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0")
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
     home = tmp_path / "home"
-    code = "import sys; from flows.cli import main; sys.exit(main())"
-    argv = ["setup", "--dataset", "ml-100k", "--until", "1997-10-15", "--home", str(home)]
-    done = subprocess.run(
-        [sys.executable, "-c", code, *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
+    done = _child(
+        ["setup", "--dataset", "ml-100k", "--until", "1997-10-15", "--home", str(home)], env
     )
     assert done.returncode == 1, done.stderr
     (line,) = done.stderr.splitlines()
