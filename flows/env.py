@@ -153,8 +153,8 @@ def region_task_runner(runner: str | None = None, workers: int = DASK_WORKERS): 
     """How region adapters train (a Prefect TaskRunner): one after another in-process
     (default), or fanned out on a Dask cluster when ``runner`` (default $RAIE_TASK_RUNNER) is
     "dask" (RAIE_DASK_ADDRESS, empty = a loopback LocalCluster of ``workers`` processes)."""
-    runner = runner if runner is not None else os.environ.get("RAIE_TASK_RUNNER", "")
-    if runner.lower() == "dask":
+    dask = dask_regions() if runner is None else runner.lower() == "dask"
+    if dask:
         from prefect_dask import DaskTaskRunner
 
         address = os.environ.get("RAIE_DASK_ADDRESS") or None
@@ -174,7 +174,20 @@ def dask_regions() -> bool:
 
 
 @contextmanager
-def workers_report_here() -> Iterator[str]:
+def environ_set(name: str, value: str) -> Iterator[str]:
+    """Set environment variable ``name`` to ``value`` for the block (restored afterwards)."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield value
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def workers_report_here():  # noqa: ANN201 - a context manager
     """Point the Dask workers started inside the block at this process's Prefect API: an
     ephemeral server has no URL in the environment, so each worker process would start a
     server of its own and report its task runs there. Starts the ephemeral server now (the
@@ -183,15 +196,7 @@ def workers_report_here() -> Iterator[str]:
 
     with get_client(sync_client=True) as client:
         url = str(client.api_url).rstrip("/")
-    old = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = url
-    try:
-        yield url
-    finally:
-        if old is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = old
+    return environ_set("PREFECT_API_URL", url)
 
 
 def torch_threads() -> int:

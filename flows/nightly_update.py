@@ -108,10 +108,12 @@ def nightly_update(
         if replaced is not None and not force:
             return {"period": label, "skipped": True, **repaired}
         serving = champion(store) if replaced is None else version_before(store, this_period)
+        vocab = load_base(store).vocab
+        stages.done("check", "champion v%d and base verified%s", serving.version, _repairs(done))
         ingested = {"ingested": ingest_landing(store, landing, this_period, setup.until)}
         stages.done("ingest", "%s", ingested["ingested"])
         windows = build_gated_period_windows(
-            store, this_period, config.protocol, load_base(store).vocab, config.gate, cache
+            store, this_period, config.protocol, vocab, config.gate, cache
         )
         stages.done(
             "windows",
@@ -129,6 +131,7 @@ def nightly_update(
         }
         if retention.after_publish:
             report["gc_bytes_freed"] = gc_after_publish(store, retention)
+            stages.done("gc", "%d bytes freed", report["gc_bytes_freed"])
     period_artifacts(report)
     progress.info("period %s done", label, extra={"raie_report": report})
     return _final_state(report | repaired)
@@ -154,6 +157,13 @@ def checked_period(
     setup = require_setup(store)
     config = stored_config(store)
     return setup, config, update_period(store, setup, config.every, period, today)
+
+
+def _repairs(done: list[int]) -> str:
+    """The check stage's note on the versions whose interrupted publication it finished
+    (`finish_pending`)."""
+    versions = ", ".join(f"v{n}" for n in done)
+    return f"; finished the interrupted publication of {versions}" if done else ""
 
 
 def _update(

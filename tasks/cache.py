@@ -19,7 +19,8 @@ for embeddings, the window file's digest, the base's digest and the sample rule;
 into place, so a reader sees a whole entry or none; a file that no longer matches its
 recorded sha256 (truncated, edited, missing) makes the entry a miss: it is logged, removed
 and the result computed again. `raie gc` (and the nightly gc) removes the entries of periods
-no kept bank version holds (`tasks.retention`), as it removes their work folders.
+that only retired bank versions hold (`tasks.retention`), as it removes their work folders; a
+period not yet published and the setup keep theirs.
 
 Our own cache, not Prefect's task cache (``cache_policy=INPUTS`` + ``persist_result``):
 Prefect keys on the task's arguments, here the store's absolute path (a copied home would
@@ -43,6 +44,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict
+
 import raie_core
 from raie_core.errors import RaieConfigError
 from tasks.durable import file_sha256, fsync_tree, utc_now, write_json_atomic
@@ -53,7 +56,9 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 """The entries' layout version, part of every key: a new layout never reads an old entry."""
 ENTRY_FILE = "entry.json"
+"""An entry's record: the sha256 of each of its files, its work key, description, creation."""
 DRAFT_PREFIX = ".draft-"
+"""Name prefix of an entry being written (renamed into place when whole; gc removes leftovers)."""
 
 
 class CacheKind(StrEnum):
@@ -79,6 +84,8 @@ class CacheConfig:
     enabled: look results up and store them (default). False: every stage computes and
     nothing is read from or written to the cache (entries already there stay until gc).
     """
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # a misspelt flow parameter key fails
 
     enabled: bool = True
 
@@ -171,8 +178,10 @@ def put(
     fsync_tree(draft)
     try:
         os.replace(draft, parent / key)
-    except OSError:  # the entry exists (a concurrent or earlier store of the same result)
+    except OSError:
         shutil.rmtree(draft, ignore_errors=True)
+        if not (parent / key).is_dir():  # only "it exists" (a concurrent store) is benign
+            raise
 
 
 def entries(store: Store) -> list[tuple[Path, str | None]]:

@@ -326,14 +326,15 @@ class Tracker(RegistryReads):
     def register_region_adapter(
         self, dataset: str, region_id: int, run_id: str, artifact_path: str, tags: Mapping[str, Any]
     ) -> int:
-        """Register the adapter logged at `runs:/<run_id>/<artifact_path>` as a new version.
+        """Register the region's pyfunc model logged at `runs:/<run_id>/<artifact_path>` (the
+        base, the shared step's result and the region's adapter) as a new version.
 
         tags: lineage (period, action, bank_version, data_digest, decisions, sample counts,
         base_model_digest, ...). `parent_version` defaults to the region's latest version.
         Returns the new version number of `raie-<dataset>-region-<id>`.
         """
         name = region_model_name(dataset, region_id)
-        description = f"RAIE LoRA adapter of region {region_id} on {dataset}; one version per edit."
+        description = f"RAIE model of region {region_id} on {dataset}; one version per edit."
         return self._register(
             name, description, run_id, artifact_path, {"region_id": region_id, **tags}
         )

@@ -13,8 +13,9 @@ from the identical state.
 Per stage (`flows.benches.stages`): wall seconds and peak RSS of each stage the flows log
 (`flows.runlog.Stages`), for the setup and for the first timed update. Setup: ingest, windows,
 backbone (train), embed, regions (edit: the k-means fit), retention (evaluate), publish, track.
-Update: ingest, windows, embed, prequential (evaluate), edit, train-shared, train-regions,
-gate (evaluate + gate), publish (bank version), track (MLflow lineage, champion).
+Update: check (champion and base verified, an interrupted publication finished), ingest,
+windows, embed, prequential (evaluate), edit, train-shared, train-regions, gate (evaluate +
+gate), publish (bank version), track (MLflow lineage, champion), gc (retention).
 
 Overhead: ``--repeats`` runs of `nightly_update(period)` (the real flow: Prefect task runs,
 artifacts, MLflow runs and registrations), each on a fresh copy. ``overhead_fraction_inrun``
@@ -37,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from flows import env
 from flows.benches.incremental import timed
 from flows.benches.stages import RSS_INTERVAL_S, recording
 from flows.choices import EVERY, FORMATS
@@ -81,6 +82,8 @@ def worker_counts(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a list like 1,2,4") from None
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: every worker count should be >= 1")
+    if len(set(counts)) < len(counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: each worker count should appear once")
     return counts
 
 
@@ -178,18 +181,9 @@ def bench_source(
     return "table", str(target)
 
 
-@contextmanager
-def mlflow_at(folder: Path) -> Iterator[None]:
+def mlflow_at(folder: Path):  # noqa: ANN201 - a context manager
     """Point MLflow at a database in ``folder`` for the duration (restored afterwards)."""
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old
+    return env.environ_set("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -197,7 +191,6 @@ def run(args: argparse.Namespace) -> int:
 
     from flows.benches.pipeline_report import print_report
 
-    check_arguments(args)
     threads = torch.get_num_threads()
     torch.set_num_threads(args.torch_threads)
     try:
@@ -213,11 +206,12 @@ def run(args: argparse.Namespace) -> int:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """One sentence (RaieConfigError) for a bad flag, before anything runs."""
-    given = [f"--{name.replace('_', '-')}" for name in BUDGET_FLAGS if getattr(args, name)]
+    flags = {f"--{name.replace('_', '-')}": getattr(args, name) for name in BUDGET_FLAGS}
+    given = [flag for flag, value in flags.items() if value is not None]
     if args.full_budget and given:
         raise RaieConfigError(f"--full-budget replaces {given[0]}; give one of them")
     positive = {"--repeats": args.repeats, "--regions": args.regions}
-    positive |= {"--backbone-epochs": args.backbone_epochs, "--setup-stride": args.setup_stride}
+    positive |= flags | {"--torch-threads": args.torch_threads}
     for flag, value in positive.items():
         if value is not None and value < 1:
             raise RaieConfigError(f"{flag} {value} should be >= 1")

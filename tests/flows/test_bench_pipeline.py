@@ -1,6 +1,6 @@
 """`raie bench pipeline`: the CLI wiring, the per-stage recorder, and (slow) small end-to-end
 runs whose JSON has every field with sane values (its incremental-cost part:
-test_bench_incremental.py; the per-stage table of real flows: test_bench_stages.py)."""
+test_bench_incremental.py; the per-stage table of real flows: test_flows.py)."""
 
 import json
 import math

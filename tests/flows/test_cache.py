@@ -106,3 +106,18 @@ def test_a_damaged_entry_is_computed_again_and_new_data_misses(
     changed = build()
     assert changed.cache == Outcome.COMPUTED and changed.all.rows > hit.all.rows
     assert build().cache == Outcome.HIT
+
+
+def test_a_misspelt_cache_parameter_is_refused() -> None:
+    """Prefect validates a deployment's ``cache`` parameter against `CacheConfig`: a key it
+    does not have fails instead of leaving the cache on."""
+    import pytest
+    from prefect.exceptions import ParameterTypeError
+
+    from flows.nightly_update import nightly_update
+    from tasks.cache import CacheConfig
+
+    ok = nightly_update.validate_parameters({"cache": {"enabled": False}})
+    assert ok["cache"] == CacheConfig(enabled=False)
+    with pytest.raises(ParameterTypeError, match="enable"):
+        nightly_update.validate_parameters({"cache": {"enable": False}})
