@@ -148,6 +148,7 @@ def test_setup_then_two_periods(
     assert {row["region_id"] for row in lineage} == served_ids  # only adapters that serve
     assert all(row["tags"]["period"] in {p.isoformat() for p in PERIODS} for row in lineage)
     assert tracker(store).champion_version("table") is not None
+    _runs_name_their_commit(tracker(store).client)
 
     # a user's history is what was ingested: setup's history and the two weeks that landed
     served = recommend(store, "13", 10, config.protocol, config.regions, config.adapters)
@@ -172,3 +173,22 @@ def test_setup_then_two_periods(
     after_data = nightly_update(period=date(1998, 6, 1), dataset="table", home=home)
     assert after_data["windows"] == 0 and after_data["published"] is False
     assert store.versions() == [1, 2, 3]
+
+
+def _runs_name_their_commit(client) -> None:  # noqa: ANN001 - an MlflowClient
+    """Every run of the flows records the checkout's commit under MLflow's own tag (the UI
+    links it), or the package version outside a git checkout."""
+    import subprocess
+
+    from tasks.provenance import CODE_ROOT, CODE_VERSION_TAG, GIT_COMMIT_TAG
+
+    head = subprocess.run(["git", "-C", str(CODE_ROOT), "rev-parse", "HEAD"], capture_output=True)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert runs
+    for run in runs:
+        tags = run.data.tags
+        if head.returncode == 0:
+            assert tags[GIT_COMMIT_TAG] == head.stdout.decode().strip()
+            assert tags[CODE_VERSION_TAG].startswith(tags[GIT_COMMIT_TAG])
+        else:
+            assert tags[CODE_VERSION_TAG].startswith("raie==")
