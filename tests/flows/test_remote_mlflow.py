@@ -23,6 +23,8 @@ from tests.flows.prefect_server import free_port, wait_healthy
 
 RAIE = Path(sys.executable).parent / "raie"
 UNTIL, PERIOD = "1997-12-15", "1997-12-15"
+LANDED_UNTIL = "1997-12-22"
+"""The period's week lands before the update (setup ingests only the history before UNTIL)."""
 SERVER_START_TIMEOUT_S = 120.0
 SESSION_STORES = ("RAIE_HOME", "PREFECT_HOME", "PREFECT_API_URL", "MLFLOW_TRACKING_URI")
 
@@ -86,6 +88,7 @@ def test_setup_and_a_period_against_a_tracking_server(
     home = tmp_path / "home"
     slice_path = ml100k_slice(100)
     _raie(home, url, "setup", "--dataset", "table", "--path", slice_path, "--until", UNTIL)
+    _raie(home, url, "data", "replay", "--dataset", "table", "--until", LANDED_UNTIL)
     _raie(home, url, "update", "--dataset", "table", "--period", PERIOD)
 
     champion = _rest(url, "registered-models/alias", name="raie-table-bank", alias="champion")
