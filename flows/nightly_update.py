@@ -17,7 +17,7 @@ from prefect.states import Completed, State
 
 from flows import env
 from flows.params import DEFAULT_DATASET, PipelineConfig, stored_config
-from flows.runlog import Stages, name_run, period_artifacts
+from flows.runlog import Stages, name_run, period_artifacts, repairs_note
 from raie_core.data import Period
 from raie_core.sharing import SHARED_KEY
 from tasks.adapters import AdapterInfo, kept_regions, train_region_adapter, train_shared_adapter
@@ -109,7 +109,9 @@ def nightly_update(
             return {"period": label, "skipped": True, **repaired}
         serving = champion(store) if replaced is None else version_before(store, this_period)
         vocab = load_base(store).vocab
-        stages.done("check", "champion v%d and base verified%s", serving.version, _repairs(done))
+        stages.done(
+            "check", "champion v%d and base verified%s", serving.version, repairs_note(done)
+        )
         ingested = {"ingested": ingest_landing(store, landing, this_period, setup.until)}
         stages.done("ingest", "%s", ingested["ingested"])
         windows = build_gated_period_windows(
@@ -157,13 +159,6 @@ def checked_period(
     setup = require_setup(store)
     config = stored_config(store)
     return setup, config, update_period(store, setup, config.every, period, today)
-
-
-def _repairs(done: list[int]) -> str:
-    """The check stage's note on the versions whose interrupted publication it finished
-    (`finish_pending`)."""
-    versions = ", ".join(f"v{n}" for n in done)
-    return f"; finished the interrupted publication of {versions}" if done else ""
 
 
 def _update(

@@ -59,3 +59,10 @@ def period_artifacts(report: dict) -> None:
         f"v{report['champion']} (candidate v{report['version']})",
     ]
     create_markdown_artifact(key="raie-period-summary", markdown="\n".join(md))
+
+
+def repairs_note(done: list[int]) -> str:
+    """The update's check-stage note on the versions whose interrupted publication it
+    finished (`tasks.publish.finish_pending`); empty when there were none."""
+    versions = ", ".join(f"v{n}" for n in done)
+    return f"; finished the interrupted publication of {versions}" if done else ""
