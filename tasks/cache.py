@@ -124,9 +124,8 @@ def fetch(store: Store, kind: CacheKind, key: str) -> Entry | None:
     folder = store.cache_dir / kind / key
     if not folder.is_dir():
         return None
-    problem = _problem(folder)
+    record, problem = _verified(folder)
     if problem is None:
-        record = json.loads((folder / ENTRY_FILE).read_text(encoding="utf-8"))
         return Entry(folder, tuple(record["files"]), record["meta"])
     log.warning(
         "cache entry %s is damaged (%s): removed, the result is computed again", folder, problem
@@ -135,20 +134,29 @@ def fetch(store: Store, kind: CacheKind, key: str) -> Entry | None:
     return None
 
 
-def _problem(folder: Path) -> str | None:
-    """Why the entry in ``folder`` cannot be used, or None when it can."""
+RECORD_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError)
+"""What reading an entry's record can raise when the record is missing or damaged."""
+
+
+def _record(folder: Path) -> dict[str, Any]:
+    """The parsed `ENTRY_FILE` of the entry in ``folder`` (raises one of `RECORD_ERRORS`)."""
+    return json.loads((folder / ENTRY_FILE).read_text(encoding="utf-8"))
+
+
+def _verified(folder: Path) -> tuple[dict[str, Any], str | None]:
+    """The entry's record and why it cannot be used (None when every file matches)."""
     try:
-        record = json.loads((folder / ENTRY_FILE).read_text(encoding="utf-8"))
+        record = _record(folder)
         files, _meta = record["files"], record["meta"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-        return f"{ENTRY_FILE} unreadable: {error!r}"
+    except RECORD_ERRORS as error:
+        return {}, f"{ENTRY_FILE} unreadable: {error!r}"
     for name, digest in files.items():
         path = folder / name
         if not path.is_file():
-            return f"{name} is missing"
+            return record, f"{name} is missing"
         if file_sha256(path) != digest:
-            return f"{name} does not match its recorded sha256"
-    return None
+            return record, f"{name} does not match its recorded sha256"
+    return record, None
 
 
 def put(
@@ -199,6 +207,6 @@ def entries(store: Store) -> list[tuple[Path, str | None]]:
 
 def _work_key(folder: Path) -> str | None:
     try:
-        return json.loads((folder / ENTRY_FILE).read_text(encoding="utf-8"))["work_key"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return _record(folder)["work_key"]
+    except RECORD_ERRORS:
         return None
