@@ -20,7 +20,15 @@ from flows.params import DEFAULT_DATASET, PipelineConfig, stored_config
 from flows.runlog import Stages, name_run, period_artifacts, repairs_note
 from raie_core.data import Period
 from raie_core.sharing import SHARED_KEY
-from tasks.adapters import AdapterInfo, kept_regions, train_region_adapter, train_shared_adapter
+from tasks.adapters import (
+    AdapterInfo,
+    adopted,
+    kept_regions,
+    period_adapters,
+    train_recent_adapter,
+    train_region_adapter,
+    train_shared_adapter,
+)
 from tasks.bank import (
     bank_spec,
     champion,
@@ -250,11 +258,15 @@ def _edit_and_train(
         train_region_adapter.submit(store, config.adapters, summary, rid, sources, config.seed)
         for rid in summary.affected
     ]
-    regions = [future.result() for future in futures]
-    stages.done(
-        "train-regions", "%d region adapters trained, %d kept", len(regions), kept_regions(regions)
-    )
-    return summary, shared + regions
+    trained = shared + [future.result() for future in futures]
+    recent = []
+    if config.adapters.sharing.recent:  # over the candidate's map so far (`raie_core.recent`)
+        candidate = period_adapters(serving.adapters, summary, trained)
+        args = (config.adapters, config.regions, train, keys, summary, candidate, config.seed)
+        recent = train_recent_adapter(store, *args)
+    counts = (len(futures), kept_regions(trained), len(recent))
+    stages.done("train-regions", "%d region adapters trained, %d kept, %d took recent", *counts)
+    return summary, adopted(trained, recent)
 
 
 def _report(
@@ -296,21 +308,6 @@ def _ranker(store: Store, config: PipelineConfig, work_key: str):  # noqa: ANN20
         return rank_windows(store, spec, windows, config.adapters, config.regions, work_key, name)
 
     return rank
-
-
-def period_adapters(
-    previous: dict[int, str], summary: EditSummary, trained: list[AdapterInfo]
-) -> dict[int, str]:
-    """The new version's adapter map: live regions that were not retrained keep their adapter,
-    retrained ones their new one when it was kept (else the shared adapter serves them), and
-    the shared adapter (`SHARED_KEY`) its new version."""
-    retrained = {info.region_id for info in trained}
-    adapters = {
-        rid: path
-        for rid, path in previous.items()
-        if rid in summary.live_ids and rid not in retrained
-    }
-    return adapters | {info.region_id: info.path for info in trained if info.path is not None}
 
 
 def bank_version_fields(

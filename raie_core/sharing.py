@@ -81,12 +81,33 @@ class SharingConfig:
     0.0147 vs 0.0152, other users 0.0448 vs 0.0414; base 0.0443).
     full_lr: AdamW learning rate of the FULL step (it moves every base weight; a LoRA-sized
     lr wrecks a 2-layer model): the `full_ft` baseline's lr, so the step is its update.
-    replay: the shared step's rows add setup windows replayed at `AdapterConfig.replay_ratio`
-    (the `replay` baseline's set); False: the period's new windows only (`full_ft`'s set).
+    replay: the shared step's rows add windows replayed at `AdapterConfig.replay_ratio` from
+    all seen before the period, setup and earlier periods (the `replay` and `full_replay`
+    baselines' set); False: the period's new windows only (`full_ft`'s set).
     True: ML-1M, FULL, level 0.9: 0.1233 with replay, 0.1209 without (`full_ft` 0.1212);
     ML-100K (backbone 20 epochs) 0.0495 with, 0.0491 without (`full_ft`, `replay` and base
-    0.0488, `raie-adapter-step` 0.0490); the Romance drift above 0.0384 with, 0.0376 without (it trades the cohort, 0.0127 vs
-    0.0147, for the other users, 0.0464 vs 0.0448).
+    0.0488, `raie-adapter-step` 0.0490); the Romance drift above 0.0384 with, 0.0376 without
+    (it trades the cohort, 0.0127 vs 0.0147, for the other users, 0.0464 vs 0.0448). The
+    pool was the setup alone until issue 16's streaming runs; in the streaming preset's
+    validation (periods before t^F, P NDCG@10, 1 seed) the whole pool gave ML-100K 0.0692 vs
+    0.0656 (`full_replay` 0.0695, `lora` 0.0680, base 0.0648) and the Sci-Fi drift of
+    ``recent`` below 0.0692 vs 0.0638 (cohort 0.0826 vs 0.0716, other users 0.0658 vs
+    0.0619; `full_replay` 0.0686, `lora` 0.0615).
+    region_replay: each affected region's rows add windows replayed from its reservoir at
+    `AdapterConfig.replay_ratio` (DESIGN §4.6); False: the region's new windows only, so its
+    residual learns only what moved in the region (the shared step already replays).
+    recent: after the regions, train one LoRA adapter on the period's new windows alone
+    (zero start on the period's base) and let every live region adopt a copy of it where
+    it is better than what serves the region by the same test (`raie_core.recent`).
+    Self-made drift, validation V (ML-100K table, 20 % of post-onset users to Sci-Fi,
+    seed 11, backbone 20 epochs, 3 seeds): 0.0510 with, 0.0453 without (base 0.0390,
+    `lora` 0.0481, `full_replay` 0.0449); cohort 0.0770 vs 0.0421 (`lora` 0.0725), other
+    users 0.0448 vs 0.0460 (`lora` 0.0423, base 0.0461); held-out S 0.0278 vs 0.0296 (base
+    0.0292). 40 % to Action (onset 1998-01-01, seed 23): 0.0431 vs 0.0415 (`lora` 0.0439,
+    `full_replay` 0.0399); cohort 0.0291 vs 0.0245 (`lora` 0.0310), others 0.0528 vs 0.0531.
+    ML-100K without drift: no region adopted it (0.0488 both ways; base 0.0486). Level 0.5
+    for this test instead of ``level``: 0.0514 and 0.0429, with more lost on the other users.
+    Off by default until measured on ML-1M (where quality is decided).
     criterion: what promotion compares per validation window (`Criterion`): cross-entropy,
     or NDCG@``k`` (negated, so lower is better for both). Loss kept: with the full step on
     ML-1M, NDCG at level 0.5 promoted 1 region, 0.1208, loss at 0.9 0.1209.
@@ -99,6 +120,8 @@ class SharingConfig:
     step: SharedStep = SharedStep.FULL
     full_lr: float = 1e-4
     replay: bool = True
+    region_replay: bool = True
+    recent: bool = False
     criterion: Criterion = Criterion.LOSS
     k: int = 10
 

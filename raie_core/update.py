@@ -158,7 +158,7 @@ def plan_period(
     region ids that have an adapter before this period. Deterministic in ``seed``.
     """
     edit = edit_regions(regions, X, region_config, period, keys=keys)
-    sets = region_training_sets(edit, region_config, adapter_config.replay_ratio, seed)
+    sets = region_training_sets(edit, region_config, region_ratio(adapter_config), seed)
     plans = []
     for rid in sets.affected:
         one = sets.sets[rid]
@@ -185,9 +185,10 @@ def replay_sample(old: Windows, n_new: int, ratio: float, seed: int) -> Windows:
 
 
 def shared_training_set(new: Windows, old: Windows, ratio: float, seed: int) -> AdapterTrainingSet:
-    """The shared step's rows: the period's new windows plus `replay_sample` of ``old``
-    (the setup windows) at ``ratio`` (the `replay` baseline's training set; ratio 0 or
-    `SharingConfig.replay` false: the new windows only, `full_ft`'s)."""
+    """The shared step's rows: the period's new windows plus `replay_sample` of ``old`` (all
+    windows before the period: setup, then earlier periods) at ``ratio`` (the `replay` and
+    `full_replay` baselines' training set; ratio 0 or `SharingConfig.replay` false: the new
+    windows only, `full_ft`'s)."""
     replay = replay_sample(old, len(new), ratio, seed)
     return AdapterTrainingSet.from_windows(new, replay=replay if len(replay) else None)
 
@@ -195,6 +196,11 @@ def shared_training_set(new: Windows, old: Windows, ratio: float, seed: int) -> 
 def shared_ratio(config: AdapterConfig) -> float:
     """The replay ratio of the shared step's rows (`SharingConfig.replay`)."""
     return config.replay_ratio if config.sharing.replay else 0.0
+
+
+def region_ratio(config: AdapterConfig) -> float:
+    """The replay ratio of the affected regions' rows (`SharingConfig.region_replay`)."""
+    return config.replay_ratio if config.sharing.region_replay else 0.0
 
 
 def train_shared(bank: RegionAdapters, data: AdapterTrainingSet, seed: int) -> TrainResult:
@@ -248,12 +254,12 @@ def judge_region(bank: RegionAdapters, plan: RegionPlan, windows: Windows, seed:
     _, val = data.split(bank.config.train.val_fraction, rid_seed)
     context, target = data.context[val], data.target[val]
     sharing = bank.config.sharing
-    local = _window_costs(bank, adapter_name(plan.region_id), context, target)
-    shared = _window_costs(bank, fallback_name(bank), context, target)
+    local = window_costs(bank, adapter_name(plan.region_id), context, target)
+    shared = window_costs(bank, fallback_name(bank), context, target)
     return promotion(local, shared, windows.user[val], sharing, rid_seed)
 
 
-def _window_costs(
+def window_costs(
     bank: RegionAdapters, name: str, context: np.ndarray, target: np.ndarray
 ) -> np.ndarray:
     """(n,) per-window cost under ``name`` by `SharingConfig.criterion` (lower is better)."""

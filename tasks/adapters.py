@@ -19,17 +19,18 @@ from raie_core.adapters import (
     adapter_name,
 )
 from raie_core.errors import RaieStateError
-from raie_core.evaluation import SETUP_CODE
 from raie_core.rebase import is_base_folder, load_period_base, save_period_base, train_base
+from raie_core.recent import RECENT, recent_step
+from raie_core.regions import RegionConfig, load_regions, route
 from raie_core.serving import load_region_bank
 from raie_core.sharing import SHARED_KEY
 from raie_core.training import TrainResult
 from raie_core.update import shared_ratio, shared_training_set, train_shared, update_region
 from tasks.integrity import verified_adapter
-from tasks.models import load_base
+from tasks.models import load_base, load_embeddings
 from tasks.regions import EditSummary, region_plan
 from tasks.store import AdapterRef, Store
-from tasks.windows import WindowsRef, load_windows, window_path, windows_for_keys
+from tasks.windows import WindowsRef, load_windows, windows_before, windows_for_keys
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,15 @@ def train_shared_adapter(
     store: Store, config: AdapterConfig, windows: WindowsRef, previous: str | None, seed: int
 ) -> AdapterInfo:
     """`train_shared` (or `train_base` under `sharing.step: full`) on the period's windows
-    plus setup windows replayed at the config's ratio (`shared_training_set`, `shared_ratio`),
-    continuing the previous shared adapter or base (folder ``previous``) or starting from
-    zero (the setup base); stages the result as a new shared version."""
+    plus windows replayed from the setup's and the earlier periods' (`windows_before`) at the
+    config's ratio (`shared_training_set`, `shared_ratio`), continuing the previous shared
+    adapter or base (folder ``previous``) or starting from zero (the setup base); stages the
+    result as a new shared version."""
     bank = RegionAdapters(load_base(store), config)
     if previous is not None:
         _load_shared(store, bank, previous)
-    setup = load_windows(window_path(store, SETUP_CODE))
-    data = shared_training_set(load_windows(windows.path), setup, shared_ratio(config), seed)
+    seen = windows_before(store, windows.code)
+    data = shared_training_set(load_windows(windows.path), seen, shared_ratio(config), seed)
     step = train_base if config.sharing.full else train_shared
     result = step(bank, data, seed)
     start = "zero" if previous is None else "previous"
@@ -130,6 +132,58 @@ def train_region_adapter(
     judged = update.promotion
     promotion = {"mean": judged.mean, "low": judged.low, "high": judged.high, "rows": judged.rows}
     return dataclasses.replace(info, kept=update.kept, promotion=promotion)
+
+
+@task(name="train-recent-adapter")
+def train_recent_adapter(
+    store: Store,
+    config: AdapterConfig,
+    region_config: RegionConfig,
+    windows: WindowsRef,
+    embeddings: str,
+    summary: EditSummary,
+    adapters: dict[int, str],
+    seed: int,
+) -> list[AdapterInfo]:
+    """`recent_step` on the period's windows over the candidate's adapter map ``adapters``
+    (`period_adapters`), each window routed by its routing key (``embeddings``) in the
+    edited regions; stages each adopting region's copy as its new version."""
+    bank = load_bank_adapters(store, config, adapters)
+    new = load_windows(windows.path)
+    X, _ = load_embeddings(embeddings)
+    if len(X) != len(new):
+        raise RaieStateError(f"{embeddings} holds {len(X)} routing keys for {len(new)} windows")
+    routes = route(load_regions(summary.regions_path), X, region_config).region
+    step = recent_step(bank, new, routes, seed)
+    infos = []
+    for rid in step.adopted:
+        info = _info(rid, _stage(store, bank, rid), RECENT, None, step.result, len(new), 0)
+        test = step.tests[rid]
+        promotion = {"mean": test.mean, "low": test.low, "high": test.high, "rows": test.rows}
+        infos.append(dataclasses.replace(info, promotion=promotion))
+    return infos
+
+
+def period_adapters(
+    previous: dict[int, str], summary: EditSummary, trained: list[AdapterInfo]
+) -> dict[int, str]:
+    """The new version's adapter map: live regions that were not retrained keep their adapter,
+    retrained ones their new one when it was kept (else the shared adapter serves them), and
+    the shared adapter (`SHARED_KEY`) its new version."""
+    retrained = {info.region_id for info in trained}
+    adapters = {
+        rid: path
+        for rid, path in previous.items()
+        if rid in summary.live_ids and rid not in retrained
+    }
+    return adapters | {info.region_id: info.path for info in trained if info.path is not None}
+
+
+def adopted(trained: list[AdapterInfo], recent: list[AdapterInfo]) -> list[AdapterInfo]:
+    """The period's adapters after the recent step: a region that adopted the recent adapter
+    is recorded by that copy instead of its retrained adapter."""
+    taken = {info.region_id for info in recent}
+    return [info for info in trained if info.region_id not in taken] + recent
 
 
 def _load_shared(store: Store, bank: RegionAdapters, rel: str) -> None:

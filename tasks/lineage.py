@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect.runtime import flow_run
 
+from raie_core.recent import RECENT
 from raie_core.sharing import SHARED_KEY
 from tasks.adapters import AdapterInfo, kept_regions
 from tasks.bank_model import log_bank_model, log_region_model
@@ -159,7 +160,8 @@ def adapter_action(
     validation, the same folder as before, or bytes a version already holds): no new version,
     except the region's first, which is registered saying "kept" (its bytes are its start:
     zero-init or its parent's copy, see warm_start). Else "add" for a region new this period,
-    "train" for a region's first trained adapter and "retrain". "rejected" for a region
+    "train" for a region's first trained adapter and "retrain"; "recent" for a region that
+    adopted the period's recent adapter (`raie_core.recent`). "rejected" for a region
     adapter that failed its promotion test (`SharingConfig.promote`): nothing was stored, the
     shared adapter serves the region, no version."""
     if not info.kept:
@@ -169,6 +171,8 @@ def adapter_action(
     first = not t.region_versions(dataset, info.region_id)
     if info.best_epoch == 0 or before == info.path or known is not None:
         return "kept", known, first and known is None
+    if info.warm_start == RECENT:
+        return "recent", None, True
     if info.region_id in added:
         return "add", None, True
     return ("retrain" if before is not None else "train"), None, True

@@ -9,12 +9,17 @@ done and the MLflow registry (lineage) are untouched. Then removed:
 
 * adapter folders no kept version names (also orphans of failed runs); each leaves a
   ``vNNNN.removed`` file so the number is never given to other bytes;
-* window folders of periods whose samples no kept version's regions replay (setup's stay);
-* the scratch ``work/`` folder of a retired version's period;
+* the scratch ``work/`` folder of a retired version's period (a legacy home's folder that
+  holds the period's window file stays);
 * the cache entries (`tasks.cache`: windows, embeddings) of periods that only retired
   versions hold (entries of a period not yet published stay), and damaged ones;
 * the MLflow artifacts of the runs behind retired versions and removed adapters (their
   registered versions stay, tagged ``raie.gc``).
+
+Window folders are never removed: every period's windows are the shared step's replay pool
+(`tasks.windows.windows_before`, drawn as the benchmark's `raie` and `full_replay` draw it),
+so removing one would make later updates learn from less than the benchmark measured. They
+grow with the data, like the ingested snapshots.
 
 Kept versions are verified first: gc refuses to run on a corrupted home.
 """
@@ -27,23 +32,18 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from prefect import task
 
-from raie_core.data.periods import Every, Period
 from raie_core.errors import RaieConfigError, RaieStateError
-from raie_core.evaluation import SETUP_CODE, split_keys
-from raie_core.regions import load_regions
 from tasks.cache import entries
 from tasks.champion import pending_move
 from tasks.durable import utc_now
 from tasks.integrity import adapter_dirs, payload, retire, retired, verify_bank
 from tasks.lineage import tracker
 from tasks.manifest import version_name
-from tasks.regions import REGIONS_DIR
 from tasks.store import REMOVED_SUFFIX, Store
+from tasks.windows import PERIOD_WINDOWS
 
-SETUP_KEY = "setup"
 log = logging.getLogger(__name__)
 
 
@@ -73,7 +73,6 @@ class GcPlan:
     kept: list[int]
     retire: list[int] = field(default_factory=list)
     adapters: list[str] = field(default_factory=list)
-    windows: list[str] = field(default_factory=list)
     work: list[str] = field(default_factory=list)
     cache: list[str] = field(default_factory=list)
     mlflow: list[str] = field(default_factory=list)
@@ -84,7 +83,6 @@ class GcPlan:
             "kept": [version_name(v) for v in self.kept],
             "retired": [version_name(v) for v in self.retire],
             "adapters": self.adapters,
-            "windows": self.windows,
             "work": self.work,
             "cache": self.cache,
             "mlflow_artifacts": self.mlflow,
@@ -104,20 +102,16 @@ def plan_gc(store: Store, keep: int) -> GcPlan:
     plan = GcPlan(kept=kept, retire=sorted([v for v in live if v not in kept] + unfinished))
     needed = {rel for m in manifests for rel in m.adapters.values()}
     plan.adapters = [rel for rel in adapter_dirs(store) if rel not in needed]
-    replayed = {SETUP_KEY} | {_key(code) for v in kept for code in _replayed_codes(store, v)}
-    plan.windows = [
-        store.relative(p) for p in _children(store.root / "windows") if p.name not in replayed
-    ]
     kept_periods = {m.period for m in manifests}
     gone = {store.read_manifest(v).period for v in plan.retire} - kept_periods
-    plan.work = [  # a legacy home's work/ folder holding replayed windows stays
+    plan.work = [  # a legacy home's work/ folder holding the period's windows stays
         store.relative(p)
         for p in _children(store.root / "work")
-        if p.name.removeprefix("period=") in gone and p.name not in replayed
+        if p.name.removeprefix("period=") in gone and not (p / PERIOD_WINDOWS).is_file()
     ]
     plan.cache = _stale_cache(store, kept_periods)
     plan.mlflow = _mlflow_artifacts(store, plan)
-    paths = [store.root / rel for rel in plan.adapters + plan.windows + plan.work]
+    paths = [store.root / rel for rel in plan.adapters + plan.work]
     paths += [store.home / rel for rel in plan.mlflow + plan.cache]
     paths += [p for v in plan.retire for p in payload(store, v)]
     plan.bytes = disk_bytes(paths)
@@ -136,7 +130,7 @@ def collect(store: Store, keep: int, dry_run: bool = False) -> GcPlan:
     for rel in plan.adapters:  # the number is reserved first: a crash never frees it
         (store.root / f"{rel}{REMOVED_SUFFIX}").write_text(when + "\n", encoding="utf-8")
         shutil.rmtree(store.root / rel)
-    for rel in plan.windows + plan.work:
+    for rel in plan.work:
         shutil.rmtree(store.root / rel)
     for rel in plan.mlflow + plan.cache:
         shutil.rmtree(store.home / rel)
@@ -174,17 +168,6 @@ def _pinned(store: Store) -> set[int]:
     pinned = {store.require_current(), store.history()[0].version}
     move = pending_move(store)
     return pinned | ({move.version} if move is not None else set())
-
-
-def _replayed_codes(store: Store, version: int) -> set[int]:
-    regions = load_regions(store.bank_dir(version) / REGIONS_DIR)
-    keys = np.concatenate([regions.pool_keys.ravel(), regions.reservoir_keys.ravel()])
-    codes, _rows = split_keys(keys[keys >= 0])
-    return {int(c) for c in np.unique(codes) if int(c) != SETUP_CODE}
-
-
-def _key(code: int) -> str:
-    return Period.from_code(code, Every.DAY).key
 
 
 def _children(folder: Path) -> list[Path]:

@@ -127,6 +127,20 @@ def window_path(store: Store, code: int) -> Path:
     return store.windows_file(Period.from_code(code, Every.DAY).key, PERIOD_WINDOWS)
 
 
+def windows_before(store: Store, code: int) -> Windows:
+    """The setup's training windows, then the windows of every period whose code is below
+    ``code``, oldest first: all that a period's update has seen before it (the shared step's
+    replay pool, drawn as `raie.update_period` and the `full_replay` baseline draw it)."""
+    folders = [store.root / "windows", store.root / "work"]  # work/: homes before windows/
+    names = {p.name for folder in folders if folder.is_dir() for p in folder.iterdir()}
+    codes = sorted(
+        c
+        for c in (Period.from_key(n, Every.DAY).code for n in names if Period.is_key(n))
+        if c < code and window_path(store, c).is_file()
+    )
+    return Windows.concat([load_windows(window_path(store, c)) for c in (SETUP_CODE, *codes)])
+
+
 def history_before(store: Store, end: date, every: Every | str) -> pl.DataFrame:
     """All ingested interactions of the ``every`` periods that start before ``end``."""
     snapshots = ingest.list_snapshots(store.snapshots_dir, every)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import resource
 import time
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from flows.benches import peak_rss_mib
 from flows.commands.output import print_json
 from raie_core.protocol import PaperSplit, ProtocolConfig, build_vocab, paper_split
 
@@ -61,10 +61,6 @@ def synthetic_interactions(rows: int, users: int, items: int, days: int, seed: i
     return frame
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def _measure(name: str, interactions: pl.DataFrame, config: ProtocolConfig) -> dict[str, Any]:
     """Build the vocabulary and the paper split once; time it and count what came out."""
     gc.collect()
@@ -90,7 +86,7 @@ def _measure(name: str, interactions: pl.DataFrame, config: ProtocolConfig) -> d
         "t_finetune": split.t_finetune,
         "seconds": round(seconds, 3),
         "interactions_per_s": round(interactions.height / max(seconds, 1e-9)),
-        "peak_rss_mib": round(_peak_rss_mib(), 1),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
     }
 
 

@@ -9,12 +9,12 @@ in < 10 s and < 2 GiB peak RSS), and optionally one full edit_regions period.
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from flows.benches import peak_rss_mib
 from flows.commands.output import print_json
 from raie_core.regions import RegionConfig, edit_regions, fit_regions, gate_samples, score_drift
 
@@ -43,10 +43,6 @@ def _windows(n: int, centers: np.ndarray, noise: float, rng: np.random.Generator
     return X
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def run(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     centers = rng.standard_normal((args.regions, args.dim)).astype(np.float32)
@@ -61,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     with threadpool_limits(limits=args.threads):
         regions = fit_regions(_windows(20_000, centers, args.noise, rng), config, seed=args.seed)
         X = _windows(args.n, centers, args.noise, rng)
-        out["rss_after_data_mib"] = round(_peak_rss_mib(), 1)
+        out["rss_after_data_mib"] = round(peak_rss_mib(), 1)
         start = time.perf_counter()
         scores = score_drift(regions, X, config)
         decisions = gate_samples(regions, scores, config, np.arange(args.n, dtype=np.int64))
@@ -69,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         out.update(
             score_gate_s=round(seconds, 3),
             samples_per_s=round(args.n / seconds),
-            peak_rss_mib=round(_peak_rss_mib(), 1),
+            peak_rss_mib=round(peak_rss_mib(), 1),
             actions={a.name.lower(): c for a, c in decisions.counts().items()},
             median_kappa=round(float(np.median(regions.kappa)), 1),
         )
@@ -78,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             result = edit_regions(regions, X, config, period=1)
             out.update(
                 edit_s=round(time.perf_counter() - start, 3),
-                peak_rss_after_edit_mib=round(_peak_rss_mib(), 1),
+                peak_rss_after_edit_mib=round(peak_rss_mib(), 1),
                 edit_counts=result.counts(),
             )
     if args.json:

@@ -62,7 +62,7 @@ def _gc(args: argparse.Namespace) -> int:
     print(f"gc {store.dataset}: kept {', '.join(summary['kept'])}")
     for version in summary["retired"]:
         print(f"  {'would retire' if args.dry_run else 'retired'} {version} (its manifest stays)")
-    for kind in ("adapters", "windows", "work", "cache", "mlflow_artifacts"):
+    for kind in ("adapters", "work", "cache", "mlflow_artifacts"):
         for item in summary[kind]:
             print(f"  {verb} {item}")
     print(f"{verb} {plan.bytes} bytes ({plan.bytes / 2**20:.1f} MiB)")

@@ -81,6 +81,8 @@ ABLATIONS: dict[str, Callable[[MethodConfig], MethodConfig]] = {
     "raie-paper": lambda c: _sharing(c, shared=False, promote=False),
     "raie-no-promote": lambda c: _sharing(c, promote=False),
     "raie-no-shared-replay": lambda c: _sharing(c, replay=False),
+    "raie-no-region-replay": lambda c: _sharing(c, region_replay=False),
+    "raie-recent": lambda c: _sharing(c, recent=True),
     "raie-adapter-step": lambda c: _sharing(
         c, step=SharedStep.ADAPTER, replay=True, level=ADAPTER_STEP_LEVEL
     ),

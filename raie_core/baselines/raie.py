@@ -24,6 +24,7 @@ from raie_core.baselines.base import MethodConfig
 from raie_core.errors import RaieStateError
 from raie_core.evaluation import SETUP_CODE, sample_keys, windows_by_key
 from raie_core.protocol import Windows
+from raie_core.recent import recent_step
 from raie_core.regions import Regions, route
 from raie_core.scoring import RoutedScores, routed_scores
 from raie_core.update import (
@@ -42,13 +43,15 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PeriodRecord:
     """What one RAIE update did: decision counts, live regions, regions retrained, and those
-    whose retrained adapter serves (promoted, or every one without promotion)."""
+    whose new adapter serves (promoted, or every one without promotion, or adopted: a copy of
+    the recent step's adapter, `raie_core.recent`)."""
 
     period: int
     counts: dict[str, int]
     live_regions: int
     affected: tuple[int, ...]
     kept: tuple[int, ...] = ()
+    adopted: tuple[int, ...] = ()
 
 
 class RegionAwareEditing:
@@ -94,9 +97,10 @@ class RegionAwareEditing:
             raise RaieStateError(f"period code {code} was already applied")
         self.windows[code] = new
         trained = {int(r) for r in self.regions.ids if adapter_name(int(r)) in self.bank}
+        X = self.encode(new.context)
         plan = plan_period(
             self.regions,
-            self.encode(new.context),
+            X,
             sample_keys(code, len(new)),
             self.config.regions,
             self.config.adapters,
@@ -107,13 +111,18 @@ class RegionAwareEditing:
         adapters = self.config.adapters
         shared = None  # the paper's variant trains no shared adapter: no replay sample drawn
         if adapters.sharing.shared:
-            setup = self.windows[SETUP_CODE]
-            shared = shared_training_set(new, setup, shared_ratio(adapters), seed)
+            seen = Windows.concat([self.windows[c] for c in sorted(self.windows) if c != code])
+            shared = shared_training_set(new, seen, shared_ratio(adapters), seed)
         update = train_period(self.bank, plan, shared, self.fetch, seed)
         self.regions = plan.edit.regions
+        adopted: tuple[int, ...] = ()
+        if adapters.sharing.recent:
+            routes = route(self.regions, X, self.config.regions).region
+            adopted = recent_step(self.bank, new, routes, seed).adopted
+        kept = tuple(sorted(set(update.kept) | set(adopted)))
         live = int(plan.edit.regions.live.sum())
         counts = plan.edit.counts()
-        record = PeriodRecord(len(self.history), counts, live, plan.affected, update.kept)
+        record = PeriodRecord(len(self.history), counts, live, plan.affected, kept, adopted)
         self.history.append(record)
         return plan
 

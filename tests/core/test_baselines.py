@@ -352,6 +352,22 @@ def test_raie_without_promotions_is_the_full_ft_update(backbone) -> None:
     assert not torch.allclose(routed.scores, base)
 
 
+def test_raie_without_promotions_is_full_replay_over_periods(backbone) -> None:
+    # period after period the shared step replays from all that came before (setup and the
+    # earlier periods), as `full_replay` does: with nothing promoted they score the same
+    config = _with_train(CONFIG, max_epochs=2, val_fraction=0.0)
+    later = _windows(40, 3)
+    methods = {}
+    for name in ("raie", "full_replay"):
+        method = _run(name, backbone, config)
+        method.update(later, Windows.concat([OLD, NEW]), seed=1)
+        methods[name] = method
+    raie = methods["raie"]
+    assert [record.kept for record in raie.history[1:]] == [(), ()]
+    scores = methods["full_replay"].scores(later.context)
+    torch.testing.assert_close(raie.routed(later.context).scores, scores)
+
+
 def test_raie_keeps_only_promoted_region_adapters(backbone) -> None:
     config = _with_train(CONFIG, max_epochs=3, lr=1e-2)
     method = _run("raie", backbone, config)
@@ -367,6 +383,29 @@ def test_raie_keeps_only_promoted_region_adapters(backbone) -> None:
     assert set(no_test.bank.names) == names
 
 
+def test_raie_recent_regions_serve_one_copy_of_the_recent_adapter(backbone) -> None:
+    config = _with_train(CONFIG, max_epochs=3, lr=1e-2)
+    sharing = dataclasses.replace(config.adapters.sharing, level=0.5)  # a small test set
+    config = dataclasses.replace(
+        config, adapters=dataclasses.replace(config.adapters, sharing=sharing)
+    )
+    plain = _run("raie", backbone, config)
+    method = _run("raie-recent", backbone, config)
+    record = method.history[1]
+    assert record.adopted and set(record.adopted) <= set(record.kept)
+    assert plain.history[1].adopted == ()
+    # the step's own adapter is gone; every adopting region holds the same weights
+    assert set(method.bank.names) == {adapter_name(r) for r in record.kept}
+    first, *others = [method.bank.adapter_params(adapter_name(r)) for r in record.adopted]
+    for other in others:
+        for a, b in zip(first.values(), other.values(), strict=True):
+            assert torch.equal(a, b)
+    # regions that did not adopt serve what the plain update gave them
+    routes = method.routes(NEW.context)
+    rows = ~np.isin(routes, record.adopted)
+    torch.testing.assert_close(method.scores(NEW.context)[rows], plain.scores(NEW.context)[rows])
+
+
 def test_raie_without_fallback_routes_every_row(backbone) -> None:
     method = _run("raie-no-fallback", backbone)  # routing only: every row has a region
     assert (method.routes(_windows(40, 9).context) >= 0).all()
@@ -376,6 +415,10 @@ def test_raie_ablation_configs() -> None:
     assert ABLATIONS["raie-no-replay"](CONFIG).adapters.replay_ratio == 0.0
     assert CONFIG.adapters.sharing.full  # the default shared step fine-tunes the base
     assert not ABLATIONS["raie-no-shared-replay"](CONFIG).adapters.sharing.replay
+    assert ABLATIONS["raie-recent"](CONFIG).adapters.sharing.recent
+    assert not CONFIG.adapters.sharing.recent
+    no_region = ABLATIONS["raie-no-region-replay"](CONFIG).adapters
+    assert not no_region.sharing.region_replay and no_region.sharing.replay
     adapter = ABLATIONS["raie-adapter-step"](CONFIG).adapters.sharing
     assert adapter.step is SharedStep.ADAPTER and adapter.replay and adapter.level == 0.5
     assert ABLATIONS["raie-no-fallback"](CONFIG).regions.fallback is False

@@ -47,6 +47,8 @@ def test_nested_config_to_dict_hand_worked() -> None:
             "step": "full",
             "full_lr": 1e-4,
             "replay": True,
+            "region_replay": True,
+            "recent": False,
             "criterion": "loss",
             "k": 10,
         },

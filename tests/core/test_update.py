@@ -139,6 +139,14 @@ def test_plan_period_uses_the_training_sets_and_the_warm_start_rule() -> None:
             copies = sharing.shared and not sharing.full
             assert (one.warm_start is WarmStart.SHARED) == copies
             assert (one.warm_start is WarmStart.ZERO) == sharing.full
+    # without region replay the same regions train on their new rows only
+    alone = replace(paper, sharing=SharingConfig(region_replay=False))
+    plan = plan_period(regions, new.astype(np.float32), keys, config, alone, 1, {0}, seed=4)
+    assert plan.affected == sets.affected
+    for one in plan.plans:
+        new_rows = sets.sets[one.region_id].source != SampleSource.REPLAY
+        np.testing.assert_array_equal(one.keys, sets.sets[one.region_id].keys[new_rows])
+        assert one.n_replay == 0 and one.n_new > 0
 
 
 def test_train_period_needs_every_source_adapter_in_the_bank() -> None:

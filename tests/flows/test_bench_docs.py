@@ -41,18 +41,22 @@ def _paired(mean: float) -> dict[str, Any]:
     }
 
 
-def _result(headline: str = "T_NDCG@10", cohort: bool = False) -> dict[str, Any]:
-    """A result as `runner.run_bench` returns it (plus the bars), without the live objects."""
+def _result(headline: str = "T_NDCG@10", cohort: bool = False, rss: bool = True) -> dict[str, Any]:
+    """A result as `runner.run_bench` returns it (plus the bars), without the live objects;
+    ``rss=False``: as reports written before runs recorded their peak memory."""
     from flows.benches.quality import table_fields
 
     block = headline[0]
     preset = "streaming" if block == "P" else "paper"
-    fields = [f for f in table_fields(preset, block == "V") if f != "wall_s"]
+    costs = ("wall_s", "peak_rss_mib")
+    fields = [f for f in table_fields(preset, block == "V") if f not in costs]
+    rss_cell = {"peak_rss_mib": {"mean": 1536.0, "std": 0.0}} if rss else {}
     rows = [
         {
             "method": m,
             **{f: {"mean": 0.01 * (i + 1), "std": 0.002} for f in fields},
             "wall_s": {"mean": 12.5, "std": 0.5},
+            **rss_cell,
         }
         for i, m in enumerate(METHODS)
     ]
@@ -145,7 +149,7 @@ def test_docs_page_has_each_report_in_order_with_its_command_and_tables(
     paper = _write(tmp_path / "paper", _result(), _args())
     stream = _write(
         tmp_path / "stream",
-        _result("P_NDCG@10", cohort=True),
+        _result("P_NDCG@10", cohort=True, rss=False),
         _args("--preset", "streaming", "--seeds", "1", "--cohort", "drift/cohort.txt"),
     )
     drift = {"dataset": "ml-100k", "table": "/data/horror/interactions.parquet", "genre": "Horror"}
@@ -176,7 +180,9 @@ def test_docs_page_has_each_report_in_order_with_its_command_and_tables(
     # means (S and T blocks for the paper preset, P and S for streaming)
     assert lines[first + 12].startswith("| method | S_Recall@5 |")
     assert lines[second + 12].startswith("| method | P_Recall@5 |")
-    assert "| lora | 0.0200 ± 0.0020 |" in text and "| 12.5 ± 0.5 |" in text
+    assert lines[first + 12].endswith("| wall_s | peak_rss_mib |")
+    assert lines[second + 12].endswith("| S_NDCG@20 | wall_s |")  # an older report: no column
+    assert "| lora | 0.0200 ± 0.0020 |" in text and "| 12.5 ± 0.5 | 1536.0 ± 0.0 |" in text
     # paired differences with their user intervals, in both sections
     assert text.count("| raie | +0.0200 ± 0.0010 (2/3) [+0.0100, +0.0300] | - |") == 2
     assert "| lora | +0.0100 ± 0.0010 (2/3) [+0.0000, +0.0200] |" in text

@@ -63,6 +63,8 @@ def slice_path(ml100k_slice) -> str:  # noqa: ANN001
     "sharing",
     [
         SharingConfig(),
+        # level 0.5: on this slice a region adopts the recent adapter (compared bit for bit)
+        pytest.param(SharingConfig(recent=True, level=0.5), id="recent"),
         pytest.param(PAPER, marks=pytest.mark.slow, id="paper"),
         pytest.param(ADAPTER, marks=pytest.mark.slow, id="adapter"),
     ],
@@ -97,7 +99,7 @@ def test_flow_and_benchmark_method_agree(
         load_base(store), MethodConfig(adapters=config.adapters, regions=config.regions)
     )
     method.setup(load_windows(window_path(store, SETUP_CODE)), config.seed)
-    compared = promoted = 0
+    compared = promoted = adopted = 0
     for period, manifest in zip(PERIODS, history[1:], strict=True):
         code = Period(period, Every.WEEK).code
         plan = method.update_period(load_windows(window_path(store, code)), code, config.seed)
@@ -115,8 +117,12 @@ def test_flow_and_benchmark_method_agree(
         for one in plan.plans:
             np.testing.assert_array_equal(sets[f"keys_{one.region_id}"], one.keys)
             np.testing.assert_array_equal(sets[f"weights_{one.region_id}"], one.weights)
-        kept = method.history[-1].kept  # promoted region adapters, the rest serve the shared one
-        assert {r for r in manifest.adapters if r in plan.affected} == set(kept)
+        kept = method.history[-1].kept  # promoted (or recent) region adapters; the rest
+        assert {r for r in manifest.adapters if r in plan.affected} == set(kept) & set(
+            plan.affected
+        )  # serve the fallback
+        assert set(kept) <= set(manifest.adapters)
+        adopted += len(method.history[-1].adopted)
         if sharing.full:  # the period's base: the flow's stored bank scores as the bench's
             _same_scores(
                 store, config, manifest.adapters, method, load_windows(window_path(store, code))
@@ -134,6 +140,7 @@ def test_flow_and_benchmark_method_agree(
             compared += 1
         promoted += len(kept)
     assert compared >= 3 and promoted >= 1, "no region adapter was promoted to compare"
+    assert adopted >= 1 or not sharing.recent, "no region adopted the recent adapter"
     starts = {one.warm_start.value for one in plan.plans}  # the second period's
     if sharing.full:
         assert starts == {"zero"}  # every region is a zero residual on the period's base

@@ -1,7 +1,7 @@
 """Issue 19, finding 7 (retention): `raie gc --keep N [--dry-run]` and the nightly flow's gc
 after a publish remove what no kept or champion version needs, never the champion, the setup
-version or the windows a kept version replays; orphan adapters of failed runs go; identical
-adapters are stored once."""
+version or a period's windows (the shared step replays them all); orphan adapters of failed
+runs go; identical adapters are stored once."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _update(root: Path, capsys, index: int) -> None:  # noqa: ANN001
     assert code == 0, err
 
 
-def test_gc_keeps_the_champion_setup_and_replayed_windows(home: Path, capsys) -> None:  # noqa: ANN001, F811
+def test_gc_keeps_the_champion_setup_and_every_periods_windows(home: Path, capsys) -> None:  # noqa: ANN001, F811
     from tasks.integrity import RETIRED
     from tasks.lineage import tracker
     from tasks.retention import disk_bytes
@@ -97,7 +97,14 @@ def test_gc_keeps_the_champion_setup_and_replayed_windows(home: Path, capsys) ->
     code, out, err = cli(home, capsys, "recommend", "--dataset", DATASET, "--user", "5")
     assert code == 0 and "bank v3" in out
 
-    # the windows the champion's regions replay are still there: the next update trains
+    # the retired v2's windows stay: the next update's shared step still replays them
+    from raie_core.evaluation import SETUP_CODE
+    from tasks.windows import load_windows, window_path, windows_before
+
+    codes = [SETUP_CODE, PERIODS[0].toordinal(), PERIODS[1].toordinal()]
+    assert all(window_path(store, c).is_file() for c in codes) and "windows" not in plan
+    pool = windows_before(store, PERIODS[2].toordinal())
+    assert len(pool.user) == sum(len(load_windows(window_path(store, c)).user) for c in codes)
     _update(home, capsys, 2)
     assert store.versions() == [1, 2, 3, 4] and store.current_version() == 4
     assert (orphan.parent / "v0001.removed").is_file() and not orphan.exists()

@@ -75,10 +75,11 @@ def command(args: argparse.Namespace) -> str:
 
 
 def table_fields(preset: str, validate: bool = False) -> list[str]:
-    """Columns of the main table: the preset's blocks x Recall/NDCG@5/10/20, then wall_s."""
+    """Columns of the main table: the preset's blocks x Recall/NDCG@5/10/20, then wall_s and
+    peak_rss_mib."""
     blocks = ("P", "S") if preset == "streaming" else ("S", "V") if validate else ("S", "T")
     metrics = [f"{m}@{k}" for k in (5, 10, 20) for m in ("Recall", "NDCG")]
-    return [f"{b}_{m}" for b in blocks for m in metrics] + ["wall_s"]
+    return [f"{b}_{m}" for b in blocks for m in metrics] + ["wall_s", "peak_rss_mib"]
 
 
 def backbone_line(result: dict[str, Any]) -> str:
@@ -174,7 +175,11 @@ def run_line(report: dict[str, Any]) -> str:
 def result_tables(report: dict[str, Any]) -> list[str]:
     """The tables of a JSON report and their notes: means, paired differences, per region,
     cohort / others and the quality bars (those the run has)."""
-    fields = table_fields(report["preset"], report["validate"])
+    fields = [
+        f
+        for f in table_fields(report["preset"], report["validate"])
+        if any(f in row for row in report["rows"])  # older reports lack peak_rss_mib
+    ]
     lines = [
         "Mean ± sample std over seeds; full ranking over every item, context masked.",
         "",

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from flows.benches import peak_rss_mib
 from flows.benches.quality.backbones import (
     backbone_cache,
     backbone_key,
@@ -39,9 +40,10 @@ def run_method(
 ) -> dict[str, Any]:
     """One method, one seed: setup, the periods (prequential or not), the blocks.
 
-    Returns {"fields": {block_metric: value, "wall_s": s}, "curve": per-period NDCG@10,
-    "ranks": {block: (n,) target ranks}, "routes": {block: (n,) serving region, -1 = base},
-    "method": the method object (for RAIE's region plots)}.
+    Returns {"fields": {block_metric: value, "wall_s": s, "peak_rss_mib": the process's
+    memory high-water mark when the run ends, an upper bound on the run's own}, "curve":
+    per-period NDCG@10, "ranks": {block: (n,) target ranks}, "routes": {block: (n,) serving
+    region, -1 = base}, "method": the method object (for RAIE's region plots)}.
     """
     started = time.perf_counter()
     method = build_method(name, backbone, config)
@@ -69,6 +71,7 @@ def run_method(
         for metric, value in ranking_metrics(ranks_by_block[block]).items():
             fields[f"{block}_{metric}"] = value
     fields["wall_s"] = time.perf_counter() - started
+    fields["peak_rss_mib"] = peak_rss_mib()
     return {
         "fields": fields,
         "curve": curve,
